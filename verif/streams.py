@@ -1,0 +1,191 @@
+"""cocotb drivers for Amaranth valid/ready streams, with random stalls and backpressure.
+
+All sources and sinks of a testbench advance in one loop (:class:`StreamBench`): at each
+falling clock edge every source decides ``valid``/``payload`` and every sink decides
+``ready``; in the read-only phase before the next rising edge each of them records whether
+a transfer happens. One loop for all streams keeps the cost at two simulator triggers per
+cycle and makes the stimulus a pure function of the seed.
+
+Sinks also check the producer side of the stream rules: once ``valid`` is high it stays
+high, with the same payload, until the transfer.
+"""
+
+import collections
+import random
+
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+__all__ = ["StreamSource", "StreamSink", "Scoreboard", "StreamBench", "StreamProtocolError", "seeded_rng"]
+
+
+class StreamProtocolError(AssertionError):
+    """The design broke a valid/ready rule."""
+
+
+class StreamSource:
+    """Drives ``<name>__valid`` / ``<name>__payload``; reads ``<name>__ready``.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    name : str
+        Stream name (port prefix).
+    stall : float
+        Probability, per cycle, of holding ``valid`` low while data is waiting (0 = none).
+    rng : random.Random
+        Source of the stall pattern.
+    """
+
+    def __init__(self, dut, name: str, *, stall: float = 0.0, rng: random.Random):
+        self.name = name
+        self._valid = getattr(dut, f"{name}__valid")
+        self._payload = getattr(dut, f"{name}__payload")
+        self._ready = getattr(dut, f"{name}__ready")
+        self.stall = stall
+        self._rng = rng
+        self._queue = collections.deque()
+        self._current = None
+        self.sent = 0
+        self._valid.value = 0
+
+    def send(self, payloads) -> None:
+        """Queue payloads (ints), sent in order."""
+        self._queue.extend(payloads)
+
+    @property
+    def idle(self) -> bool:
+        """Everything queued has been transferred."""
+        return self._current is None and not self._queue
+
+    def drive(self) -> None:
+        if self._current is None and self._queue and self._rng.random() >= self.stall:
+            self._current = self._queue.popleft()
+            self._payload.value = self._current
+        # Rule: valid is never withdrawn before the transfer.
+        self._valid.value = int(self._current is not None)
+
+    def sample(self) -> None:
+        if self._current is not None and int(self._ready.value):
+            self._current = None
+            self.sent += 1
+
+
+class StreamSink:
+    """Drives ``<name>__ready`` (randomly low with probability ``backpressure``); records transfers."""
+
+    def __init__(self, dut, name: str, *, backpressure: float = 0.0, rng: random.Random):
+        self.name = name
+        self._valid = getattr(dut, f"{name}__valid")
+        self._payload = getattr(dut, f"{name}__payload")
+        self._ready = getattr(dut, f"{name}__ready")
+        self.backpressure = backpressure
+        self._rng = rng
+        self.received = []
+        self.expect_count = 0
+        self._pending = None  # payload offered but not taken in the previous cycle
+        self._ready.value = 0
+
+    @property
+    def done(self) -> bool:
+        return len(self.received) >= self.expect_count
+
+    def drive(self) -> None:
+        self._ready.value = int(self._rng.random() >= self.backpressure)
+
+    def sample(self, cycle: int) -> None:
+        valid = int(self._valid.value)
+        if self._pending is not None:
+            payload = int(self._payload.value.to_unsigned()) if valid else None
+            if not valid or payload != self._pending:
+                raise StreamProtocolError(
+                    f"stream {self.name!r}, cycle {cycle}: valid/payload changed before the transfer "
+                    f"(held {self._pending:#x}, now valid={valid} payload={payload})"
+                )
+        if valid:
+            payload = int(self._payload.value.to_unsigned())
+            if int(self._ready.value):
+                self.received.append(payload)
+                self._pending = None
+            else:
+                self._pending = payload
+        else:
+            self._pending = None
+
+
+class Scoreboard:
+    """Compares received items with expected ones, in order: nothing lost, duplicated or reordered."""
+
+    def __init__(self, name: str, describe=repr):
+        self.name = name
+        self._describe = describe
+
+    def check(self, expected: list, received: list) -> None:
+        for index, (want, got) in enumerate(zip(expected, received)):
+            if want != got:
+                raise AssertionError(
+                    f"{self.name}: item {index} of {len(expected)} differs\n"
+                    f"  expected {self._describe(want)}\n  received {self._describe(got)}"
+                )
+        if len(received) != len(expected):
+            raise AssertionError(f"{self.name}: expected {len(expected)} items, received {len(received)}")
+
+
+class StreamBench:
+    """Clock, reset and the shared per-cycle loop of a design's sources and sinks."""
+
+    def __init__(self, dut, *, period_ns: int = 10):
+        self.dut = dut
+        self.cycle = 0
+        self.sources: list[StreamSource] = []
+        self.sinks: list[StreamSink] = []
+        Clock(dut.clk, period_ns, unit="ns").start()
+
+    async def reset(self, cycles: int = 2) -> None:
+        """Synchronous reset, then release on a falling edge."""
+        self.dut.rst.value = 1
+        for _ in range(cycles):
+            await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+
+    async def run(self, *, timeout_cycles: int, progress=None) -> int:
+        """Advance until every source is idle and every sink has its expected count.
+
+        Returns the number of cycles taken; raises ``TimeoutError`` past ``timeout_cycles``.
+        ``progress(cycle)`` is called every 4096 cycles when given.
+        """
+        start = self.cycle
+        while not (all(s.idle for s in self.sources) and all(s.done for s in self.sinks)):
+            if self.cycle - start > timeout_cycles:
+                state = ", ".join(
+                    [f"{s.name}: sent {s.sent}" for s in self.sources]
+                    + [f"{s.name}: received {len(s.received)}/{s.expect_count}" for s in self.sinks]
+                )
+                raise TimeoutError(f"no progress after {timeout_cycles} cycles ({state})")
+            await FallingEdge(self.dut.clk)
+            for source in self.sources:
+                source.drive()
+            for sink in self.sinks:
+                sink.drive()
+            await ReadOnly()
+            for source in self.sources:
+                source.sample()
+            for sink in self.sinks:
+                sink.sample(self.cycle)
+            self.cycle += 1
+            if progress is not None and self.cycle % 4096 == 0:
+                progress(self.cycle)
+        await FallingEdge(self.dut.clk)
+        for source in self.sources:
+            source.drive()
+        for sink in self.sinks:
+            sink._ready.value = 0
+        return self.cycle - start
+
+
+def seeded_rng(seed: int, *labels) -> random.Random:
+    """A generator whose sequence depends only on ``seed`` and the labels."""
+    return random.Random(f"{seed}:" + ":".join(map(str, labels)))
+
