@@ -7,6 +7,8 @@
     accelgen sim      DESIGN [-p NAME=VALUE ...] [--seed N] [--waves]
     accelgen synth    DESIGN [-p NAME=VALUE ...] [--target generic|ecp5] [-o DIR]
     accelgen run      DESIGN [-p NAME=VALUE ...] --inputs IN.npz --outputs OUT.npz
+    accelgen sweep    DESIGN [-p NAME=VALUE ...] --sweep "NAME=V1,V2 ..." [-j N] [--csv FILE]
+    accelgen report   [-o DIR]
     accelgen lint     [DESIGN ...]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
@@ -169,6 +171,46 @@ def cmd_lint(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    out_dir = Path(args.output or Path("out") / f"sweep_{args.design}")
+    rows = run_sweep(args.design, args.param or [], args.sweep, out_dir=out_dir,
+                     csv_path=args.csv or out_dir / "sweep.csv", target=args.target, jobs=args.jobs, seed=args.seed)
+    return 0 if all(row["bit_exact"] for row in rows) else 1
+
+
+def cmd_report(args) -> int:
+    from ..generators.export import write_design
+    from ..synth import run_flow
+    from .runner import build, simulate
+
+    out_dir = Path(args.output)
+    lines = ["# accelgen: default designs", "",
+             "| design | module | parameters | regression | generic cells | logic depth |",
+             "|---|---|---|---|---|---|"]
+    failed = False
+    for name, design in all_designs().items():
+        params = design.params()
+        manifest = write_design(design, params, out_dir / name)
+        print(f"{name}: generated {out_dir / name / manifest['verilog']}", flush=True)
+        host = design.host_module()
+        jobs = host.regression_jobs(params, np.random.default_rng(args.seed))
+        outputs = simulate(build(design, params), jobs, seed=args.seed, workdir=out_dir / name / "sim")
+        problems = host.check(params, jobs, outputs)
+        failed |= bool(problems)
+        verdict = f"{len(jobs)} jobs bit-exact (seed {args.seed})" if not problems else "FAIL: " + "; ".join(problems)
+        print(f"{name}: regression {verdict}", flush=True)
+        report = run_flow(out_dir / name / manifest["verilog"], manifest["module"], out_dir / name / "synth_generic", "generic")
+        print(f"{name}: {report['cells']} generic cells, logic depth {report['logic_depth']}", flush=True)
+        summary = ", ".join(f"{k}={v}" for k, v in params.to_dict().items())
+        lines.append(f"| {name} | `{manifest['module']}` | {summary} | {verdict} | {report['cells']} | {report['logic_depth']} |")
+    (out_dir / "REPORT.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[2:]))
+    print(f"report: {out_dir / 'REPORT.md'}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelgen", description="Verified RTL generators for AI accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--inputs", required=True, help=".npz with the design's input arrays (systolic: a, b)")
     cmd.add_argument("--outputs", required=True, help=".npz to write (systolic: c, cycles)")
     cmd.add_argument("--seed", type=int, default=0, help="seed of the (stall-free) run")
+
+    cmd = design_command("sweep", "verify and synthesize every combination of parameter values", cmd_sweep)
+    cmd.add_argument("--sweep", required=True, metavar='"NAME=V1,V2 ..."', help="the axes of the sweep")
+    cmd.add_argument("--target", default="generic", choices=("generic", "ecp5"))
+    cmd.add_argument("-j", "--jobs", type=int, default=1, help="points run in parallel")
+    cmd.add_argument("--seed", type=int, default=1)
+    cmd.add_argument("--csv", help="CSV to write (default: OUTPUT/sweep.csv)")
+    cmd.add_argument("-o", "--output", help="output folder (default: out/sweep_DESIGN)")
+
+    cmd = sub.add_parser("report", help="generate, verify and synthesize every design's default configuration")
+    cmd.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    cmd.add_argument("--seed", type=int, default=1)
+    cmd.set_defaults(func=cmd_report)
 
     cmd = sub.add_parser("lint", help="Verilator --lint-only -Wall with the documented waivers")
     cmd.add_argument("designs", nargs="*", help="designs to lint (default: all, default parameters)")

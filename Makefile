@@ -1,0 +1,44 @@
+# accelgen: the two commands are `make run` and `make test`; both create .venv when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# `make sweep -j4` runs four sweep points at a time.
+JOBS   ?= $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+
+DESIGN ?= systolic
+SWEEP  ?= rows=2,4,8 cols=2,4,8
+TARGET ?= generic
+
+.PHONY: run test install lint bench sweep clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+install: $(STAMP)
+
+## Generate every design's default configuration, verify it, synthesize it: out/REPORT.md
+run: $(STAMP)
+	$(BIN)/accelgen list
+	$(BIN)/accelgen report -o out
+
+## The whole test suite (unit tests, cocotb regressions on Verilator, lint, synthesis)
+test: $(STAMP)
+	$(BIN)/python -m pytest -n auto
+
+## Verilator --lint-only -Wall over every registered design (documented waivers only)
+lint: $(STAMP)
+	$(BIN)/accelgen lint
+
+## Throughput, utilization and synthesis figures: bench/results.json and BENCHMARKS.md
+bench: $(STAMP)
+	$(BIN)/python -m accelgen.sim.bench
+
+## make sweep DESIGN=systolic SWEEP="rows=2,4,8 cols=2,4,8" [TARGET=ecp5] [-j4]: out/sweep_DESIGN/sweep.csv
+sweep: $(STAMP)
+	$(BIN)/accelgen sweep $(DESIGN) --sweep "$(SWEEP)" --target $(TARGET) -j $(JOBS)
+
+clean:
+	rm -rf build out bench/synth .pytest_cache

@@ -1,0 +1,70 @@
+"""The golden models themselves: against float64 / Python-int references, and their input checks."""
+
+import numpy as np
+import pytest
+
+from accelgen.verif import golden
+from accelgen.verif.packing import pack_array, unpack_array
+from accelgen.verif.systolic_tiles import matrices_to_beats, rows_to_matrix
+
+
+def test_matmul_wrap_equals_exact_product_modulo(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (5, 40))
+    b = rng.integers(-128, 128, (40, 3))
+    exact = [[sum(int(a[i, k]) * int(b[k, j]) for k in range(40)) for j in range(3)] for i in range(5)]
+    got = golden.matmul(a, b, a_width=8, a_signed=True, b_width=8, b_signed=True,
+                        acc_width=12, acc_signed=True, overflow="wrap")
+    for i in range(5):
+        for j in range(3):
+            wrapped = ((exact[i][j] + 2048) % 4096) - 2048
+            assert got[i, j] == wrapped
+
+
+def test_matmul_saturate_clamps_every_step():
+    a = np.array([[100, 100, -100]])
+    b = np.array([[100], [100], [100]])
+    # 10000 -> 19999 saturates at 2047? no: acc_width 16 -> range -32768..32767
+    got = golden.matmul(a, b, a_width=8, a_signed=True, b_width=8, b_signed=True,
+                        acc_width=15, acc_signed=True, overflow="saturate")
+    # 10000, 16383 (clamped from 20000), 6383: clamping happens before the negative product.
+    assert got[0, 0] == 16383 - 10000
+    wrapped = golden.matmul(a, b, a_width=8, a_signed=True, b_width=8, b_signed=True,
+                            acc_width=15, acc_signed=True, overflow="wrap")
+    assert wrapped[0, 0] == 10000
+
+
+def test_matmul_matches_float64_when_wide_enough(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-2**15, 2**15, (4, 64))
+    b = rng.integers(0, 2**16, (64, 6))
+    got = golden.matmul(a, b, a_width=16, a_signed=True, b_width=16, b_signed=False,
+                        acc_width=64, acc_signed=True, overflow="wrap")
+    reference = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.all(np.abs(got - reference) <= np.abs(reference) * 2**-52 * 64)
+
+
+def test_operands_out_of_range_are_rejected():
+    with pytest.raises(ValueError, match=r"a has values in -129\.\.0, outside the signed 8-bit range -128\.\.127"):
+        golden.matmul(np.array([[-129, 0]]), np.zeros((2, 1), dtype=int), a_width=8, a_signed=True, b_width=8,
+                      b_signed=True, acc_width=24, acc_signed=True, overflow="wrap")
+    with pytest.raises(ValueError, match="must hold integers"):
+        golden.check_fits("a", np.array([0.5]), 8, True)
+
+
+@pytest.mark.parametrize("width,is_signed", [(4, True), (4, False), (7, True)])
+def test_packing_round_trips_every_code(width, is_signed):
+    lo, hi = golden.value_range(width, is_signed)
+    codes = list(range(lo, hi + 1))
+    assert unpack_array(pack_array(codes, width), width, len(codes), is_signed) == codes
+
+
+def test_tiling_round_trip_for_odd_shapes(seed):
+    rng = np.random.default_rng(seed)
+    for m, k, n, rows, cols in [(7, 13, 10, 3, 4), (1, 1, 1, 2, 2), (9, 2, 5, 4, 1)]:
+        a = rng.integers(-8, 8, (m, k))
+        b = rng.integers(-8, 8, (k, n))
+        beats = matrices_to_beats(a, b, rows, cols)
+        c_rows = golden.tile_matmul(beats["a_beats"], beats["b_beats"], beats["last"], a_width=4, a_signed=True,
+                                    b_width=4, b_signed=True, acc_width=32, acc_signed=True, overflow="wrap")
+        np.testing.assert_array_equal(rows_to_matrix(c_rows, m, n, rows, cols), a @ b)
