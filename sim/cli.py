@@ -109,7 +109,8 @@ def cmd_sim(args) -> int:
         extra = f", {int(out['cycle_count'])} busy cycles" if "cycle_count" in out else ""
         print(f"  {job['name']}: {len(out['c'])} result beats{extra}")
     if built.waves:
-        print(f"waveforms in {workdir}")
+        for wave in sorted(workdir.glob("*.[fv][sc][td]")):
+            print(f"waveform: {wave}")
     if problems:
         print("FAIL\n  " + "\n  ".join(problems))
         return 1
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = design_command("sim", "run the cocotb regression of one configuration on Verilator", cmd_sim)
     cmd.add_argument("--seed", type=int, help="stimulus seed (default: random, printed)")
-    cmd.add_argument("--waves", action="store_true", help="record an FST waveform")
+    cmd.add_argument("--waves", action="store_true", help="record a waveform (FST, or VCD without the lz4 headers)")
 
     cmd = design_command("synth", "synthesize one configuration and write a JSON report", cmd_synth)
     cmd.add_argument("--target", default="generic", choices=("generic", "ecp5"), help="generic cells or ECP5 LUT/FF/DSP/Fmax")

@@ -7,7 +7,9 @@
   jobs: ``.npz`` inputs in, ``.npz`` outputs back. Parameters reach the testbench in a JSON
   file named by a plusarg, never in environment variables (the cocotb runner lets the parent
   environment override them).
-- ``WAVES=1`` in the environment (or ``waves=True``) records an FST waveform.
+- ``WAVES=1`` in the environment (or ``waves=True``) records a waveform (``dump.fst``, or
+  ``dump.vcd`` where the lz4 headers that Verilator's FST writer needs are missing) in the
+  run's folder.
 """
 
 import contextlib
@@ -25,14 +27,15 @@ import numpy as np
 
 from ..generators import Design, DesignParams
 from ..generators.export import to_verilog
-from .toolchain import WAIVER_FILE, prepare_verilator_env
+from .toolchain import WAIVER_FILE, fst_supported, prepare_verilator_env
 
 __all__ = ["Build", "SimulationError", "build", "simulate", "build_root", "BUILD_ARGS"]
 
 #: Verilator flags of every build (the waiver file is added as a source).
 BUILD_ARGS = ("-O2", "--x-assign", "fast", "--x-initial", "fast")
-#: Extra flags when waveforms are requested.
-WAVE_ARGS = ("--trace-fst", "--trace-structs")
+#: Extra flags when waveforms are requested (FST when the lz4 headers exist, else VCD).
+FST_ARGS = ("--trace-fst", "--trace-structs")
+VCD_ARGS = ("--trace-structs",)
 
 
 class SimulationError(AssertionError):
@@ -79,7 +82,9 @@ def build(design: Design, params: DesignParams, *, waves: bool | None = None) ->
 
     waves = _waves_requested(waves)
     module, text = to_verilog(design, params)
-    args = list(BUILD_ARGS) + (list(WAVE_ARGS) if waves else [])
+    args = list(BUILD_ARGS)
+    if waves:
+        args += FST_ARGS if fst_supported() else VCD_ARGS
     key = hashlib.sha256(
         "\n".join([text, WAIVER_FILE.read_text(), *args]).encode()
     ).hexdigest()[:12]

