@@ -149,7 +149,8 @@ def simulate(
     """
     from cocotb_tools.runner import get_runner
 
-    workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="run-", dir=built.build_dir))
+    # The simulator runs inside workdir: every path handed to it must be absolute.
+    workdir = Path(workdir).resolve() if workdir is not None else Path(tempfile.mkdtemp(prefix="run-", dir=built.build_dir))
     workdir.mkdir(parents=True, exist_ok=True)
     config_jobs = []
     for index, job in enumerate(jobs):
