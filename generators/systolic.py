@@ -13,10 +13,11 @@ Timing (no stalls on either side):
 
 - a tile occupies the input for ``max(K, rows)`` cycles: ``K`` beats, and tile ends at
   least ``rows`` cycles apart so that results leave each column one per cycle;
-- the first row of a tile is valid ``cols + RESULT_LATENCY`` cycles after its last beat was
-  accepted, and one row follows per cycle;
+- the first row of a tile is valid ``cols + result_latency`` cycles after its last beat was
+  accepted (``result_latency`` is 3, or 4 with ``pipeline_product``), and one row follows per
+  cycle;
 - busy cycles for ``T`` tiles of ``K`` beats:
-  ``K + (T - 1) * max(K, rows) + rows + cols + RESULT_LATENCY`` (see :func:`analytic_cycles`).
+  ``K + (T - 1) * max(K, rows) + rows + cols + result_latency - 1`` (see :func:`analytic_cycles`).
 
 Two counters make utilization a measurement: ``cycle_count`` counts cycles in which the
 array is busy (a tile is being accepted, or results are in flight or waiting to leave) and
@@ -36,12 +37,7 @@ from ..hdl.delay import DelayLine
 from ..hdl.pe import OutputStationaryPE
 from . import DesignParams, param, register
 
-__all__ = ["SystolicParams", "SystolicArray", "analytic_cycles", "RESULT_LATENCY"]
-
-#: Cycles from the beat that ends a tile (accepted in cycle ``t``) to row 0 of its results
-#: being valid on ``c``, not counting the ``cols`` cycles of skew: one input register, one
-#: MAC cycle, and the two stages of the column result FIFO.
-RESULT_LATENCY = 3
+__all__ = ["SystolicParams", "SystolicArray", "analytic_cycles", "ideal_cycles"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +69,10 @@ class SystolicParams(DesignParams):
         tiles never wait for the result drain when ``c`` is always ready.
     counter_width : int
         Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
+    pipeline_product : bool
+        Register each cell's product before the accumulator adder. Takes the multiplier out
+        of the accumulate loop (higher Fmax; on FPGAs the register goes into the DSP) for one
+        more cycle of latency and no loss of throughput.
     """
 
     rows: int = param(4, "rows of MAC cells (output tile rows)", min=1, max=64)
@@ -86,6 +86,14 @@ class SystolicParams(DesignParams):
     overflow: str | None = param(None, "accumulator overflow mode", choices=OVERFLOW_MODES)
     out_fifo_depth: int | None = param(None, "result rows buffered per column; default: no drain stalls", min=1, max=4096)
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
+    pipeline_product: bool = param(True, "register the product before the accumulator (higher Fmax, +1 cycle latency)")
+
+    @property
+    def result_latency(self) -> int:
+        """Cycles from the beat that ends a tile to row 0 of its results on ``c``, less the
+        ``cols`` cycles of skew: the input register, the MAC (two cycles with
+        ``pipeline_product``) and the two stages of the column result FIFO."""
+        return 3 + self.pipeline_product
 
     @property
     def a_shape(self):
@@ -118,8 +126,8 @@ class SystolicParams(DesignParams):
             derived["acc_width"] = self.safe_acc_width
         if self.out_fifo_depth is None:
             # Results of a tile stay reserved from its last beat until its last row leaves,
-            # i.e. for cols + RESULT_LATENCY + rows cycles; tiles end >= rows cycles apart.
-            in_flight = -(-(self.cols + RESULT_LATENCY + self.rows) // self.rows)
+            # i.e. for cols + result_latency + rows cycles; tiles end >= rows cycles apart.
+            in_flight = -(-(self.cols + self.result_latency + self.rows) // self.rows)
             derived["out_fifo_depth"] = self.rows * in_flight
         if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
             derived["overflow"] = "wrap"
@@ -144,11 +152,11 @@ def analytic_cycles(params: SystolicParams, tiles: int, k: int) -> int:
     Exact for the default ``out_fifo_depth``; a smaller result FIFO can add drain stalls.
 
     The array accepts one beat per cycle; tile ends are at least ``rows`` cycles apart; the
-    last tile's rows leave ``cols + RESULT_LATENCY`` cycles after its final beat, one per
+    last tile's rows leave ``cols + result_latency`` cycles after its final beat, one per
     cycle. This is the SCALE-Sim v2 output-stationary fold (``K + R + C - 2``) with the
     drain of one tile hidden under the next, plus the array's fixed I/O latency.
     """
-    return k + (tiles - 1) * max(k, params.rows) + params.rows + params.cols + RESULT_LATENCY - 1
+    return k + (tiles - 1) * max(k, params.rows) + params.rows + params.cols + params.result_latency - 1
 
 
 def ideal_cycles(params: SystolicParams, m: int, n: int, k: int) -> int:
@@ -211,9 +219,9 @@ class SystolicArray(wiring.Component):
             "acc_signed": p.acc_signed,
             "overflow": p.overflow,
             "latency": {
-                "last_beat_to_first_row": p.cols + RESULT_LATENCY,
+                "last_beat_to_first_row": p.cols + p.result_latency,
                 "cycles_per_tile": f"max(K, {p.rows})",
-                "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.cols + RESULT_LATENCY - 1}",
+                "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.cols + p.result_latency - 1}",
             },
         }
 
@@ -271,6 +279,7 @@ class SystolicArray(wiring.Component):
                     b_shape=p.b_shape,
                     acc_shape=p.acc_shape,
                     overflow=p.overflow,
+                    pipeline_product=p.pipeline_product,
                     forward_a=j < cols - 1,
                     forward_b=i < rows - 1,
                 )

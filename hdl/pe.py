@@ -28,6 +28,9 @@ class OutputStationaryPE(wiring.Component):
     overflow : str
         ``"wrap"`` (keep the low bits) or ``"saturate"`` (clamp after every addition), see
         :data:`accelgen.hdl.arith.OVERFLOW_MODES`.
+    pipeline_product : bool
+        Register the product (and its markers) before the accumulator adder: the multiplier
+        leaves the accumulate loop, ``done`` comes one cycle later.
     forward_a, forward_b : bool
         Generate the forwarding registers (cells on the array's right / bottom edge need none).
 
@@ -43,11 +46,13 @@ class OutputStationaryPE(wiring.Component):
         One-cycle pulse: ``acc`` holds a finished dot product.
     """
 
-    def __init__(self, *, a_shape, b_shape, acc_shape, overflow="wrap", forward_a=True, forward_b=True):
+    def __init__(self, *, a_shape, b_shape, acc_shape, overflow="wrap", pipeline_product=False,
+                 forward_a=True, forward_b=True):
         if overflow not in OVERFLOW_MODES:
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {overflow!r}")
         self._acc_shape = acc_shape
         self._overflow = overflow
+        self._pipeline_product = pipeline_product
         self._forward_a = forward_a
         self._forward_b = forward_b
         members = {
@@ -78,15 +83,18 @@ class OutputStationaryPE(wiring.Component):
         # Set after a finished sum, so the next product replaces rather than adds.
         fresh = Signal(init=1)
         product = Signal((self.a_in * self.b_in).shape(), name="product")
-        m.d.comb += product.eq(self.a_in * self.b_in)
+        valid = Signal(name="product_valid")
+        last = Signal(name="product_last")
+        domain = m.d.sync if self._pipeline_product else m.d.comb
+        domain += [product.eq(self.a_in * self.b_in), valid.eq(self.valid_in), last.eq(self.last_in)]
+
         total = Mux(fresh, 0, self.acc) + product
         new_acc = clamp(total, self._acc_shape) if self._overflow == "saturate" else total
-
         m.d.sync += self.done.eq(0)
-        with m.If(self.valid_in):
+        with m.If(valid):
             m.d.sync += [
                 self.acc.eq(new_acc),
-                fresh.eq(self.last_in),
-                self.done.eq(self.last_in),
+                fresh.eq(last),
+                self.done.eq(last),
             ]
         return m

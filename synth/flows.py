@@ -476,6 +476,8 @@ def synth_ecp5(
         "--report", report,
         "--freq", f"{freq_mhz:g}",
         "--seed", str(seed),
+        # Report the achieved Fmax even when it is below the constraint (else exit 1).
+        "--timing-allow-fail",
     ]
     t_pnr = _run(cmd, workdir, workdir / "nextpnr_ecp5.log")
     rep = json.loads((workdir / report).read_text())

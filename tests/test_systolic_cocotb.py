@@ -21,7 +21,8 @@ CONFIGS = {
     "4x4_s16": dict(rows=4, cols=4, a_width=16, b_width=16, k_max=64),
     "8x8_s8": dict(rows=8, cols=8, k_max=256),
     "4x4_s8_sat12": dict(rows=4, cols=4, k_max=64, acc_width=12, overflow="saturate"),
-    "3x2_u8s4_wrap10": dict(rows=3, cols=2, a_signed=False, b_width=4, acc_width=10, overflow="wrap", k_max=32),
+    "3x2_u8s4_wrap10_comb": dict(rows=3, cols=2, a_signed=False, b_width=4, acc_width=10, overflow="wrap", k_max=32,
+                                 pipeline_product=False),
 }
 
 

@@ -3,6 +3,7 @@
 
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from accelgen.generators.systolic import SystolicArray, SystolicParams, analytic_cycles
@@ -63,10 +64,11 @@ def test_random_tiles_with_stalls_and_backpressure(seed):
     assert counters["macs"] == len(beats["last"]) * 6
 
 
-def test_cycle_counter_matches_analytic_model(seed):
+@pytest.mark.parametrize("pipeline_product", [False, True])
+def test_cycle_counter_matches_analytic_model(pipeline_product, seed):
     rng = np.random.default_rng(seed)
     for k in (1, 2, 4, 9):
-        params = SystolicParams(rows=4, cols=3, k_max=16)
+        params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product)
         beats = random_beats(params, rng, [k] * 5)
         rows, _, counters = simulate(params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))
