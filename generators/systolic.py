@@ -260,9 +260,14 @@ class SystolicArray(wiring.Component):
         in_last = Signal()
         in_a = Signal(data.ArrayLayout(p.a_shape, rows))
         in_b = Signal(data.ArrayLayout(p.b_shape, cols))
-        m.d.sync += [in_valid.eq(fire), in_last.eq(is_last)]
-        with m.If(fire):
-            m.d.sync += [in_a.eq(self.a.payload.data), in_b.eq(self.b.payload.data)]
+        # The operand registers load every cycle (in_valid tells whether they hold a beat):
+        # an enable would hang all rows + cols operands on the admission logic's output.
+        m.d.sync += [
+            in_valid.eq(fire),
+            in_last.eq(is_last),
+            in_a.eq(self.a.payload.data),
+            in_b.eq(self.b.payload.data),
+        ]
 
         row_skew = []
         for i in range(rows):
@@ -324,8 +329,9 @@ class SystolicArray(wiring.Component):
             ]
             out_fifos.append(q)
 
-        # Column j fills j cycles after column 0, so the last column decides when a row is whole.
-        row_ready = functools.reduce(operator.and_, (q.r_rdy for q in out_fifos))
+        # Column j receives each row j cycles after column 0 and all columns pop together, so
+        # whenever the last column holds a row every other column holds it too.
+        row_ready = out_fifos[-1].r_rdy
         transfer = self.c.valid & self.c.ready
         m.d.comb += self.c.valid.eq(row_ready)
         for j, q in enumerate(out_fifos):
