@@ -23,7 +23,18 @@ class StreamProtocolError(AssertionError):
     """The design broke a valid/ready rule."""
 
 
-class StreamSource:
+class _StreamPorts:
+    """The ``<name>__valid`` / ``<name>__payload`` / ``<name>__ready`` handles of one stream."""
+
+    def __init__(self, dut, name: str, rng: random.Random):
+        self.name = name
+        self._valid = getattr(dut, f"{name}__valid")
+        self._payload = getattr(dut, f"{name}__payload")
+        self._ready = getattr(dut, f"{name}__ready")
+        self._rng = rng
+
+
+class StreamSource(_StreamPorts):
     """Drives ``<name>__valid`` / ``<name>__payload``; reads ``<name>__ready``.
 
     Parameters
@@ -39,12 +50,8 @@ class StreamSource:
     """
 
     def __init__(self, dut, name: str, *, stall: float = 0.0, rng: random.Random):
-        self.name = name
-        self._valid = getattr(dut, f"{name}__valid")
-        self._payload = getattr(dut, f"{name}__payload")
-        self._ready = getattr(dut, f"{name}__ready")
+        super().__init__(dut, name, rng)
         self.stall = stall
-        self._rng = rng
         self._queue = collections.deque()
         self._current = None
         self.sent = 0
@@ -72,16 +79,12 @@ class StreamSource:
             self.sent += 1
 
 
-class StreamSink:
+class StreamSink(_StreamPorts):
     """Drives ``<name>__ready`` (randomly low with probability ``backpressure``); records transfers."""
 
     def __init__(self, dut, name: str, *, backpressure: float = 0.0, rng: random.Random):
-        self.name = name
-        self._valid = getattr(dut, f"{name}__valid")
-        self._payload = getattr(dut, f"{name}__payload")
-        self._ready = getattr(dut, f"{name}__ready")
+        super().__init__(dut, name, rng)
         self.backpressure = backpressure
-        self._rng = rng
         self.received = []
         self.expect_count = 0
         self._pending = None  # payload offered but not taken in the previous cycle
