@@ -41,4 +41,4 @@ sweep: $(STAMP)
 	$(BIN)/accelgen sweep $(DESIGN) --sweep "$(SWEEP)" --target $(TARGET) -j $(JOBS)
 
 clean:
-	rm -rf build out bench/synth .pytest_cache
+	rm -rf build out bench/synth bench/sim .pytest_cache
