@@ -24,10 +24,9 @@ def test_matmul_wrap_equals_exact_product_modulo(seed):
 def test_matmul_saturate_clamps_every_step():
     a = np.array([[100, 100, -100]])
     b = np.array([[100], [100], [100]])
-    # 10000 -> 19999 saturates at 2047? no: acc_width 16 -> range -32768..32767
+    # acc_width 15 holds -16384..16383: the running sum goes 10000, 16383 (clamped), 6383.
     got = golden.matmul(a, b, a_width=8, a_signed=True, b_width=8, b_signed=True,
                         acc_width=15, acc_signed=True, overflow="saturate")
-    # 10000, 16383 (clamped from 20000), 6383: clamping happens before the negative product.
     assert got[0, 0] == 16383 - 10000
     wrapped = golden.matmul(a, b, a_width=8, a_signed=True, b_width=8, b_signed=True,
                             acc_width=15, acc_signed=True, overflow="wrap")

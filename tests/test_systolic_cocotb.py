@@ -81,3 +81,24 @@ def test_sweep_writes_one_verified_row_per_point(tmp_path):
     assert [row["rows"] for row in table] == ["1", "2"]
     assert all(row["bit_exact"] == "True" and int(row["cells"]) > 0 for row in table)
     assert len(rows) == 2
+
+
+@pytest.mark.cocotb
+def test_cli_sim_passes_and_prints_its_seed(capsys):
+    from accelgen.sim.cli import main
+
+    assert main(["sim", "systolic", "-p", "rows=1", "-p", "cols=1", "-p", "k_max=16", "--seed", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 7" in out and "PASS: 5 jobs bit-exact" in out
+
+
+@pytest.mark.synth
+def test_cli_synth_writes_a_json_report(tmp_path, capsys):
+    import json
+
+    from accelgen.sim.cli import main
+
+    assert main(["synth", "systolic", "-p", "rows=1", "-p", "cols=2", "--target", "generic", "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "synth_generic" / "synth_generic.json").read_text())
+    assert report["cells"] > 0 and report["logic_depth"] > 0
+    assert "cells=" in capsys.readouterr().out
