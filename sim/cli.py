@@ -15,7 +15,6 @@ Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit 
 """
 
 import argparse
-import json
 import random
 import re
 import sys
