@@ -32,13 +32,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/accelgen lint
 
-## Throughput, utilization and synthesis figures: bench/results.json and BENCHMARKS.md
+## Throughput, utilization, error and synthesis figures: bench/results.json and BENCHMARKS.md
+## (`make bench ONLY=systolic` re-measures one section and keeps the others)
 bench: $(STAMP)
-	$(BIN)/python -m accelgen.sim.bench
+	$(BIN)/python -m accelgen.sim.bench $(if $(ONLY),--only $(ONLY))
 
 ## make sweep DESIGN=systolic SWEEP="rows=2,4,8 cols=2,4,8" [TARGET=ecp5] [-j4]: out/sweep_DESIGN/sweep.csv
 sweep: $(STAMP)
 	$(BIN)/accelgen sweep $(DESIGN) --sweep "$(SWEEP)" --target $(TARGET) -j $(JOBS)
 
 clean:
-	rm -rf build out bench/synth bench/sim .pytest_cache
+	rm -rf build out bench/*/ .pytest_cache

@@ -1,62 +1,47 @@
-"""Benchmark of the systolic array: measured throughput and synthesis results.
+"""``make bench``: every design family's benchmark section, one results file, one report.
 
 ::
 
-    python -m accelgen.sim.bench [--quick] [--out DIR] [--md PATH] [--seed N]
+    python -m accelgen.sim.bench [--only NAME[,NAME]] [--quick] [--out DIR] [--md PATH] [--seed N]
 
-Two parts:
+A section is a module ``accelgen.sim.bench_<name>`` defining ``SECTION``, a
+:class:`BenchSection`; sections are discovered automatically and run in ``order``. Each one
+measures on the generated RTL (cycle counts from Verilator, area and timing from
+Yosys/nextpnr, error from the golden models), returns a JSON-serializable dict, renders its
+part of ``BENCHMARKS.md`` and lists its failed pass criteria.
 
-1. **Throughput (RTL measured).** Back-to-back tiles of random operands stream through the
-   Verilator build of the array with no source stalls and no sink backpressure. The array's
-   own ``cycle_count`` (busy cycles) and ``mac_count`` give the measured utilization
-   ``mac_count / (rows * cols * cycle_count)``; it is compared with the ideal
-   ``M*N*K / (rows*cols)`` cycles and with :func:`~accelgen.generators.systolic.analytic_cycles`.
-   The result rows are checked bit-exact against the golden model.
-2. **Synthesis.** Each configuration is exported with
-   :func:`~accelgen.generators.export.write_design` and run through the ``generic`` and
-   ``ecp5`` flows of :mod:`accelgen.synth.flows`, two jobs at a time.
-
-Writes ``DIR/results.json`` (default ``bench/results.json``) and a readable summary,
-``BENCHMARKS.md`` in the current folder. Exits with a message if the headline configuration
-(8x8 int8, 16 tiles of K=256) falls below 98 % utilization or its measured cycle count differs
-from the analytic model by more than 2 %. ``--quick`` keeps only the headline throughput row
-and skips the 16x16 synthesis, for a smoke run.
+Writes ``DIR/results.json`` (default ``bench/results.json``; ``{"sections": {name: result}}``
+plus seed and tool versions) and ``BENCHMARKS.md``. With ``--only``, the other sections'
+results are kept from an existing ``results.json``, so one family can be re-measured without
+re-running the rest. Exits non-zero, after writing the reports, if any pass criterion fails.
 """
 
 import argparse
-import concurrent.futures
 import dataclasses
+import importlib
 import importlib.metadata
 import json
+import pkgutil
 import platform
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
-
-from ..generators import get_design
-from ..synth import run_flow
-from ..generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
+from typing import Callable
 
 __all__ = [
     "DEFAULT_SEED",
-    "ThroughputCase",
-    "throughput_rows",
-    "synth_jobs",
-    "run_synthesis",
+    "TOOL_PACKAGES",
+    "BenchContext",
+    "BenchSection",
+    "all_sections",
     "toolchain_versions",
     "render_markdown",
     "run_bench",
     "main",
 ]
 
-#: Operand seed of the throughput runs (printed, and overridable with ``--seed``).
+#: Seed of the random operands (printed, and overridable with ``--seed``).
 DEFAULT_SEED = 20250101
-
-#: Pass criteria of the headline run.
-MIN_UTILIZATION = 0.98
-MAX_MODEL_ERROR = 0.02
 
 #: Packages whose versions make a result reproducible.
 TOOL_PACKAGES = (
@@ -69,230 +54,62 @@ TOOL_PACKAGES = (
     "numpy",
 )
 
-#: Parameters shared by every benchmarked configuration (int8 x int8, signed).
-BASE_PARAMS = dict(a_width=8, b_width=8, a_signed=True, b_signed=True, k_max=256)
+
+@dataclasses.dataclass(frozen=True)
+class BenchContext:
+    """What a section's ``run`` gets.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The section's own folder for artefacts (``<bench out>/<section name>``), absolute.
+    quick : bool
+        Smoke mode: the headline measurement only, small synthesis.
+    seed : int
+        Seed of every random stimulus of the section.
+    workers : int
+        Concurrent tool processes (synthesis jobs) the section may start.
+    """
+
+    out_dir: Path
+    quick: bool
+    seed: int
+    workers: int
 
 
 @dataclasses.dataclass(frozen=True)
-class ThroughputCase:
-    """One throughput measurement: ``tiles`` back-to-back tiles of ``k`` beats."""
+class BenchSection:
+    """One design family's benchmark.
 
-    tiles: int
-    k: int
-
-
-def _config_name(params: SystolicParams) -> str:
-    kind = "int" if params.a_signed else "uint"
-    return f"{params.rows}x{params.cols} {kind}{params.a_width}"
-
-
-def _slug(params: SystolicParams) -> str:
-    sign = "s" if params.a_signed else "u"
-    return f"{params.rows}x{params.cols}_{sign}{params.a_width}"
-
-
-def throughput_rows(
-    params: SystolicParams,
-    cases: list[ThroughputCase],
-    *,
-    seed: int,
-    workdir: Path | None = None,
-) -> list[dict]:
-    """Measure busy cycles and MACs of stall-free back-to-back tiles on the RTL.
-
-    All cases of one configuration run as jobs of a single simulation (the testbench resets
-    the array, and so its counters, before each job).
-
-    Parameters
+    Attributes
     ----------
-    params : SystolicParams
-        Array configuration; every case needs ``k <= params.k_max``.
-    cases : list of ThroughputCase
-        Tile count and K of each measurement.
-    seed : int
-        Operands of each case are drawn from ``numpy.random.default_rng(seed)``, so a case's
-        data does not depend on which other cases run.
-    workdir : pathlib.Path, optional
-        Folder for the simulation inputs, outputs and log (default: a new folder in the
-        Verilator build folder).
-
-    Returns
-    -------
-    list of dict
-        One row per case: configuration, ``tiles``, ``k``, ``rtl_cycles`` (``cycle_count``),
-        ``mac_count``, ``expected_macs``, ``ideal_cycles``, ``analytic_cycles``,
-        ``utilization`` (measured), ``analytic_utilization``, ``rtl_vs_analytic_pct``,
-        ``bit_exact`` and ``problems`` (from :func:`accelgen.verif.systolic_tiles.check`).
-
-    Raises
-    ------
-    accelgen.sim.runner.SimulationError
-        If the testbench's scoreboard finds a mismatch or the simulation fails.
+    name : str
+        Section name (``--only NAME``, key in ``results.json``, artefact folder).
+    order : int
+        Position in the report (ascending).
+    run : callable
+        ``run(ctx: BenchContext) -> dict``, JSON-serializable.
+    render : callable
+        ``render(result) -> list[str]``: Markdown lines starting with a ``##`` heading.
+    failures : callable
+        ``failures(result) -> list[str]``: failed pass criteria (empty when all hold).
     """
-    from ..verif import systolic_tiles
-    from .runner import build, simulate
 
-    design = get_design("systolic")
-    for case in cases:
-        if not 1 <= case.k <= params.k_max:
-            raise ValueError(f"K={case.k} is out of range for k_max={params.k_max}")
-    jobs = [
-        {
-            "name": f"tiles{case.tiles}_k{case.k}",
-            "inputs": systolic_tiles.random_beats(params, np.random.default_rng(seed), [case.k] * case.tiles),
-            "stall": 0.0,
-            "backpressure": 0.0,
-            "check": True,
-            # Lets systolic_tiles.check compare the busy cycles with the analytic model.
-            "tiles": case.tiles,
-            "k": case.k,
-        }
-        for case in cases
-    ]
-    outputs = simulate(build(design, params), jobs, seed=seed, workdir=workdir)
-
-    pes = params.rows * params.cols
-    rows = []
-    for case, job, out in zip(cases, jobs, outputs):
-        problems = systolic_tiles.check(params, [job], [out])
-        result_ok = not any("result rows" in problem for problem in problems)
-        cycles = int(out["cycle_count"])
-        macs = int(out["mac_count"])
-        # The tiles form an (tiles*rows) x cols x K product: M*N*K / (rows*cols) = tiles*K.
-        ideal = ideal_cycles(params, m=case.tiles * params.rows, n=params.cols, k=case.k)
-        model = analytic_cycles(params, tiles=case.tiles, k=case.k)
-        rows.append(
-            {
-                "config": _config_name(params),
-                "rows": params.rows,
-                "cols": params.cols,
-                "k_max": params.k_max,
-                "result_latency": params.result_latency,
-                "tiles": case.tiles,
-                "k": case.k,
-                "seed": seed,
-                "rtl_cycles": cycles,
-                "mac_count": macs,
-                "expected_macs": case.tiles * case.k * pes,
-                "ideal_cycles": ideal,
-                "analytic_cycles": model,
-                "utilization": macs / (pes * cycles) if cycles else 0.0,
-                "analytic_utilization": ideal / model,
-                "rtl_vs_analytic_pct": 100.0 * (cycles - model) / model,
-                "bit_exact": result_ok,
-                "result_rows": int(len(out["c"])),
-                "problems": problems,
-            }
-        )
-    return rows
+    name: str
+    order: int
+    run: Callable
+    render: Callable
+    failures: Callable
 
 
-def _ff_lower_bound(params: SystolicParams) -> int:
-    # Registers the PE grid cannot do without: one accumulator per cell, plus the operand
-    # forwarding registers (a to the right except in the last column, b downwards except in
-    # the last row). Skew lines, result FIFOs and control come on top.
-    r, c = params.rows, params.cols
-    return r * c * params.acc_width + r * (c - 1) * params.a_width + (r - 1) * c * params.b_width
-
-
-def synth_jobs(params: SystolicParams, out_dir: Path) -> list[tuple[str, Path, str, Path]]:
-    """Export one configuration for synthesis; list its flow jobs.
-
-    Parameters
-    ----------
-    params : SystolicParams
-        Configuration to export.
-    out_dir : pathlib.Path
-        The design goes to ``out_dir/<name>/`` (Verilog, ``params.json``,
-        ``manifest.json``); each flow works in ``out_dir/<name>/<target>/``.
-
-    Returns
-    -------
-    list of tuple
-        ``(target, verilog path, top module, workdir)`` for the ``generic`` and ``ecp5``
-        flows, ready for :func:`accelgen.synth.flows.run_flow`.
-    """
-    from ..generators.export import write_design
-
-    design_dir = Path(out_dir) / _slug(params)
-    manifest = write_design(get_design("systolic"), params, design_dir)
-    verilog = design_dir / manifest["verilog"]
-    return [(target, verilog, manifest["module"], design_dir / target) for target in ("generic", "ecp5")]
-
-
-def _misfit_reason(ecp5: dict) -> str:
-    from ..synth.flows import ECP5_DEVICES
-
-    biggest = ECP5_DEVICES[-1]
-    demand = ecp5.get("demand") or {}
-    capacity = {"mult18": ("MULT18X18D", biggest.mult18), "comb": ("LUT sites", biggest.comb),
-                "ff": ("FF", biggest.ff), "dp16kd": ("DP16KD", biggest.dp16kd), "ramw": ("RAMW", biggest.ramw)}
-    over = [f"{demand[key]} {label} > {cap}" for key, (label, cap) in capacity.items() if demand.get(key, 0) > cap]
-    return f"does not fit {biggest.name}" + (f": {', '.join(over)}" if over else "")
-
-
-def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
-    """Run the generic and ECP5 flows of every configuration, ``workers`` jobs at a time.
-
-    Parameters
-    ----------
-    configs : list of SystolicParams
-        Configurations, in report order.
-    out_dir : pathlib.Path
-        Root of the exported designs and flow artefacts (see :func:`synth_jobs`).
-    workers : int, optional
-        Concurrent flow jobs. Each job is one single-threaded tool process, so one per core.
-
-    Returns
-    -------
-    list of dict
-        One row per configuration: ``config``, ``rows``, ``cols``, ``acc_width``,
-        ``mult18_reference`` (one multiplier per cell), ``ff_lower_bound``, and the flow
-        results ``generic`` and ``ecp5`` as returned by ``run_flow``, plus ``ecp5_note``
-        (why placement was skipped) when it was.
-    """
-    jobs = []
-    for params in configs:
-        for target, verilog, top, workdir in synth_jobs(params, out_dir):
-            jobs.append((params, target, verilog, top, workdir))
-    # Biggest arrays first, so the longest job does not start last.
-    jobs.sort(key=lambda job: -job[0].rows * job[0].cols)
-    results: dict[tuple[str, str], dict] = {}
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {}
-        for params, target, verilog, top, workdir in jobs:
-            futures[pool.submit(run_flow, verilog, top, workdir, target)] = (params, target)
-            print(f"  synth {_config_name(params)} {target}: queued", flush=True)
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            params, target = futures[future]
-            results[_slug(params), target] = future.result()
-            print(
-                f"  synth {_config_name(params)} {target}: done ({done}/{len(jobs)}, "
-                f"{time.perf_counter() - start:.0f} s elapsed)",
-                flush=True,
-            )
-
-    rows = []
-    for params in configs:
-        generic = results[_slug(params), "generic"]
-        ecp5 = results[_slug(params), "ecp5"]
-        row = {
-            "config": _config_name(params),
-            "rows": params.rows,
-            "cols": params.cols,
-            "params": params.to_dict(),
-            "acc_width": params.acc_width,
-            "mult18_reference": params.rows * params.cols,
-            "ff_lower_bound": _ff_lower_bound(params),
-            "generic_ff": sum(n for cell, n in generic["cells_by_type"].items() if "DFF" in cell),
-            "generic": generic,
-            "ecp5": ecp5,
-        }
-        if ecp5.get("device") is None:
-            row["ecp5_note"] = _misfit_reason(ecp5)
-        rows.append(row)
-    return rows
+def all_sections() -> dict[str, BenchSection]:
+    """Every benchmark section (modules ``accelgen.sim.bench_*``), in report order."""
+    package = importlib.import_module(__package__)
+    sections = []
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("bench_"):
+            sections.append(importlib.import_module(f"{__package__}.{module.name}").SECTION)
+    return {section.name: section for section in sorted(sections, key=lambda s: (s.order, s.name))}
 
 
 def toolchain_versions() -> dict:
@@ -314,151 +131,42 @@ def toolchain_versions() -> dict:
     return versions
 
 
-# -- report --------------------------------------------------------------------------------
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f} %"
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else str(value)
-
-
-def _throughput_table(rows: list[dict]) -> list[str]:
-    lines = [
-        "| config | tiles | K | RTL cycles | analytic cycles | RTL vs analytic | ideal cycles "
-        "| utilization (measured) | utilization (analytic) | MACs | bit-exact |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['config']} | {row['tiles']} | {row['k']} | {_num(row['rtl_cycles'])} "
-            f"| {_num(row['analytic_cycles'])} | {row['rtl_vs_analytic_pct']:+.2f} % "
-            f"| {_num(row['ideal_cycles'])} | {_pct(row['utilization'])} "
-            f"| {_pct(row['analytic_utilization'])} | {_num(row['mac_count'])} "
-            f"| {'pass' if row['bit_exact'] else 'FAIL'} |"
-        )
-    return lines
-
-
-def _synth_tables(rows: list[dict]) -> list[str]:
-    lines = [
-        "Generic (technology-independent `synth -flatten`; FF = cells whose type contains `DFF`):",
-        "",
-        "| config | acc width | cells | FF | FF lower bound | logic depth |",
-        "|---|--:|--:|--:|--:|--:|",
-    ]
-    for row in rows:
-        generic = row["generic"]
-        lines.append(
-            f"| {row['config']} | {row['acc_width']} | {_num(generic['cells'])} | {_num(row['generic_ff'])} "
-            f"| {_num(row['ff_lower_bound'])} | {_num(generic['logic_depth'])} |"
-        )
-    lines += [
-        "",
-        "ECP5 (`synth_ecp5` cell counts; `nextpnr-ecp5 --out-of-context` on the smallest fitting "
-        f"LFE5U device, placer seed {rows[0]['ecp5']['seed']}):",
-        "",
-        "| config | device | LUT4 | CCU2C | DPR16X4 | FF | MULT18X18D (ref: rows·cols) | Fmax |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
-    ]
-    for row in rows:
-        ecp5 = row["ecp5"]
-        if ecp5.get("fmax_mhz") is not None:
-            fmax = f"{ecp5['fmax_mhz']:.1f} MHz"
-        else:
-            fmax = f"n/a ({row['ecp5_note']})" if "ecp5_note" in row else "n/a"
-        lines.append(
-            f"| {row['config']} | {ecp5['device'] or '—'} | {_num(ecp5['lut4'])} | {_num(ecp5['ccu2'])} "
-            f"| {_num(ecp5['dpram'])} | {_num(ecp5['ff'])} "
-            f"| {_num(ecp5['dsp_mult18'])} ({_num(row['mult18_reference'])}) | {fmax} |"
-        )
-    constraints = sorted({row["ecp5"]["freq_mhz"] for row in rows if row["ecp5"].get("fmax_mhz") is not None})
-    if constraints:
-        lines += [
-            "",
-            "Fmax is the achieved maximum of nextpnr's timing analysis after routing with a "
-            f"{' / '.join(f'{c:g}' for c in constraints)} MHz constraint; a lower value means the "
-            "constraint was not met, not that the design is broken. LUT4 / FF / CCU2C / DPR16X4 are "
-            "Yosys counts before packing.",
-        ]
-    return lines
+def _yosys_versions(node) -> set[str]:
+    # Every "yosys_version" reported anywhere in the results (the synthesis flows record it).
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "yosys_version" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _yosys_versions(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _yosys_versions(value)
+    return found
 
 
 def render_markdown(results: dict) -> str:
-    """The readable summary (``BENCHMARKS.md``) of a :func:`run_bench` result.
-
-    Parameters
-    ----------
-    results : dict
-        As written to ``results.json``.
-
-    Returns
-    -------
-    str
-        Markdown text.
-    """
-    head = results["headline"]
+    """``BENCHMARKS.md``: a preamble, every section present in ``results``, the toolchain."""
+    sections = all_sections()
     lines = [
         "# Benchmarks",
         "",
-        "Measured on the generated RTL of the output-stationary systolic array (design `systolic`): "
-        "throughput from the Verilator simulation, area and timing from Yosys / nextpnr. "
-        "Regenerate with `make bench` (or `python -m accelgen.sim.bench`); the machine-readable "
+        "Measured on the generated RTL: cycle counts from Verilator simulations, area and timing "
+        "from Yosys / nextpnr, approximation error from the golden models. Regenerate with "
+        "`make bench` (or `python -m accelgen.sim.bench [--only SECTION]`); the machine-readable "
         f"results are in `{results['results_json']}`.",
         "",
-        "All figures below are cycle counts, cell counts and ratios, which depend only on the "
-        "design and the tool versions. Wall times are machine-dependent and are not reported as "
-        "figures of merit.",
-        "",
-        "## Throughput (RTL measured)",
-        "",
-        f"Signed int8 operands (k_max = {head['k_max']}), {head['tiles']} back-to-back tiles per run, "
-        "no source stalls and no sink backpressure. Operands are uniformly random over the full "
-        f"int8 range, drawn per run from `numpy.random.default_rng({results['seed']})`.",
-        "",
-        "- *RTL cycles*: the array's `cycle_count` counter (cycles in which a tile is being "
-        "accepted or results are in flight); *MACs*: its `mac_count` counter.",
-        "- *Utilization (measured)* = MACs / (rows · cols · RTL cycles); 100 % means every cell "
-        "did a useful multiply-accumulate in every busy cycle.",
-        "- *Ideal cycles* = M·N·K / (rows · cols) for the (tiles · rows) × cols × K product = tiles · K.",
-        "- *Analytic cycles* = `analytic_cycles()`: K + (T − 1) · max(K, rows) + rows + cols + "
-        f"{head['result_latency'] - 1} (result latency {head['result_latency']} cycles). The drain of each tile "
-        "overlaps the next tile, so the only overhead is one fill and drain per run, which "
-        "longer runs amortize; tiles shorter than `rows` beats are additionally spaced `rows` "
-        "cycles apart.",
-        "- *Bit-exact*: every result row equals the golden model.",
-        "",
-        *_throughput_table(results["throughput"]),
-        "",
-        f"Headline ({head['config']}, {head['tiles']} tiles of K = {head['k']}): "
-        f"utilization {_pct(head['utilization'])} of ideal "
-        f"(ideal / RTL cycles = {_num(head['ideal_cycles'])} / {_num(head['rtl_cycles'])}), "
-        f"RTL cycles vs analytic model {head['rtl_vs_analytic_pct']:+.2f} %. "
-        f"Pass criteria: utilization ≥ {_pct(MIN_UTILIZATION)}, |RTL − analytic| ≤ "
-        f"{_pct(MAX_MODEL_ERROR)} of analytic.",
-        "",
-        "## Synthesis",
-        "",
-        f"Signed int{BASE_PARAMS['a_width']} × int{BASE_PARAMS['b_width']}, k_max = {BASE_PARAMS['k_max']}, other parameters at their defaults (accumulator width "
-        "chosen so a K = k_max dot product cannot overflow). Reference values: one MULT18X18D "
-        "per cell (rows · cols); the FF lower bound counts only what the cell grid cannot do "
-        "without — one accumulator per cell plus the operand forwarding registers "
-        f"(rows · cols · acc + rows · (cols − 1) · {BASE_PARAMS['a_width']} + (rows − 1) · cols · "
-        f"{BASE_PARAMS['b_width']}); the input skew "
-        "lines, result FIFOs and control registers come on top. The generic flow maps the result "
-        "FIFOs to flip-flops; on ECP5 they become distributed RAM (DPR16X4), so its FF count is "
-        "closer to the bound.",
-        "",
-        *_synth_tables(results["synthesis"]),
+        "All figures below are cycle counts, cell counts, error counts and ratios, which depend only "
+        "on the design and the tool versions. Wall times are machine-dependent and are not reported "
+        "as figures of merit.",
         "",
     ]
-    if results.get("quick"):
-        lines += ["*Quick run (`--quick`): extra throughput rows and the 16x16 synthesis were skipped.*", ""]
+    for name, section in sections.items():
+        if name in results["sections"]:
+            lines += section.render(results["sections"][name])
     tools = results["toolchain"]
-    yosys = sorted({row[flow].get("yosys_version") for row in results["synthesis"]
-                    for flow in ("generic", "ecp5")} - {None})
+    yosys = sorted(_yosys_versions(results["sections"]))
     lines += [
         "## Toolchain",
         "",
@@ -472,28 +180,23 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-# -- driver --------------------------------------------------------------------------------
-
-
-def _params(rows: int, cols: int) -> SystolicParams:
-    return SystolicParams(rows=rows, cols=cols, **BASE_PARAMS)
-
-
-def run_bench(out_dir: Path, md_path: Path, *, quick: bool = False, seed: int = DEFAULT_SEED,
-              workers: int = 2) -> dict:
-    """Run the benchmark; write ``out_dir/results.json`` and ``md_path``.
+def run_bench(out_dir: Path, md_path: Path, *, only: list[str] | None = None, quick: bool = False,
+              seed: int = DEFAULT_SEED, workers: int = 2) -> dict:
+    """Run the chosen sections; write ``out_dir/results.json`` and ``md_path``.
 
     Parameters
     ----------
     out_dir : pathlib.Path
-        Folder of ``results.json``, the simulation folders (``sim/``) and the synthesis
-        artefacts (``synth/``).
+        Folder of ``results.json``; each section's artefacts go to ``out_dir/<name>/``.
     md_path : pathlib.Path
-        Where the Markdown summary goes.
+        Where the Markdown report goes.
+    only : list of str, optional
+        Sections to run (default: all). Results of the others are kept from an existing
+        ``results.json``.
     quick : bool, optional
-        Only the headline throughput run, and no 16x16 synthesis.
+        Smoke mode of every section.
     seed : int, optional
-        Operand seed of the throughput runs.
+        Seed of the random stimulus.
     workers : int, optional
         Concurrent synthesis jobs.
 
@@ -502,86 +205,72 @@ def run_bench(out_dir: Path, md_path: Path, *, quick: bool = False, seed: int = 
     dict
         The results (as in ``results.json``).
     """
-    out_dir = Path(out_dir)
+    sections = all_sections()
+    chosen = list(sections) if not only else only
+    for name in chosen:
+        if name not in sections:
+            raise ValueError(f"only={name!r} is not a benchmark section; legal sections: {', '.join(sections)}")
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    results_json = out_dir / "results.json"
+    previous = {}
+    if only and results_json.exists():
+        previous = json.loads(results_json.read_text()).get("sections", {})
     start = time.perf_counter()
     print(f"seed {seed}", flush=True)
-
-    # The headline is 8x8 with K=256; the shorter tiles show the fill/drain overhead growing.
-    plan = {(8, 8): [ThroughputCase(16, 256)]}
-    if not quick:
-        plan = {(4, 4): [ThroughputCase(16, 8), ThroughputCase(16, 64)],
-                (8, 8): [ThroughputCase(16, 8), ThroughputCase(16, 64), ThroughputCase(16, 256)]}
-    throughput = []
-    for (rows, cols), cases in plan.items():
-        params = _params(rows, cols)
-        print(f"throughput {_config_name(params)}: " + ", ".join(f"{c.tiles} tiles of K={c.k}" for c in cases),
-              flush=True)
-        # Absolute: the simulator runs in another folder and reads the paths from its config.
-        workdir = (out_dir / "sim" / _slug(params)).resolve()
-        measured = throughput_rows(params, cases, seed=seed, workdir=workdir)
-        for row in measured:
-            print(f"  K={row['k']}: {row['rtl_cycles']} cycles (analytic {row['analytic_cycles']}, "
-                  f"ideal {row['ideal_cycles']}), utilization {_pct(row['utilization'])}, "
-                  f"{'bit-exact' if row['bit_exact'] else 'MISMATCH'}", flush=True)
-        throughput += measured
-    headline = next(row for row in throughput if (row["rows"], row["cols"], row["k"]) == (8, 8, 256))
-
-    sizes = [4, 8] if quick else [4, 8, 16]
-    print(f"synthesis: {', '.join(f'{n}x{n}' for n in sizes)} (generic and ecp5, {workers} at a time)", flush=True)
-    synthesis = run_synthesis([_params(n, n) for n in sizes], out_dir / "synth", workers=workers)
-    for row in synthesis:
-        ecp5 = row["ecp5"]
-        fmax = f"{ecp5['fmax_mhz']:.1f} MHz" if ecp5.get("fmax_mhz") else row.get("ecp5_note", "n/a")
-        print(f"  {row['config']}: {row['generic']['cells']} cells ({row['generic_ff']} FF), depth "
-              f"{row['generic']['logic_depth']}; ECP5 {ecp5['device']}: {ecp5['lut4']} LUT4, {ecp5['ff']} FF, "
-              f"{ecp5['dsp_mult18']} MULT18X18D, {fmax}", flush=True)
-
+    measured = {name: result for name, result in previous.items() if name in sections}
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        ctx = BenchContext(out_dir=out_dir / name, quick=quick, seed=seed, workers=workers)
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        measured[name] = sections[name].run(ctx)
     results = {
         "seed": seed,
         "quick": quick,
-        "results_json": str(out_dir / "results.json"),
-        "criteria": {"min_utilization": MIN_UTILIZATION, "max_model_error": MAX_MODEL_ERROR},
-        "headline": headline,
-        "throughput": throughput,
-        "synthesis": synthesis,
+        "results_json": str(results_json.relative_to(Path.cwd()) if results_json.is_relative_to(Path.cwd())
+                            else results_json),
+        "sections": {name: measured[name] for name in sections if name in measured},
         "toolchain": toolchain_versions(),
         # Machine-dependent; kept for the record, not a figure of merit.
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results_json.write_text(json.dumps(results, indent=2) + "\n")
     Path(md_path).write_text(render_markdown(results))
-    print(f"wrote {out_dir / 'results.json'} and {md_path} ({results['wall_time_s']:.0f} s)", flush=True)
+    print(f"wrote {results_json} and {md_path} ({results['wall_time_s']:.0f} s)", flush=True)
     return results
 
 
-def _failures(results: dict) -> list[str]:
-    head = results["headline"]
-    failures = [f"{row['config']} K={row['k']}: {problem}" for row in results["throughput"]
-                for problem in row["problems"]]
-    if head["utilization"] < MIN_UTILIZATION:
-        failures.append(f"{head['config']} K={head['k']}: utilization {_pct(head['utilization'])} "
-                        f"< {_pct(MIN_UTILIZATION)}")
-    if abs(head["rtl_vs_analytic_pct"]) > 100 * MAX_MODEL_ERROR:
-        failures.append(f"{head['config']} K={head['k']}: RTL cycles {head['rtl_cycles']} differ from the "
-                        f"analytic {head['analytic_cycles']} by {head['rtl_vs_analytic_pct']:+.2f} %")
-    return failures
+def failures(results: dict) -> list[str]:
+    """Failed pass criteria of every section in ``results``, prefixed with the section name."""
+    sections = all_sections()
+    return [f"{name}: {problem}" for name, result in results["sections"].items() if name in sections
+            for problem in sections[name].failures(result)]
 
 
 def main(argv=None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="headline throughput run only, no 16x16 synthesis")
+    parser.add_argument("--only", help="comma-separated sections to run (default: all; see --list)")
+    parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: headline measurements, small synthesis")
     parser.add_argument("--out", default="bench", help="folder of results.json and artefacts (default: bench)")
-    parser.add_argument("--md", default="BENCHMARKS.md", help="Markdown summary to write (default: BENCHMARKS.md)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"operand seed (default: {DEFAULT_SEED})")
+    parser.add_argument("--md", default="BENCHMARKS.md", help="Markdown report to write (default: BENCHMARKS.md)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"stimulus seed (default: {DEFAULT_SEED})")
     parser.add_argument("--workers", type=int, default=2, help="concurrent synthesis jobs (default: 2)")
     args = parser.parse_args(argv)
-    results = run_bench(Path(args.out), Path(args.md), quick=args.quick, seed=args.seed, workers=args.workers)
-    failures = _failures(results)
-    if failures:
+    if args.list:
+        print("\n".join(all_sections()))
+        return 0
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    try:
+        results = run_bench(Path(args.out), Path(args.md), only=only, quick=args.quick, seed=args.seed,
+                            workers=args.workers)
+    except ValueError as error:
+        parser.error(str(error))
+    found = failures(results)
+    if found:
         # The reports are written first so the failing numbers can be inspected.
-        raise SystemExit("bench: FAIL\n  " + "\n  ".join(failures))
+        raise SystemExit("bench: FAIL\n  " + "\n  ".join(found))
     print("bench: PASS")
     return 0
 

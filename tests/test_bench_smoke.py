@@ -7,7 +7,8 @@ breaks the measurement or its bookkeeping shows up without running the full benc
 import pytest
 
 from accelgen.generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
-from accelgen.sim.bench import ThroughputCase, throughput_rows
+from accelgen.sim.bench import all_sections
+from accelgen.sim.bench_systolic import ThroughputCase, throughput_rows
 
 
 @pytest.mark.cocotb
@@ -26,3 +27,11 @@ def test_throughput_row_matches_the_analytic_model(seed, tmp_path):
     assert row["utilization"] == pytest.approx(row["mac_count"] / (pes * row["rtl_cycles"]))
     assert row["utilization"] == pytest.approx(row["ideal_cycles"] / row["rtl_cycles"])
     assert 0 < row["utilization"] <= 1
+
+
+def test_sections_are_discovered_and_complete():
+    sections = all_sections()
+    assert "systolic" in sections
+    for name, section in sections.items():
+        assert section.name == name
+        assert callable(section.run) and callable(section.render) and callable(section.failures)
