@@ -32,7 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/accelgen lint
 
-## Throughput, utilization, error and synthesis figures: bench/results.json and BENCHMARKS.md
+## Throughput, utilization, error and synthesis figures: bench/<section>.json and BENCHMARKS.md
 ## (`make bench ONLY=systolic` re-measures one section and keeps the others)
 bench: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench $(if $(ONLY),--only $(ONLY))

@@ -3,6 +3,7 @@
 ::
 
     python -m accelgen.sim.bench [--only NAME[,NAME]] [--quick] [--out DIR] [--md PATH] [--seed N]
+    python -m accelgen.sim.bench --render
 
 A section is a module ``accelgen.sim.bench_<name>`` defining ``SECTION``, a
 :class:`BenchSection`; sections are discovered automatically and run in ``order``. Each one
@@ -10,10 +11,11 @@ measures on the generated RTL (cycle counts from Verilator, area and timing from
 Yosys/nextpnr, error from the golden models), returns a JSON-serializable dict, renders its
 part of ``BENCHMARKS.md`` and lists its failed pass criteria.
 
-Writes ``DIR/results.json`` (default ``bench/results.json``; ``{"sections": {name: result}}``
-plus seed and tool versions) and ``BENCHMARKS.md``. With ``--only``, the other sections'
-results are kept from an existing ``results.json``, so one family can be re-measured without
-re-running the rest. Exits non-zero, after writing the reports, if any pass criterion fails.
+Each section's results go to ``DIR/<name>.json`` (default ``bench/``; the section's result
+plus seed, tool versions and wall time); ``BENCHMARKS.md`` is rendered from every section file
+present, so ``--only NAME`` re-measures one family and keeps the others' figures, and
+``--render`` only re-renders the report. Exits non-zero, after writing the reports, if a pass
+criterion of a section that ran fails.
 """
 
 import argparse
@@ -35,7 +37,9 @@ __all__ = [
     "BenchSection",
     "all_sections",
     "toolchain_versions",
+    "load_results",
     "render_markdown",
+    "failures",
     "run_bench",
     "main",
 ]
@@ -84,7 +88,7 @@ class BenchSection:
     Attributes
     ----------
     name : str
-        Section name (``--only NAME``, key in ``results.json``, artefact folder).
+        Section name (``--only NAME``, file ``<out>/<name>.json``, artefact folder).
     order : int
         Position in the report (ascending).
     run : callable
@@ -146,8 +150,16 @@ def _yosys_versions(node) -> set[str]:
     return found
 
 
-def render_markdown(results: dict) -> str:
-    """``BENCHMARKS.md``: a preamble, every section present in ``results``, the toolchain."""
+def render_markdown(results: dict[str, dict], results_dir: str = "bench") -> str:
+    """``BENCHMARKS.md``: a preamble, every section in ``results``, the toolchain.
+
+    Parameters
+    ----------
+    results : dict
+        ``{section name: section file contents}`` (see :func:`load_results`).
+    results_dir : str, optional
+        Where the section files live, for the preamble.
+    """
     sections = all_sections()
     lines = [
         "# Benchmarks",
@@ -155,7 +167,7 @@ def render_markdown(results: dict) -> str:
         "Measured on the generated RTL: cycle counts from Verilator simulations, area and timing "
         "from Yosys / nextpnr, approximation error from the golden models. Regenerate with "
         "`make bench` (or `python -m accelgen.sim.bench [--only SECTION]`); the machine-readable "
-        f"results are in `{results['results_json']}`.",
+        f"results are in `{results_dir}/<section>.json`.",
         "",
         "All figures below are cycle counts, cell counts, error counts and ratios, which depend only "
         "on the design and the tool versions. Wall times are machine-dependent and are not reported "
@@ -163,13 +175,17 @@ def render_markdown(results: dict) -> str:
         "",
     ]
     for name, section in sections.items():
-        if name in results["sections"]:
-            lines += section.render(results["sections"][name])
-    tools = results["toolchain"]
-    yosys = sorted(_yosys_versions(results["sections"]))
+        if name in results:
+            lines += section.render(results[name]["result"])
+    lines += ["## Toolchain", ""]
+    toolchains = {json.dumps(result["toolchain"], sort_keys=True) for result in results.values()}
+    if len(toolchains) > 1:
+        lines += ["*The sections were measured with different tool versions; each section file "
+                  "records its own. The newest section's versions are listed.*", ""]
+    newest = max(results.values(), key=lambda result: result.get("measured_at", ""), default=None)
+    tools = newest["toolchain"] if newest else toolchain_versions()
+    yosys = sorted(_yosys_versions([result["result"] for result in results.values()]))
     lines += [
-        "## Toolchain",
-        "",
         "| package | version |",
         "|---|---|",
         *[f"| {name} | {version or 'not installed'} |" for name, version in tools.items()],
@@ -180,19 +196,30 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def load_results(out_dir: Path) -> dict[str, dict]:
+    """The section files present in ``out_dir``, by section name (unknown files are ignored)."""
+    sections = all_sections()
+    return {name: json.loads((Path(out_dir) / f"{name}.json").read_text())
+            for name in sections if (Path(out_dir) / f"{name}.json").exists()}
+
+
+def _display(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
 def run_bench(out_dir: Path, md_path: Path, *, only: list[str] | None = None, quick: bool = False,
-              seed: int = DEFAULT_SEED, workers: int = 2) -> dict:
-    """Run the chosen sections; write ``out_dir/results.json`` and ``md_path``.
+              seed: int = DEFAULT_SEED, workers: int = 2) -> dict[str, dict]:
+    """Run the chosen sections; write ``out_dir/<name>.json`` for each and ``md_path``.
 
     Parameters
     ----------
     out_dir : pathlib.Path
-        Folder of ``results.json``; each section's artefacts go to ``out_dir/<name>/``.
+        Folder of the section files; each section's artefacts go to ``out_dir/<name>/``.
     md_path : pathlib.Path
-        Where the Markdown report goes.
+        Where the Markdown report goes (rendered from every section file in ``out_dir``).
     only : list of str, optional
-        Sections to run (default: all). Results of the others are kept from an existing
-        ``results.json``.
+        Sections to run (default: all).
     quick : bool, optional
         Smoke mode of every section.
     seed : int, optional
@@ -203,7 +230,7 @@ def run_bench(out_dir: Path, md_path: Path, *, only: list[str] | None = None, qu
     Returns
     -------
     dict
-        The results (as in ``results.json``).
+        ``{name: section file contents}`` of the sections that ran.
     """
     sections = all_sections()
     chosen = list(sections) if not only else only
@@ -212,39 +239,34 @@ def run_bench(out_dir: Path, md_path: Path, *, only: list[str] | None = None, qu
             raise ValueError(f"only={name!r} is not a benchmark section; legal sections: {', '.join(sections)}")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    results_json = out_dir / "results.json"
-    previous = {}
-    if only and results_json.exists():
-        previous = json.loads(results_json.read_text()).get("sections", {})
-    start = time.perf_counter()
     print(f"seed {seed}", flush=True)
-    measured = {name: result for name, result in previous.items() if name in sections}
+    measured = {}
     for name in chosen:
         print(f"== {name}", flush=True)
+        start = time.perf_counter()
         ctx = BenchContext(out_dir=out_dir / name, quick=quick, seed=seed, workers=workers)
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
-        measured[name] = sections[name].run(ctx)
-    results = {
-        "seed": seed,
-        "quick": quick,
-        "results_json": str(results_json.relative_to(Path.cwd()) if results_json.is_relative_to(Path.cwd())
-                            else results_json),
-        "sections": {name: measured[name] for name in sections if name in measured},
-        "toolchain": toolchain_versions(),
-        # Machine-dependent; kept for the record, not a figure of merit.
-        "wall_time_s": round(time.perf_counter() - start, 1),
-    }
-    results_json.write_text(json.dumps(results, indent=2) + "\n")
-    Path(md_path).write_text(render_markdown(results))
-    print(f"wrote {results_json} and {md_path} ({results['wall_time_s']:.0f} s)", flush=True)
-    return results
+        measured[name] = {
+            "section": name,
+            "seed": seed,
+            "quick": quick,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "result": sections[name].run(ctx),
+            "toolchain": toolchain_versions(),
+            # Machine-dependent; kept for the record, not a figure of merit.
+            "wall_time_s": round(time.perf_counter() - start, 1),
+        }
+        (out_dir / f"{name}.json").write_text(json.dumps(measured[name], indent=2) + "\n")
+    Path(md_path).write_text(render_markdown(load_results(out_dir), _display(out_dir)))
+    print(f"wrote {', '.join(f'{_display(out_dir)}/{name}.json' for name in measured)} and {md_path}", flush=True)
+    return measured
 
 
-def failures(results: dict) -> list[str]:
+def failures(results: dict[str, dict]) -> list[str]:
     """Failed pass criteria of every section in ``results``, prefixed with the section name."""
     sections = all_sections()
-    return [f"{name}: {problem}" for name, result in results["sections"].items() if name in sections
-            for problem in sections[name].failures(result)]
+    return [f"{name}: {problem}" for name, file in results.items() if name in sections
+            for problem in sections[name].failures(file["result"])]
 
 
 def main(argv=None) -> int:
@@ -252,14 +274,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated sections to run (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument("--render", action="store_true", help="only re-render the report from the section files")
     parser.add_argument("--quick", action="store_true", help="smoke mode: headline measurements, small synthesis")
-    parser.add_argument("--out", default="bench", help="folder of results.json and artefacts (default: bench)")
+    parser.add_argument("--out", default="bench", help="folder of the section files and artefacts (default: bench)")
     parser.add_argument("--md", default="BENCHMARKS.md", help="Markdown report to write (default: BENCHMARKS.md)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"stimulus seed (default: {DEFAULT_SEED})")
     parser.add_argument("--workers", type=int, default=2, help="concurrent synthesis jobs (default: 2)")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(all_sections()))
+        return 0
+    if args.render:
+        Path(args.md).write_text(render_markdown(load_results(Path(args.out)), _display(Path(args.out))))
+        print(f"wrote {args.md}")
         return 0
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     try:
