@@ -1,8 +1,11 @@
 """The golden models themselves: against float64 / Python-int references, and their input checks."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
+from accelgen.hdl.fixedpoint import ROUNDING_MODES, round_div, round_real, round_shift, saturate
 from accelgen.verif import golden
 from accelgen.verif.packing import pack_array, unpack_array
 from accelgen.verif.systolic_tiles import matrices_to_beats, rows_to_matrix
@@ -67,3 +70,41 @@ def test_tiling_round_trip_for_odd_shapes(seed):
         c_rows = golden.tile_matmul(beats["a_beats"], beats["b_beats"], beats["last"], a_width=4, a_signed=True,
                                     b_width=4, b_signed=True, acc_width=32, acc_signed=True, overflow="wrap")
         np.testing.assert_array_equal(rows_to_matrix(c_rows, m, n, rows, cols), a @ b)
+
+
+# -- fixed-point rounding (accelgen.hdl.fixedpoint) -----------------------------------------
+
+
+def _reference_round(exact: Fraction, mode: str) -> int:
+    # Independent of the implementation: from the definition of each mode.
+    floor = exact.numerator // exact.denominator
+    frac = exact - floor
+    if mode == "floor":
+        return floor
+    if frac > Fraction(1, 2):
+        return floor + 1
+    if frac < Fraction(1, 2):
+        return floor
+    return floor + 1 if mode == "half_up" else floor + (floor & 1)
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+def test_round_shift_and_div_match_the_definition(mode):
+    values = np.arange(-300, 301, dtype=np.int64)
+    for shift in range(0, 6):
+        expected = [_reference_round(Fraction(int(v), 1 << shift), mode) for v in values]
+        assert round_shift(values, shift, mode).tolist() == expected
+        assert [round_shift(int(v), shift, mode) for v in values] == expected
+    for den in (1, 3, 6, 7, 10):
+        expected = [_reference_round(Fraction(int(v), den), mode) for v in values]
+        assert round_div(values, den, mode).tolist() == expected
+
+
+def test_round_real_and_saturate():
+    assert round_real(0.5, 0, "half_even") == 0 and round_real(1.5, 0, "half_even") == 2
+    assert round_real(-0.5, 0, "half_up") == 0 and round_real(-0.75, 1, "floor") == -2
+    assert round_real(0.3, 8, "half_up") == 77  # 0.3 * 256 = 76.8
+    assert saturate(300, -128, 127) == 127
+    assert saturate(np.array([-200, 5]), -128, 127).tolist() == [-128, 5]
+    with pytest.raises(ValueError, match="rounding='nearest'"):
+        round_shift(1, 1, "nearest")

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_for_range, shape_range
@@ -165,3 +165,25 @@ def test_clamp_saturates_both_ends():
 
     run(dut, testbench, clocked=False)
     assert results == [-512, -512, 0, 511, 511]
+
+
+@pytest.mark.parametrize("mode", ["floor", "half_up", "half_even"])
+@pytest.mark.parametrize("is_signed", [False, True])
+def test_round_shift_expr_matches_round_shift_on_every_code(mode, is_signed):
+    from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
+
+    width = 6
+    for shift in (1, 2, 5):
+        dut = Module()
+        value = Signal(signed(width) if is_signed else unsigned(width))
+        rounded = round_shift_expr(value, shift, mode)
+        result = Signal(rounded.shape())
+        dut.d.comb += result.eq(rounded)
+        codes = range(-(1 << (width - 1)), 1 << (width - 1)) if is_signed else range(1 << width)
+
+        async def testbench(ctx):
+            for code in codes:
+                ctx.set(value, code)
+                assert ctx.get(result) == round_shift(code, shift, mode), (code, shift)
+
+        run(dut, testbench, clocked=False)
