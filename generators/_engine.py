@@ -312,18 +312,17 @@ class BroadcastEngine(wiring.Component):
             with m.Elif(drain_row != 0):
                 m.d.sync += drain_row.eq(Mux(drain_row == rows - 1, 0, drain_row + 1))
             write = done | (drain_row != 0)
-            row_index = Mux(done, 0, drain_row)
+            # Row 0 leaves in the cycle of `done`, row i > 0 when drain_row == i.
+            selects = [done] + [~done & (drain_row == i) for i in range(1, rows)]
         else:
             write = done
-            row_index = Const(0)
+            selects = [Const(1)]
 
         def row_mux(field, j):
             values = [getattr(units[i][j], field).as_unsigned() for i in range(rows)]
             if rows == 1:
                 return values[0]
-            return functools.reduce(
-                operator.or_, (Mux(row_index == i, value, 0) for i, value in enumerate(values))
-            )
+            return functools.reduce(operator.or_, (Mux(select, value, 0) for select, value in zip(selects, values)))
 
         q = m.submodules.result_fifo = fifo.SyncFIFOBuffered(width=cols * p.acc_width,
                                                              depth=3 if fifo_rows == 2 else fifo_rows)
