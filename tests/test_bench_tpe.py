@@ -104,3 +104,16 @@ def test_flows_map_to_gates_and_without_dsps(tmp_path):
     no_dsp = synth_ecp5(verilog, manifest["module"], tmp_path / "n", nodsp=True, place=False)
     assert with_dsp["dsp_mult18"] == 1 and no_dsp["dsp_mult18"] == 0 and no_dsp["lut4"] > with_dsp["lut4"]
     assert no_dsp["note"] == "placement not requested" and no_dsp["fmax_mhz"] is None
+
+
+@pytest.mark.parametrize("target", ["generic", "ecp5"])
+def test_pareto_plot_is_written(target, tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [
+        {"design": "tree", "config": f"tree {n}", "mac": mac, "multipliers": n, "gates": 100 * n + i, "ff": 10,
+         "logic_depth": 20 + i, "logic_cells": 50 * n + i, "fmax_mhz": 100.0 + 10 * i, "gmacs": n * (100.0 + 10 * i) / 1000,
+         "macs_per_gate_delay": n / (20 + i)}
+        for n in (2, 4) for i, mac in enumerate(bench_tpe.ENGINE_MACS["tree"])
+    ]
+    bench_tpe._pareto_plot(rows, tmp_path / "pareto.png", target)
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
