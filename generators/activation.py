@@ -8,8 +8,9 @@ latency. Outputs saturate to the ``out_width``-bit range.
 Datapaths (``approx`` / ``method``), all sharing constants with the golden model through
 :mod:`accelgen.hdl.activation_tables`:
 
-- ``approx="accurate"``, ``method="table"`` (default up to 8-bit inputs): a table of every
-  input code's correctly rounded output (<= 0.5 LSB); 1 cycle.
+- ``approx="accurate"``, ``method="table"`` (default up to 8-bit inputs): every input code's
+  correctly rounded output (<= 0.5 LSB), stored as ``ReLU(x) - correction[x]`` so that the
+  table holds only the few bits of ``delta`` (a small ROM and a subtractor); 1 cycle.
 - ``approx="accurate"``, ``method="interp"`` (default for wider inputs):
   ``ReLU(x) - delta(|x|)`` with a table of ``delta`` at step ``2**-seg_frac`` and linear
   interpolation (one ``slope x offset`` multiply), rounded once at the end; the default step
@@ -318,13 +319,19 @@ class ElementwiseActivation(wiring.Component):
 
     def _table(self, m, stage, x, name):
         p = self.params
-        table = tables.exact_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
-        looked_up = Signal(signed(p.out_width), name=f"{name}_table")
+        split = tables.relu_split_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
+        correction = Signal(_bits_shape(split.correction_bits), name=f"{name}_correction")
         with m.Switch(x.as_unsigned()):
-            for code, value in enumerate(table):
+            for code, value in enumerate(split.corrections):
                 with m.Case(code):
-                    m.d.comb += looked_up.eq(value)
-        return stage(looked_up, signed(p.out_width), f"{name}_y")
+                    m.d.comb += correction.eq(value)
+        relu = Signal(unsigned(split.relu_width), name=f"{name}_relu")
+        if split.relu_shift >= 0:
+            m.d.comb += relu.eq(Mux(x < 0, 0, x[:p.width - 1]) << split.relu_shift)
+        else:
+            m.d.comb += relu.eq(Mux(x < 0, 0, x[:p.width - 1]) >> -split.relu_shift)
+        # ReLU - correction equals the correctly rounded, saturated table entry by construction.
+        return stage(relu - correction, signed(p.out_width), f"{name}_y")
 
     def _interp(self, m, stage, x, name):
         p = self.params

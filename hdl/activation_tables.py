@@ -33,6 +33,8 @@ __all__ = [
     "delta_negligible_beyond",
     "exact_code",
     "exact_table",
+    "ReluSplitTable",
+    "relu_split_table",
     "InterpPlan",
     "interp_plan",
     "interp_max_error",
@@ -134,6 +136,39 @@ def exact_table(kind: str, width: int, in_frac: int, out_width: int, out_frac: i
         x = u - (1 << width) if u >> (width - 1) else u
         table.append(exact_code(kind, x, in_frac, out_frac, out_lo, out_hi))
     return table
+
+
+@dataclasses.dataclass(frozen=True)
+class ReluSplitTable:
+    """The exact table written as ``y = ReLU'(x) - corrections[x]``.
+
+    ``ReLU'(x)`` is ``ReLU(x)`` moved to ``out_frac`` bits by a plain shift (``floor`` when
+    bits are dropped); ``corrections[u] = ReLU'(x) - exact_table[u]`` holds what is left of
+    ``delta`` (a few bits wide instead of ``out_width``), so the table shrinks to a small ROM
+    plus a subtractor. The subtraction reproduces every entry of :func:`exact_table` exactly.
+    """
+
+    relu_shift: int
+    relu_width: int
+    corrections: tuple
+
+    @property
+    def correction_bits(self) -> tuple[int, bool]:
+        """``(width, signed)`` of a correction."""
+        return range_bits(min(self.corrections), max(self.corrections))
+
+
+def relu_split_table(kind: str, width: int, in_frac: int, out_width: int, out_frac: int) -> ReluSplitTable:
+    """:func:`exact_table` as ``ReLU'(x) - corrections[x]`` (see :class:`ReluSplitTable`)."""
+    table = exact_table(kind, width, in_frac, out_width, out_frac)
+    shift = out_frac - in_frac
+    corrections = []
+    for u, entry in enumerate(table):
+        x = u - (1 << width) if u >> (width - 1) else u
+        relu = max(x, 0) << shift if shift >= 0 else max(x, 0) >> -shift
+        corrections.append(relu - entry)
+    relu_width = max(1, (((1 << (width - 1)) - 1) << max(shift, 0) >> max(-shift, 0)).bit_length())
+    return ReluSplitTable(shift, relu_width, tuple(corrections))
 
 
 # -- table of delta with linear interpolation -------------------------------------------------

@@ -81,6 +81,20 @@ def test_int8_tables_are_correctly_rounded(name, in_frac):
 
 
 @pytest.mark.parametrize("name", ["gelu", "silu"])
+@pytest.mark.parametrize("fmt", [dict(in_frac=4), dict(in_frac=5, out_frac=3), dict(in_frac=2, out_frac=6),
+                                 dict(width=10, in_frac=6, out_width=6, out_frac=3)])
+def test_split_table_reproduces_the_exact_table(name, fmt):
+    """ReLU - correction (what the hardware adds) equals the correctly rounded table, saturation included."""
+    p = DESIGNS[name].params(**fmt)
+    exact = np.array(tables.exact_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac))
+    x = golden.all_codes(p.width)
+    np.testing.assert_array_equal(golden.golden_int(p, x), exact[x & ((1 << p.width) - 1)])
+    split = tables.relu_split_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
+    if p.out_frac == p.in_frac:
+        assert split.correction_bits[0] <= 4  # only delta's few bits are tabulated
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu"])
 def test_table_entry_order_follows_the_input_bits(name):
     p = DESIGNS[name].params(width=8, in_frac=4)
     table = tables.exact_table(p.kind, 8, 4, 8, 4)

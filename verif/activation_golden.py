@@ -35,8 +35,13 @@ def _fits(value, bits: tuple[int, bool], what: str):
 
 
 def _golden_table(p, x):
-    table = np.array(tables.exact_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac), dtype=np.int64)
-    return table[x & ((1 << p.width) - 1)]
+    split = tables.relu_split_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
+    corrections = np.array(split.corrections, dtype=np.int64)
+    correction = _fits(corrections[x & ((1 << p.width) - 1)], split.correction_bits, "table correction")
+    relu = np.maximum(x, 0)
+    relu = relu << split.relu_shift if split.relu_shift >= 0 else relu >> -split.relu_shift
+    relu = _fits(relu, (split.relu_width, False), "ReLU(x) at out_frac")
+    return _fits(relu - correction, (p.out_width, True), "ReLU(x) - correction")
 
 
 def _golden_interp(p, x):
