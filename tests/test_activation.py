@@ -82,7 +82,7 @@ def test_int8_tables_are_correctly_rounded(name, in_frac):
 
 @pytest.mark.parametrize("name", ["gelu", "silu"])
 @pytest.mark.parametrize("fmt", [dict(in_frac=4), dict(in_frac=5, out_frac=3), dict(in_frac=2, out_frac=6),
-                                 dict(width=10, in_frac=6, out_width=6, out_frac=3)])
+                                 dict(width=10, in_frac=6, out_width=6, out_frac=3, method="table")])
 def test_split_table_reproduces_the_exact_table(name, fmt):
     """ReLU - correction (what the hardware adds) equals the correctly rounded table, saturation included."""
     p = DESIGNS[name].params(**fmt)
