@@ -321,10 +321,19 @@ class ElementwiseActivation(wiring.Component):
         p = self.params
         split = tables.relu_split_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
         correction = Signal(_bits_shape(split.correction_bits), name=f"{name}_correction")
-        with m.Switch(x.as_unsigned()):
-            for code, value in enumerate(split.corrections):
+        if split.indexed_by_magnitude:
+            magnitude = Signal(unsigned(p.width), name=f"{name}_abs")
+            m.d.comb += magnitude.eq(Mux(x < 0, -x, x))
+            address, contents = magnitude, split.magnitude_corrections
+        else:
+            address, contents = x.as_unsigned(), split.corrections
+        with m.Switch(address):
+            for code, value in enumerate(contents):
                 with m.Case(code):
                     m.d.comb += correction.eq(value)
+            if len(contents) < 1 << len(address):
+                with m.Default():
+                    m.d.comb += correction.eq(0)
         relu = Signal(unsigned(split.relu_width), name=f"{name}_relu")
         if split.relu_shift >= 0:
             m.d.comb += relu.eq(Mux(x < 0, 0, x[:p.width - 1]) << split.relu_shift)

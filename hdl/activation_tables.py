@@ -138,6 +138,10 @@ def exact_table(kind: str, width: int, in_frac: int, out_width: int, out_frac: i
     return table
 
 
+#: Correction width from which :class:`ReluSplitTable` addresses its table by ``|x|``.
+MAGNITUDE_INDEX_MIN_BITS = 4
+
+
 @dataclasses.dataclass(frozen=True)
 class ReluSplitTable:
     """The exact table written as ``y = ReLU'(x) - corrections[x]``.
@@ -151,11 +155,23 @@ class ReluSplitTable:
     relu_shift: int
     relu_width: int
     corrections: tuple
+    magnitude_corrections: tuple | None
 
     @property
     def correction_bits(self) -> tuple[int, bool]:
         """``(width, signed)`` of a correction."""
         return range_bits(min(self.corrections), max(self.corrections))
+
+    @property
+    def indexed_by_magnitude(self) -> bool:
+        """Address the corrections by ``|x|`` (one address bit fewer, plus an absolute value).
+
+        Only possible when the correction is even in ``x`` (it is when ``out_frac == in_frac``:
+        ``correction = ceil(delta(|x|) * 2**out_frac - 1/2)`` on both sides). It pays once the
+        table is :data:`MAGNITUDE_INDEX_MIN_BITS` bits wide: measured with ``synth_ice40``, SiLU
+        int8 at 2**-5 (4-bit corrections) drops from 71 to 57 LUT4, while 1-3-bit tables grow.
+        """
+        return self.magnitude_corrections is not None and self.correction_bits[0] >= MAGNITUDE_INDEX_MIN_BITS
 
 
 def relu_split_table(kind: str, width: int, in_frac: int, out_width: int, out_frac: int) -> ReluSplitTable:
@@ -168,7 +184,15 @@ def relu_split_table(kind: str, width: int, in_frac: int, out_width: int, out_fr
         relu = max(x, 0) << shift if shift >= 0 else max(x, 0) >> -shift
         corrections.append(relu - entry)
     relu_width = max(1, (((1 << (width - 1)) - 1) << max(shift, 0) >> max(-shift, 0)).bit_length())
-    return ReluSplitTable(shift, relu_width, tuple(corrections))
+    by_magnitude = {}
+    for u, correction in enumerate(corrections):
+        x = u - (1 << width) if u >> (width - 1) else u
+        by_magnitude.setdefault(abs(x), set()).add(correction)
+    even = all(len(values) == 1 for values in by_magnitude.values())
+    magnitude = tuple(by_magnitude[a].pop() for a in range(1 << (width - 1))) if even else None
+    if even:
+        magnitude += (by_magnitude[1 << (width - 1)].pop(),)
+    return ReluSplitTable(shift, relu_width, tuple(corrections), magnitude)
 
 
 # -- table of delta with linear interpolation -------------------------------------------------

@@ -14,6 +14,7 @@ from accelgen.verif import activation_golden, activation_host
 
 CONFIGS = {
     "gelu_int8_table_lanes4": ("gelu", dict(width=8, in_frac=4, lanes=4)),
+    "silu_int8_s5_table_by_magnitude_lanes2": ("silu", dict(width=8, in_frac=5, lanes=2)),
     "gelu_q3.12_interp_lanes8": ("gelu", dict(width=16, in_frac=12, lanes=8)),
     "silu_q3.12_interp_lanes16": ("silu", dict(width=16, in_frac=12, lanes=16)),
     "gelu_int8_ibert_lanes2": ("gelu", dict(width=8, in_frac=4, lanes=2, approx="ibert")),

@@ -36,8 +36,12 @@ def _fits(value, bits: tuple[int, bool], what: str):
 
 def _golden_table(p, x):
     split = tables.relu_split_table(p.kind, p.width, p.in_frac, p.out_width, p.out_frac)
-    corrections = np.array(split.corrections, dtype=np.int64)
-    correction = _fits(corrections[x & ((1 << p.width) - 1)], split.correction_bits, "table correction")
+    if split.indexed_by_magnitude:
+        magnitude = _fits(np.abs(x), (p.width, False), "|x|")
+        correction = np.array(split.magnitude_corrections, dtype=np.int64)[magnitude]
+    else:
+        correction = np.array(split.corrections, dtype=np.int64)[x & ((1 << p.width) - 1)]
+    correction = _fits(correction, split.correction_bits, "table correction")
     relu = np.maximum(x, 0)
     relu = relu << split.relu_shift if split.relu_shift >= 0 else relu >> -split.relu_shift
     relu = _fits(relu, (split.relu_width, False), "ReLU(x) at out_frac")
