@@ -50,3 +50,36 @@ def test_cli_run_any_shape(seed, tmp_path):
     params = get_design("gelu").params(width=8, in_frac=4, lanes=4)
     assert out["y"].shape == x.shape and out["y"].dtype == np.int64
     np.testing.assert_array_equal(out["y"], activation_golden.golden_int(params, x))
+
+
+@pytest.mark.cocotb
+def test_bench_timing_and_report(seed, tmp_path):
+    """The benchmark's measurement path: latency and II from the RTL, report and pass criteria."""
+    from accelgen.sim import bench_activation
+
+    row = bench_activation.timing_row("GELU int8", "gelu", dict(width=8, in_frac=4, lanes=4), seed=seed,
+                                      workdir=tmp_path)
+    assert row["bit_exact"] and row["latency_cycles"] == row["latency_model"] == 1
+    assert row["cycles"] == row["beats"] + 1 and row["beats_per_cycle"] == 1.0
+    accuracy = bench_activation.accuracy_rows([c for c in bench_activation.ACCURACY_CONFIGS if "int8" in c[0]][:2])
+    results = {"quick": True, "accuracy": accuracy, "timing": [row], "lanes": [],
+               "area": [{"label": accuracy[0]["label"], "role": "int8",
+                         "ice40": {"lut4": 99, "carry": 7, "ff": 9, "dsp_mac16": 0, "bram": 0}}]}
+    text = "\n".join(bench_activation.render_markdown(results))
+    assert "| GELU int8 | 1 | 64 | 65 | 1.0000 | 4.00 | pass |" in text
+    # An area over the target is reported as a failure; the accuracy and timing pass.
+    assert bench_activation.failures(results) == [f"{accuracy[0]['label']}: 99 iCE40 LUT4 per lane > 65"]
+
+
+@pytest.mark.synth
+def test_ice40_flow_counts_lut4(tmp_path):
+    import json
+
+    from accelgen.generators.export import write_design
+    from accelgen.synth import run_flow
+
+    design = get_design("gelu")
+    manifest = write_design(design, design.params(lanes=1), tmp_path)
+    result = run_flow(tmp_path / manifest["verilog"], manifest["module"], tmp_path / "ice40", "ice40")
+    assert result["flow"] == "ice40" and result["lut4"] > 0 and result["dsp_mac16"] == 0 and result["ff"] >= 9
+    assert json.loads((tmp_path / "ice40" / "synth_ice40.json").read_text())["lut4"] == result["lut4"]
