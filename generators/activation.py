@@ -111,7 +111,9 @@ class ActivationParams(DesignParams):
         if self.approx == "accurate" and method is None:
             method = "table" if self.width <= TABLE_DEFAULT_MAX_WIDTH else "interp"
             derived["method"] = method
-        if method == "interp" and self.seg_frac is None and 1 <= self.in_frac < self.width:
+        # Only search for a step when the formats themselves are legal (check() names them otherwise).
+        formats_legal = 1 <= self.in_frac < self.width and out_frac < out_width
+        if method == "interp" and self.seg_frac is None and formats_legal:
             derived["seg_frac"] = tables.choose_seg_frac(self.kind, self.width, self.in_frac, out_width, out_frac)
         return derived
 

@@ -42,6 +42,7 @@ def test_defaults_are_int8_tables(name):
         ("gelu", dict(lanes=128), "lanes=128 is out of range"),
         ("silu", dict(width=8, in_frac=8), "in_frac=8 is out of range: must be an integer in 0..7"),
         ("gelu", dict(out_width=8, out_frac=8), "out_frac=8 is out of range"),
+        ("silu", dict(width=16, in_frac=12, out_width=8, out_frac=8), "out_frac=8 is out of range"),
         ("gelu", dict(width=16, in_frac=12, method="table"), "width=16 is out of range for method='table'"),
         ("gelu", dict(width=16, in_frac=12, seg_frac=3), "seg_frac=3 gives a max error of"),
         ("silu", dict(width=16, in_frac=12, seg_frac=12), "seg_frac=12 is out of range"),
