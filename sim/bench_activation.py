@@ -235,10 +235,12 @@ def render_markdown(results: dict) -> list[str]:
         "float64 GELU / SiLU over **every** input code, in output LSB (the reference is saturated to the "
         "output range). Latency in cycles from the input transfer to the output (II = 1). iCE40: "
         "`synth_ice40 -nobram` at one lane, no DSP (SB_LUT4 + SB_CARRY). ECP5: `synth_ecp5` cell counts, "
-        "Fmax from `nextpnr-ecp5 --out-of-context`. Outputs have the input's width and scale.",
+        "Fmax from `nextpnr-ecp5 --out-of-context`; on ECP5 Yosys puts the int16 tables into block RAM "
+        "(DP16KD, the output register merged into it) and the interpolation multiply into a MULT18X18D, "
+        "so the no-DSP, no-BRAM cost is the iCE40 column. Outputs have the input's width and scale.",
         "",
         "| configuration | datapath | max \\|err\\| (LSB) | bias (LSB) | worst x | latency | iCE40 LUT4 + carry "
-        "| ECP5 LUT4 / CCU2C / MULT18 | ECP5 Fmax |",
+        "| ECP5 LUT4 / CCU2C / MULT18 / DP16KD | ECP5 Fmax |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in results["accuracy"]:
@@ -250,7 +252,7 @@ def render_markdown(results: dict) -> list[str]:
         if row["role"] == "reference":
             datapath += ", reference point"
         ice40_text = f"{ice40['lut4']} + {ice40['carry']}" if ice40 else "—"
-        ecp5_text = f"{ecp5['lut4']} / {ecp5['ccu2']} / {ecp5['dsp_mult18']}" if ecp5 else "—"
+        ecp5_text = f"{ecp5['lut4']} / {ecp5['ccu2']} / {ecp5['dsp_mult18']} / {ecp5['bram']}" if ecp5 else "—"
         fmax_text = f"{ecp5['fmax_mhz']:.0f} MHz" if ecp5 and ecp5.get("fmax_mhz") else "—"
         lines.append(
             f"| {row['label']} | {datapath} | {row['max_abs_lsb']:.3f} | {row['bias_lsb']:+.4f} "
@@ -280,14 +282,15 @@ def render_markdown(results: dict) -> list[str]:
             "",
             "Lanes (generic `synth -flatten` cells and logic depth; ECP5 with DSPs allowed):",
             "",
-            "| configuration | lanes | generic cells | logic depth | ECP5 LUT4 | CCU2C | MULT18 | FF | Fmax |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "| configuration | lanes | generic cells | logic depth | ECP5 LUT4 | CCU2C | MULT18 | DP16KD | FF | Fmax |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for row in results["lanes"]:
             ecp5 = row["ecp5"] or {}
             fmax = f"{ecp5['fmax_mhz']:.0f} MHz" if ecp5.get("fmax_mhz") else "n/a"
             lines.append(f"| {row['label']} | {row['lanes']} | {row['generic_cells']} | {row['logic_depth']} "
                          f"| {ecp5.get('lut4', 'n/a')} | {ecp5.get('ccu2', 'n/a')} | {ecp5.get('dsp_mult18', 'n/a')} "
+                         f"| {ecp5.get('bram', 'n/a')} "
                          f"| {ecp5.get('ff', 'n/a')} | {fmax} |")
     lines.append("")
     if results.get("quick"):
