@@ -14,7 +14,8 @@ Datapaths (``approx`` / ``method``), all sharing constants with the golden model
 - ``approx="accurate"``, ``method="interp"`` (default for wider inputs):
   ``ReLU(x) - delta(|x|)`` with a table of ``delta`` at step ``2**-seg_frac`` and linear
   interpolation (one ``slope x offset`` multiply), rounded once at the end; the default step
-  is the coarsest whose max error over every input code is <= 0.75 LSB; 3 cycles.
+  is the coarsest whose max error over every input code is <= 0.75 LSB; 3 cycles (table read;
+  multiply; additions, rounding and saturation).
 - ``approx="ibert"`` (GELU): I-BERT's integer i-GELU polynomial plus a requantizing multiply
   (needs quantization-aware training to be accurate); 3 cycles.
 - ``approx="hard_sigmoid"`` (SiLU): ``x * clamp(x/4 + 1/2, 0, 1)``: shifts and one multiply;
@@ -365,13 +366,14 @@ class ElementwiseActivation(wiring.Component):
         slope_1 = stage(slope, slope.shape(), f"{name}_slope")
         offset_1 = stage(magnitude[:plan.offset_bits], unsigned(plan.offset_bits), f"{name}_offset")
         relu_1 = stage(Mux(x < 0, 0, x[:p.width - 1]), unsigned(p.width - 1), f"{name}_relu")
-        # Stage 2: interpolate delta (one multiply).
-        delta_shape = _bits_shape(tables.range_bits(*plan.delta_range))
-        delta_2 = stage((value_1 << plan.offset_bits) + slope_1 * offset_1, delta_shape, f"{name}_delta")
+        # Stage 2: the interpolation multiply alone (a table read feeds it; on FPGAs the table is
+        # a block RAM with a slow clock-to-output, so the additions wait for stage 3).
+        product_2 = stage(slope_1 * offset_1, _bits_shape(tables.range_bits(*plan.product_range)), f"{name}_product")
+        value_2 = stage(value_1, value_1.shape(), f"{name}_value_2")
         relu_2 = stage(relu_1, relu_1.shape(), f"{name}_relu_2")
-        # Stage 3: ReLU - delta, one rounding, saturation.
+        # Stage 3: ReLU - delta with delta = value + slope * offset, one rounding, saturation.
         difference = Signal(_bits_shape(tables.range_bits(*plan.difference_range)), name=f"{name}_difference")
-        m.d.comb += difference.eq((relu_2 << plan.relu_shift) - delta_2)
+        m.d.comb += difference.eq((relu_2 << plan.relu_shift) - (value_2 << plan.offset_bits) - product_2)
         rounded = round_shift_expr(difference, plan.out_shift, tables.OUTPUT_ROUNDING)
         return stage(self._saturate_output(rounded), signed(p.out_width), f"{name}_y")
 

@@ -58,9 +58,9 @@ def _golden_interp(p, x):
     value = _fits(values[index], plan.value_bits, "table value")
     slope = _fits(slopes[index], plan.slope_bits, "table slope")
     product = _fits(slope * offset, tables.range_bits(*plan.product_range), "slope * offset")
-    delta = _fits((value << plan.offset_bits) + product, tables.range_bits(*plan.delta_range), "delta")
     relu = _fits(np.maximum(x, 0) << plan.relu_shift, tables.range_bits(*plan.relu_range), "ReLU(x)")
-    difference = _fits(relu - delta, tables.range_bits(*plan.difference_range), "ReLU(x) - delta")
+    difference = _fits(relu - (value << plan.offset_bits) - product, tables.range_bits(*plan.difference_range),
+                       "ReLU(x) - value - slope * offset")
     rounded = round_shift(difference, plan.out_shift, tables.OUTPUT_ROUNDING)
     lo, hi = int_range(p.out_width, True)
     return saturate(rounded, lo, hi)
