@@ -33,7 +33,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl import activation_tables as tables
-from ..hdl.arith import clamp, product_range
+from ..hdl.arith import clamp
 from ..hdl.fixedpoint import round_shift_expr
 from . import DesignParams, param, register
 

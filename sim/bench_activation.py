@@ -22,8 +22,6 @@ import concurrent.futures
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..generators import get_design
 from ..synth import run_flow
 from .bench import BenchContext, BenchSection
