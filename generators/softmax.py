@@ -147,9 +147,12 @@ class SoftmaxParams(DesignParams):
                              f"the shift-only exp needs a power-of-two scale (in_scale_num=1)")
         if self.width > 8 and self.approx == "accurate" and self.exp_table_bits >= self.out_frac + 6:
             raise ValueError(f"exp_table_bits={self.exp_table_bits} is out of range: must be 2..{min(10, self.out_frac + 5)}")
-        if self.sum_width + self.recip_width > 96:
-            raise ValueError(f"n_max={self.n_max} is not representable with exp_frac={self.exp_frac}: "
-                             f"the row sum needs {self.sum_width} bits; lower n_max or exp_frac")
+        product_width = self.exp_frac + 1 + self.recip_width
+        if max(self.sum_width, product_width) > 64:
+            raise ValueError(
+                f"n_max={self.n_max} is not representable with exp_frac={self.exp_frac}, out_frac={self.out_frac}: "
+                f"the row sum needs {self.sum_width} bits and the normalize product {product_width}, at most 64; "
+                f"lower n_max, exp_frac or out_frac")
 
     # -- pipeline sizing -------------------------------------------------------------------
     @property

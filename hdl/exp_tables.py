@@ -26,6 +26,7 @@ Variants (``approx``):
 """
 
 import dataclasses
+import functools
 import math
 from fractions import Fraction
 
@@ -128,19 +129,24 @@ class ExpSpec:
 
     def pow2_table(self) -> list[int]:
         """``round_half_up(2**-(i / 2**table_bits) * 2**(E + guard))`` for ``i = 0..2**table_bits``."""
-        steps = 1 << self.table_bits
-        return [round_real(2.0 ** (-i / steps), self.exp_frac + INTERP_GUARD, "half_up") for i in range(steps + 1)]
+        return list(_pow2_table(self.table_bits, self.exp_frac + INTERP_GUARD))
 
     def interp_tables(self) -> tuple[list[int], list[int]]:
         """``(base, slope)`` per segment: ``base[i] = pow2[i]``, ``slope[i] = pow2[i] - pow2[i+1] >= 0``."""
-        pow2 = self.pow2_table()
-        return pow2[:-1], [pow2[i] - pow2[i + 1] for i in range(len(pow2) - 1)]
+        pow2 = _pow2_table(self.table_bits, self.exp_frac + INTERP_GUARD)
+        return list(pow2[:-1]), [pow2[i] - pow2[i + 1] for i in range(len(pow2) - 1)]
 
     # -- shift-only exp (approx="shift") -----------------------------------------------------
     @property
     def shift_unit(self) -> int:
         """``x0 = floor(1/S)``: the input code of 1.0 (I-ViT); a power of two when ``S`` is."""
         return max(1, int(1 / self.scale))
+
+
+@functools.lru_cache(maxsize=64)
+def _pow2_table(table_bits: int, frac_bits: int) -> tuple[int, ...]:
+    steps = 1 << table_bits
+    return tuple(round_real(2.0 ** (-i / steps), frac_bits, "half_up") for i in range(steps + 1))
 
 
 def _range_exp(d: int, spec: ExpSpec) -> int:

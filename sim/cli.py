@@ -106,7 +106,9 @@ def cmd_sim(args) -> int:
     problems = host.check(params, jobs, outputs)
     for job, out in zip(jobs, outputs):
         extra = f", {int(out['cycle_count'])} busy cycles" if "cycle_count" in out else ""
-        print(f"  {job['name']}: {len(out['c'])} result beats{extra}")
+        # The first output array holds the result beats (systolic: c, softmax: y_beats).
+        beats = out["c"] if "c" in out else next(iter(out.values()))
+        print(f"  {job['name']}: {len(beats)} result beats{extra}")
     if built.waves:
         for wave in sorted(workdir.glob("*.[fv][sc][td]")):
             print(f"waveform: {wave}")
