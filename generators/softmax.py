@@ -25,7 +25,7 @@ design sustains one beat (``lanes`` elements) per cycle across back-to-back rows
 
 import dataclasses
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -168,7 +168,7 @@ class SoftmaxParams(DesignParams):
     @property
     def sum_to_output_latency(self) -> int:
         """Cycles from stage B reading a row's last beat to stage C being able to read the row."""
-        return self.exp_latency + self.recip_latency + 6
+        return self.exp_latency + self.recip_latency + (self.lanes - 1).bit_length() + 6
 
     @property
     def x_buffer_beats(self) -> int:
@@ -281,10 +281,10 @@ class Softmax(wiring.Component):
         a1_valid = Signal()
         m.d.sync += [a1.eq(x_in), a1_valid.eq(fire_a)]
         lane_values = [Mux(a1.active[i], a1.data[i], most_negative) for i in range(lanes)]
-        beat_max = Signal(signed(width))
-        m.d.sync += beat_max.eq(_tree(lane_values, lambda a, b: Mux(a > b, a, b)))
-        a2_valid, a2_last = Signal(), Signal()
-        m.d.sync += [a2_valid.eq(a1_valid), a2_last.eq(a1.last)]
+        beat_max = _pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
+        m.submodules.a_side = a_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.d.comb += a_side.i.eq(Cat(a1_valid, a1.last))
+        a2_valid, a2_last = a_side.o[0], a_side.o[1]
         running_max = Signal(signed(width), init=most_negative)
         candidate = Mux(beat_max > running_max, beat_max, running_max)
         m.d.comb += [max_fifo.w_data.eq(candidate), max_fifo.w_en.eq(a2_valid & a2_last)]
@@ -319,10 +319,10 @@ class Softmax(wiring.Component):
         m.d.comb += [e_in.last.eq(b_side.o.last), e_fifo.w_data.eq(e_in), e_fifo.w_en.eq(b_side.o.valid)]
         for i in range(lanes):
             m.d.comb += e_in.e[i].eq(exp_values[i])
-        beat_sum = Signal(p.sum_width)
-        b2_valid, b2_last = Signal(), Signal()
-        m.d.sync += [beat_sum.eq(_tree(exp_values, lambda a, b: a + b)),
-                     b2_valid.eq(b_side.o.valid), b2_last.eq(b_side.o.last)]
+        beat_sum = _pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
+        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.d.comb += b_sum_side.i.eq(Cat(b_side.o.valid, b_side.o.last))
+        b2_valid, b2_last = b_sum_side.o[0], b_sum_side.o[1]
         partial = Signal(p.sum_width)
         row_sum = Signal(p.sum_width)
         row_sum_valid = Signal()
@@ -373,11 +373,24 @@ class Softmax(wiring.Component):
         return m
 
 
-def _tree(values, combine):
-    """Balanced reduction of ``values`` with ``combine`` (a lane-max or adder tree)."""
+def _tree_levels(count: int) -> int:
+    return max(0, (count - 1).bit_length())
+
+
+def _pipelined_tree(m, values, combine, shape, name):
+    """Balanced reduction of ``values`` with ``combine`` (lane max or adder tree), one register
+    per level plus one at the end: ``levels + 1`` cycles, one combine in every register path."""
     values = list(values)
-    while len(values) > 1:
-        values = [combine(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
+    level = 0
+    while True:
+        registered = []
+        for index, value in enumerate(values):
+            reg = Signal(shape, name=f"{name}_l{level}_{index}")
+            m.d.sync += reg.eq(value)
+            registered.append(reg)
+        if len(registered) == 1:
+            return registered[0]
+        values = [combine(registered[i], registered[i + 1]) if i + 1 < len(registered) else registered[i]
+                  for i in range(0, len(registered), 2)]
+        level += 1
 

@@ -169,7 +169,7 @@ def regression_jobs(params, rng) -> list[dict]:
 def fill_latency(params) -> int:
     """Cycles a row spends in the pipeline beyond its beats (input to output, no stalls):
     the max pass, the exp and sum passes, the reciprocal and the normalize stage."""
-    return params.exp_latency + params.recip_latency + 24
+    return params.exp_latency + params.recip_latency + 2 * (params.lanes - 1).bit_length() + 24
 
 
 def max_busy_cycles(params, inputs: dict) -> int:
