@@ -252,7 +252,7 @@ class Softmax(wiring.Component):
         m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=8)
         m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
         m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
-        out_depth = 6
+        out_depth = 8
         m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y_layout.size, depth=out_depth)
 
         # ---- stage A: accept beats into the row buffer, find the row maximum --------------
@@ -346,11 +346,17 @@ class Softmax(wiring.Component):
             e_fifo.r_en.eq(issue_c),
             r_fifo.r_en.eq(issue_c & e_out.last),
         ]
+        # The buffers' outputs are registered before the multipliers (block RAM clock-to-out
+        # plus a multiplier does not fit one cycle).
+        c0 = Signal(e_beat)
+        c0_recip = Signal(p.recip_width)
+        c0_valid = Signal()
+        m.d.sync += [c0.eq(e_out), c0_recip.eq(r_fifo.r_data), c0_valid.eq(issue_c)]
         product_width = p.exp_frac + 1 + p.recip_width
         c1_valid, c1_last = Signal(), Signal()
         products = [Signal(product_width, name=f"product_{i}") for i in range(lanes)]
-        m.d.sync += [c1_valid.eq(issue_c), c1_last.eq(e_out.last)]
-        m.d.sync += [products[i].eq(e_out.e[i] * r_fifo.r_data) for i in range(lanes)]
+        m.d.sync += [c1_valid.eq(c0_valid), c1_last.eq(c0.last)]
+        m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
         drop = p.recip_shift - p.out_frac
         top = (1 << p.out_frac) - 1
         y_beat = Signal(self.y_layout)

@@ -268,7 +268,8 @@ def run_bench(ctx: BenchContext) -> dict:
         params = SoftmaxParams(**dict(INT16, n_max=256, lanes=4))
         print("throughput int16 lanes=4 n_max=256", flush=True)
         throughput.append(throughput_rows(params, ctx.seed, (ctx.out_dir / "sim" / "int16_p4").resolve()))
-    synth_configs = [(f"int8 n_max=256 lanes={lanes}", SoftmaxParams(**dict(INT8, n_max=256, lanes=lanes)))
+    synth_n = 64 if ctx.quick else 256
+    synth_configs = [(f"int8 n_max={synth_n} lanes={lanes}", SoftmaxParams(**dict(INT8, n_max=synth_n, lanes=lanes)))
                      for lanes in lanes_list]
     if not ctx.quick:
         synth_configs.append(("int16 n_max=256 lanes=4", SoftmaxParams(**dict(INT16, n_max=256, lanes=4))))
