@@ -57,6 +57,7 @@ def _rows(params, rng, n, count, kind):
 
 
 def _worst_case_rows(params, n):
+    """Rows of one maximum and ``n - 1`` elements at distance ``d``; ``(x, distances)``."""
     hi = (1 << (params.width - 1)) - 1
     limit = min((1 << params.width) - 1, params.exp_spec.d_relevant)
     distances = list(range(1, limit + 1, max(1, limit // 64)))
@@ -64,7 +65,7 @@ def _worst_case_rows(params, n):
     for row, d in enumerate(distances):
         x[row] = hi - d
         x[row, 0] = hi
-    return x
+    return x, distances
 
 
 def accuracy_rows(seed: int, quick: bool) -> list[dict]:
@@ -87,7 +88,8 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
                 mask = rng.random(x.shape) < 0.1
                 result = accuracy(x, params, mask)
                 stats.append((kind, result))
-            worst = accuracy(_worst_case_rows(params, n), params)
+            x, distances = _worst_case_rows(params, n)
+            worst = accuracy(x, params)
             elements = sum(result["elements"] for _, result in stats)
             bias = sum(result["bias_lsb"] * result["elements"] for _, result in stats) / elements
             kind, top = max(stats, key=lambda item: item[1]["max_abs_lsb"])
@@ -97,7 +99,12 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
                 "worst": {"kind": kind, "row": top["worst_row"], "element": top["worst_element"],
                           "output": top["worst_output"], "ideal": top["worst_ideal"]},
                 "worst_case_rows_max_abs_lsb": worst["max_abs_lsb"],
+                "worst_case_row": {"kind": f"max + {n - 1} at d={distances[worst['worst_row']]}", "row": worst["worst_row"],
+                                   "element": worst["worst_element"], "output": worst["worst_output"],
+                                   "ideal": worst["worst_ideal"]},
             })
+            if worst["max_abs_lsb"] > per_length[-1]["max_abs_lsb"]:
+                per_length[-1]["worst"] = per_length[-1]["worst_case_row"]
         overall = max(per_length, key=lambda row: max(row["max_abs_lsb"], row["worst_case_rows_max_abs_lsb"]))
         results.append({
             "label": label, "params": params.to_dict(), "exp_frac": params.exp_frac,
@@ -187,7 +194,9 @@ def render_markdown(results: dict) -> list[str]:
         f"(N = {', '.join(str(n) for n in results['lengths'])}; "
         f"{results['accuracy_budget']} elements per N and configuration) and worst-case rounding rows (one "
         "maximum, all other elements at the same distance d, every d with a non-zero term). "
-        "Bias is the mean signed error per N (the largest |bias| over N is shown). The RTL equals "
+        "Bias is the mean signed error per N (the largest |bias| over N is shown). Errors close to 1 LSB "
+        "come from probabilities just below 1.0, which saturate to 2^out_frac − 1 (1.0 is not representable "
+        "in U0.out_frac). The RTL equals "
         "the golden model bit for bit (tests/test_softmax_cocotb.py), so these are the RTL's errors. "
         "I-BERT and shift-exp rows use the published exp formulas inside the same "
         "sum/reciprocal/normalize frame.",
@@ -201,7 +210,7 @@ def render_markdown(results: dict) -> list[str]:
                   else f"≤ {row['max_target_lsb']:g} / ≤ {row['bias_target_lsb']:g}")
         lines.append(
             f"| {row['label']} | {row['exp_frac']} | {_f(row['max_abs_lsb'])} | {_f(row['max_abs_bias_lsb'])} "
-            f"| N={row['worst_n']} {worst['kind']} row {worst['row']} elem {worst['element']}: "
+            f"| N={row['worst_n']}, {worst['kind']} row {worst['row']} elem {worst['element']}: "
             f"y={worst['output']} vs {worst['ideal']:.3f} | {target} |")
     lines += [
         "",
