@@ -172,8 +172,9 @@ class SoftmaxParams(DesignParams):
 
     @property
     def x_buffer_beats(self) -> int:
-        """Row buffer: two rows (one being filled, one being read) plus the max pipeline."""
-        return 2 * self.row_beats + 4
+        """Row buffer: two rows (one being filled, one being read) plus the beats that arrive
+        while a row's maximum passes the lane-max tree and the max queue."""
+        return 2 * self.row_beats + (self.lanes - 1).bit_length() + 10
 
     @property
     def e_buffer_beats(self) -> int:
@@ -249,7 +250,8 @@ class Softmax(wiring.Component):
         e_beat = data.StructLayout({"e": data.ArrayLayout(unsigned(p.exp_frac + 1), lanes), "last": unsigned(1)})
 
         m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=x_beat.size, depth=p.x_buffer_beats)
-        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=8)
+        # Rows of one beat arrive one per cycle and wait for their max through the tree.
+        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=_tree_levels(lanes) + 8)
         m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
         m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
         out_depth = 8

@@ -18,6 +18,7 @@ DESIGN = get_design("softmax")
 
 CONFIGS = {
     "int8_lanes4": dict(width=8, in_frac=4, out_frac=8, lanes=4, n_max=200),
+    "int8_lanes16_short": dict(width=8, in_frac=3, out_frac=8, lanes=16, n_max=40),
     "int16_q12_lanes1": dict(width=16, in_frac=12, out_frac=16, lanes=1, n_max=200),
     "int12_shift_lanes2_nomask": dict(width=12, in_frac=6, out_frac=10, lanes=2, n_max=24, approx="shift",
                                       masking=False),
@@ -38,11 +39,11 @@ def test_softmax_regression(config, seed, tmp_path):
 @pytest.mark.cocotb
 def test_back_to_back_rows_sustain_one_beat_per_cycle(seed, tmp_path):
     """Twice the rows take exactly twice the beats more cycles: no bubble between rows."""
-    params = DESIGN.params(**CONFIGS["int8_lanes4"])
+    params = DESIGN.params(**CONFIGS["int8_lanes16_short"])
     rng = np.random.default_rng(seed)
     jobs = []
     for rows in (8, 16):
-        for length in (params.lanes, 3 * params.lanes + 1, 40):
+        for length in (params.lanes, params.lanes + 1, params.n_max):
             jobs.append({"name": f"rows{rows}_n{length}", "inputs": softmax_rows.random_rows(params, rng, [length] * rows),
                          "stall": 0.0, "backpressure": 0.0})
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
