@@ -17,8 +17,8 @@ __all__ = ["ExpUnit", "exp_latency"]
 
 
 def exp_latency(spec: ExpSpec) -> int:
-    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 4."""
-    return {"table": 1, "shift": 2, "range": 4}[spec.kind]
+    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 5."""
+    return {"table": 1, "shift": 2, "range": 5}[spec.kind]
 
 
 class ExpUnit(wiring.Component):
@@ -100,16 +100,21 @@ class ExpUnit(wiring.Component):
             n1.eq(Mux(n_full > spec.shift_cap, spec.shift_cap, n_full)),
             weight1.eq(t[:spec.interp_bits]),
         ]
-        # Stage 3: slope * weight (the interpolation multiply).
+        # Stage 3: the table word is registered (block RAM clock-to-out plus a multiplier does
+        # not fit one cycle). Stage 4: slope * weight (the interpolation multiply).
+        word = Signal(base_width + slope_width)
+        weight2 = Signal.like(weight1)
+        n_word = Signal.like(n1)
+        m.d.sync += [word.eq(port.data), weight2.eq(weight1), n_word.eq(n1)]
         step = Signal(slope_width + spec.interp_bits)
         base2 = Signal(base_width)
         n2 = Signal.like(n1)
         m.d.sync += [
-            step.eq(port.data[base_width:] * weight1),
-            base2.eq(port.data[:base_width]),
-            n2.eq(n1),
+            step.eq(word[base_width:] * weight2),
+            base2.eq(word[:base_width]),
+            n2.eq(n_word),
         ]
-        # Stage 4: v = base - round_half_up(step / 2**interp_bits), then the rounding shift by n.
+        # Stage 5: v = base - round_half_up(step / 2**interp_bits), then the rounding shift by n.
         v = Signal(base_width)
         m.d.comb += v.eq(base2 - ((step + (1 << (spec.interp_bits - 1))) >> spec.interp_bits))
         m.d.sync += self.e.eq(((v >> (n2 + (INTERP_GUARD - 1)).as_unsigned()) + 1) >> 1)
