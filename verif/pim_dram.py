@@ -304,8 +304,9 @@ class Command:
 
     @classmethod
     def of(cls, value, spec: ChannelSpec | None = None) -> "Command":
-        """Command from a :class:`Command`, a mapping of slot fields (``cmd`` or ``op`` plus
-        ``bg``, ``bank``, ...), an ISA ``Cmd`` member, a name, or ``None`` (NOP).
+        """Command from a :class:`Command`, a mapping or an object with the slot fields (``cmd``
+        or ``op`` plus ``bg``, ``bank``, ...; values anything ``int()`` accepts), an ISA ``Cmd``
+        member, a name, or ``None`` (NOP).
 
         A packed slot integer needs ``spec`` (fields in :func:`accelgen.hdl.pim_isa.cmd_layout`
         order, ``cmd`` in the least significant bits).
@@ -320,6 +321,9 @@ class Command:
             return cls(op=op_name(op), **{k: int(v) for k, v in fields.items()})
         if isinstance(value, str):
             return cls(op=op_name(value))
+        if hasattr(value, "cmd") and hasattr(value, "bg"):   # an object with the slot's fields
+            names = ("cmd", "bg", "bank", "row", "col", "acc", "slot", "rbuf", "data")
+            return cls.of({n: getattr(value, n) for n in names if hasattr(value, n)}, spec)
         if isinstance(value, enum.Enum):
             return cls(op=op_name(value))
         if isinstance(value, (int, np.integer)):
@@ -364,7 +368,10 @@ def op_name(op) -> str:
             return f"UNKNOWN{int(op)}"
         name = OPS[int(op)]
     else:
-        raise TypeError(f"not a command: {op!r}")
+        try:
+            return op_name(int(op))   # e.g. a simulator's logic value
+        except (TypeError, ValueError):
+            raise TypeError(f"not a command: {op!r}") from None
     return name if name in OPS else f"UNKNOWN({name})"
 
 
@@ -756,6 +763,17 @@ class PimChannelModel:
         self.trace: list[tuple[int, Command]] = []
         self.keep_trace = False
 
+    @classmethod
+    def from_params(cls, params, **kwargs) -> "PimChannelModel":
+        """Model of one channel of a controller configured with ``params`` (for example the
+        ``PimConfig`` of a preset); ``kwargs`` go to the constructor."""
+        return cls(ChannelSpec.from_params(params), **kwargs)
+
+    @property
+    def violations(self) -> list[Violation]:
+        """The checker's violations so far (empty without a checker)."""
+        return [] if self.checker is None else self.checker.violations
+
     # -- array contents ------------------------------------------------------------------
     def row_data(self, bank: int, row: int) -> np.ndarray:
         """The bytes of ``row`` of flat bank ``bank`` (a live view; zeros if never written)."""
@@ -834,8 +852,8 @@ class PimChannelModel:
         return [self._pending.pop(c) for c in due]
 
     def finish(self, cycle: int) -> list[Violation]:
-        """End of simulation at ``cycle``: checks the refresh obligation and that no read data
-        is still in flight; returns the checker's violations."""
+        """End of simulation at ``cycle``: checks the refresh obligation up to the end of
+        ``cycle``; returns all of the checker's violations."""
         if self.checker is None:
             return []
         return self.checker.finish(cycle)
