@@ -14,10 +14,11 @@ tRCDWR     ACT/ACTAB -> WR, same bank.
 tRCD_MAC   ACT/ACTAB -> MACAB, same bank (PIM MACs need a longer row-to-column delay).
 tRP        PRE/PREA -> ACT/ACTAB/REF, same bank (precharge time).
 tRAS       ACT/ACTAB -> PRE/PREA, same bank (minimum row-open time).
-tRC        ACT/ACTAB -> ACT/ACTAB, same bank (row cycle).
+tRC        ACT/ACTAB -> ACT/ACTAB/REF, same bank (row cycle).
 tRTP       RD/MACAB -> PRE/PREA, same bank (read to precharge).
 tWR        write recovery: WR -> PRE/PREA, same bank, is CWL + BL + tWR.
-tCCD_S     column to column (RD, WR, MACAB), any banks of the channel.
+tCCD_S     column to column (RD, WR, MACAB), any banks of the channel; also RD/RDMAC ->
+           RD/RDMAC and WR/WRGB -> WR/WRGB.
 tCCD_L     column to column (RD, WR, MACAB), same bank group (all-bank commands share every
            bank group).
 tCCD_MAC   MACAB -> MACAB (PIM MAC spacing; a power throttle can make it longer than tCCD_L).

@@ -68,7 +68,7 @@ class TimingRule:
 
 
 TIMING_TABLE = (
-    TimingRule("tRC", "bank", _ACT, _ACT, lambda c: c.tRC, "tRC"),
+    TimingRule("tRC", "bank", _ACT, _ACT | {Cmd.REF}, lambda c: c.tRC, "tRC"),
     TimingRule("tRAS", "bank", _ACT, _PRE, lambda c: c.tRAS, "tRAS"),
     TimingRule("tRP", "bank", _PRE, _ACT | {Cmd.REF}, lambda c: c.tRP, "tRP"),
     TimingRule("tRCD", "bank", _ACT, frozenset({Cmd.RD}), lambda c: c.tRCD, "tRCD"),
@@ -84,6 +84,8 @@ TIMING_TABLE = (
     TimingRule("tCCD_S", "channel", _COL, _COL, lambda c: c.tCCD_S, "tCCD_S"),
     TimingRule("tCCD_MAC", "channel", frozenset({Cmd.MACAB}), frozenset({Cmd.MACAB}),
                lambda c: c.tCCD_MAC, "tCCD_MAC"),
+    TimingRule("tCCD_S_RD", "channel", _BUS_RD, _BUS_RD, lambda c: c.tCCD_S, "tCCD_S"),
+    TimingRule("tCCD_S_WR", "channel", _BUS_WR, _BUS_WR, lambda c: c.tCCD_S, "tCCD_S"),
     TimingRule("BL", "channel", _BUS, _BUS, lambda c: c.BL, "BL"),
     TimingRule("tWTR_S", "channel", _BUS_WR, _BUS_RD, lambda c: c.CWL + c.BL + c.tWTR_S, "tWTR_S"),
     TimingRule("tRTW", "channel", _BUS_RD, _BUS_WR, lambda c: c.tRTW, "tRTW"),
