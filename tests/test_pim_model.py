@@ -478,3 +478,65 @@ def test_reference_schedule_with_refresh_is_legal(seed):
     assert refs >= cycles // spec.tREFI - spec.refresh_postpone and refs > 0
     bound = gemv_bound(spec, 24 * 16, k, refresh="obligation")
     assert 0.98 <= bound.eta(cycles) <= 1.0
+
+
+def random_legal_sequence(spec, rng, length):
+    """A random protocol-legal command stream, each command at its earliest legal cycle plus a
+    random slack; returns [(cycle, cmd, binding_rule_or_None, slack)]."""
+    checker = TimingChecker(spec)
+    seq = []
+    after = 0
+    for _ in range(length):
+        open_rows = checker.open_rows
+        closed = [b for b in range(spec.banks) if open_rows[b][0] is None]
+        opened = [b for b in range(spec.banks) if open_rows[b][0] is not None]
+        rows = {open_rows[b][0] for b in range(spec.banks)}
+        locked = {s for b in range(spec.banks) for s in checker.gb_locks[b][0]}
+        choices = []
+        if closed:
+            b = int(rng.choice(closed))
+            choices.append(Command("ACT", bg=b // spec.banks_per_group, bank=b % spec.banks_per_group,
+                                   row=int(rng.integers(spec.rows))))
+        if opened:
+            b = int(rng.choice(opened))
+            bg, bank = b // spec.banks_per_group, b % spec.banks_per_group
+            col = int(rng.integers(spec.columns))
+            choices += [Command("RD", bg=bg, bank=bank, col=col), Command("WR", bg=bg, bank=bank, col=col),
+                        Command("PRE", bg=bg, bank=bank)]
+        if len(closed) == spec.banks:
+            choices += [Command("ACTAB", row=int(rng.integers(spec.rows))), Command("REF")]
+        if len(opened) == spec.banks and len(rows) == 1:
+            choices += [Command("MACAB", col=int(rng.integers(spec.columns)), slot=int(rng.integers(spec.gb_slots)),
+                                acc=int(rng.integers(spec.n_acc)))] * 3
+        if opened:
+            choices.append(Command("PREA"))
+        free = [s for s in range(spec.gb_slots) if s not in locked]
+        if free:
+            choices.append(Command("WRGB", col=int(rng.integers(spec.columns)), slot=int(rng.choice(free))))
+        choices += [Command("RDMAC", acc=int(rng.integers(spec.n_acc))), Command("CLRMAC")]
+        cmd = choices[int(rng.integers(len(choices)))]
+        cycle, rule = checker.earliest(cmd, after=after)
+        slack = int(rng.choice([0, 0, 0, 1, 3]))
+        checker.check(cycle + slack, cmd)
+        seq.append((cycle + slack, cmd, rule, slack))
+        after = cycle + slack + 1
+    return seq
+
+
+def test_random_legal_streams_and_one_cycle_early_mutants(seed):
+    """Commands placed at the earliest cycle are legal; moving one of them a cycle earlier
+    reports the rule that bound it."""
+    rng = np.random.default_rng(seed)
+    for trial in range(6):
+        spec = small_spec(faw_weight_actab=int(rng.integers(5)), gb_slots=int(rng.choice([1, 2])),
+                          n_acc=2, tRC=int(rng.integers(19, 30)), tFAW=int(rng.integers(8, 40)),
+                          tCCD_MAC=int(rng.integers(1, 6)), BL=int(rng.integers(1, 5)))
+        seq = random_legal_sequence(spec, rng, 120)
+        assert run_sequence(spec, [(c, cmd) for c, cmd, _, _ in seq]) == []
+        bound = [i for i, (c, _, rule, slack) in enumerate(seq)
+                 if rule is not None and slack == 0 and (i == 0 or seq[i - 1][0] < c - 1)]
+        for i in rng.choice(bound, size=min(8, len(bound)), replace=False):
+            c, cmd, rule, _ = seq[i]
+            mutant = [(cc, cm) for cc, cm, _, _ in seq[:i]] + [(c - 1, cmd)]
+            violations = run_sequence(spec, mutant)
+            assert rule in {v.rule for v in violations if v.cycle == c - 1}, (trial, i, rule, [str(v) for v in violations])
