@@ -295,6 +295,7 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
         return len(nodes) - 1
 
     pre_by_rbuf, pre_by_slot, load_of, rd_by_acc, clr_of = {}, {}, {}, {}, {}
+    mid_load = set()   # WRGBs that continue a load (an RDMAC between them costs two turnarounds)
     for p in passes:
         if p.first and clear:
             clr_of[p.group] = add("RES", Command("CLRMAC", acc=p.acc), [rd_by_acc.get(p.acc)])
@@ -304,7 +305,8 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
                 chunk = [x[i] if i < k else 0 for i in range(lo, lo + lanes)]
                 load_of[p.segment] = add("VEC", Command("WRGB", col=c, slot=p.slot, data=model.column_word(chunk)),
                                          [pre_by_slot.get(p.slot)])
-        act = add("ACT", Command("ACTAB", row=row_base + p.group * segments + p.segment, rbuf=p.rbuf),
+                mid_load.add(load_of[p.segment]) if c else None
+        act = add("ACT", Command("ACTAB", row=(row_base + p.group * segments + p.segment) % spec.rows, rbuf=p.rbuf),
                   [pre_by_rbuf.get(p.rbuf)])
         mac = None
         for c in range(p.columns):
@@ -322,6 +324,9 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
     guard = spec.rbufs * row_pass_cycles(spec) + spec.tRP + spec.tRFC
     while any(heads[q] < len(queues[q]) for q in order):
         best = None
+        res_head = queues["RES"][heads["RES"]] if heads["RES"] < len(queues["RES"]) else None
+        rdmac_ready = (res_head is not None and nodes[res_head][0].op == "RDMAC"
+                       and all(issued[d] is not None for d in nodes[res_head][1]))
         for rank, q in enumerate(order):
             if heads[q] >= len(queues[q]):
                 continue
@@ -329,6 +334,10 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
             cmd, deps = nodes[i]
             if any(issued[d] is None for d in deps):
                 continue
+            if cmd.op == "RDMAC" and heads["VEC"] < len(queues["VEC"]) and queues["VEC"][heads["VEC"]] in mid_load:
+                continue   # let a started vector load finish first
+            if q == "VEC" and rdmac_ready and i not in mid_load:
+                continue   # a ready RDMAC goes before the next vector load starts
             after = max([t] + [issued[d] + 1 for d in deps])
             if q == "ACT" and spec.refresh:
                 deadline = (checker.refreshes + 1 + spec.refresh_postpone) * spec.tREFI - 1

@@ -210,11 +210,15 @@ class ChannelSpec:
     def from_params(cls, params, **overrides) -> "ChannelSpec":
         """Spec from any object (or mapping) with organisation and timing attributes.
 
-        Each field is looked up under the names in :attr:`ALIASES` (default: its own name);
+        ``params`` may also have a ``config()`` method returning that object. Each field is
+        looked up under the names in :attr:`ALIASES` (default: its own name);
         ``refresh`` is also derived from a ``refresh_mode`` attribute ("off" disables it) and a
         ``timing`` attribute (object or mapping) is searched too. Fields not found keep their
         default except the timing values, which must be present. ``overrides`` win.
         """
+        config = getattr(params, "config", None)
+        if callable(config):          # a generator's parameters that build their PimConfig
+            params = config()
         sources = [params]
         timing = _get(params, "timing")
         if timing is not None:
@@ -941,6 +945,11 @@ class PimChannelModel:
                     acc = (acc + products[:, j]).astype(np.float32)
             self.acc[:, cmd.acc] = acc
 
+    def trace_rows(self) -> list[tuple]:
+        """The applied commands (needs ``keep_trace = True`` before stepping) as rows
+        ``(cycle, channel, command, bank group, bank, row, column)``."""
+        return [(c, self.channel, cmd.op, cmd.bg, cmd.bank, cmd.row, cmd.col) for c, cmd in self.trace]
+
     def accumulators(self, acc: int = 0) -> np.ndarray:
         """Current value of accumulator ``acc`` of every bank (int64, or float32 for bf16)."""
         return self.acc[:, acc].copy()
@@ -977,7 +986,7 @@ def gemv_rows(m: int, k: int, spec: ChannelSpec, n_channels: int = 1, row_base: 
     Outputs are taken in groups of ``banks`` (output ``g*banks + b`` is in bank ``b``); group
     ``g`` goes to the ``g % n_channels``-th enabled channel as its local group
     ``g // n_channels``. ``k`` is cut into ``ceil(k / row_elems)`` segments; segment ``s`` of
-    local group ``lg`` is DRAM row ``row_base + lg * segments + s`` in every bank, element ``e``
+    local group ``lg`` is DRAM row ``(row_base + lg * segments + s) % rows`` in every bank, element ``e``
     of the segment at element ``e`` of the row. Yields ``(channel_pos, local_group, segment,
     row, bank, output, k_lo, k_hi)`` for every stored piece (padding is left zero).
     """
@@ -986,7 +995,7 @@ def gemv_rows(m: int, k: int, spec: ChannelSpec, n_channels: int = 1, row_base: 
     for g in range(-(-m // banks)):
         pos, lg = g % n_channels, g // n_channels
         for s in range(segments):
-            row = row_base + lg * segments + s
+            row = (row_base + lg * segments + s) % spec.rows
             for b in range(banks):
                 out = g * banks + b
                 if out < m:
@@ -1028,7 +1037,7 @@ def gemv_program(spec: ChannelSpec, local_groups: int, k: int, x, row_base: int 
                 part = x[lo:min(k, lo + lanes)]
                 chunk[:part.size] = part
                 cmds.append(Command("WRGB", col=c, slot=slot, data=model.column_word(chunk)))
-            cmds.append(Command("ACTAB", row=row_base + lg * segments + s))
+            cmds.append(Command("ACTAB", row=(row_base + lg * segments + s) % spec.rows))
             cmds += [Command("MACAB", col=c, slot=slot) for c in range(ncols)]
             cmds.append(Command("PREA"))
         cmds.append(Command("RDMAC"))
