@@ -559,3 +559,12 @@ def test_trace_rows():
     model.keep_trace = True
     model.run([(0, act(3, row=7)), (7, rd(3, col=2))])
     assert model.trace_rows() == [(0, 0, "ACT", 1, 1, 7, 0), (7, 0, "RD", 1, 1, 0, 2)]
+
+
+def test_keep_resident_vector_segments():
+    spec = ChannelSpec.from_params(preset_config("aim_gddr6", gb_slots=2))
+    k = 2 * spec.row_elems
+    assert [p.load > 0 for p in plan_passes(spec, 3, k)[0]] == [True, True] + [False] * 4
+    assert [p.load > 0 for p in plan_passes(spec, 3, k, keep_resident=False)[0]] == [True] * 6
+    assert [p.load > 0 for p in plan_passes(spec, 3, 100, keep_resident=False)[0]] == [True, False, False]
+    assert gemv_bound(spec, 48, k, keep_resident=False).cycles >= gemv_bound(spec, 48, k).cycles

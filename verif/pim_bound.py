@@ -125,21 +125,24 @@ def utilization(macs: int, params, cycles: float) -> float:
     return macs * _spec(params).mac_spacing / cycles
 
 
-def gemv_passes(params, m: int, k: int, channels: int = 1, order: str | None = None) -> tuple[list[Pass], int]:
+def gemv_passes(params, m: int, k: int, channels: int = 1, order: str | None = None,
+                keep_resident: bool = True) -> tuple[list[Pass], int]:
     """Row passes of the busiest channel of an ``m x k`` GEMV over ``channels`` channels, and
     the number of RDMACs after the last pass (see :func:`plan_passes`)."""
     spec = _spec(params)
     if m < 1 or k < 1 or channels < 1:
         raise ValueError(f"m={m}, k={k}, channels={channels} must be at least 1")
     groups = -(-m // spec.banks)
-    return plan_passes(spec, -(-groups // channels), k, order)
+    return plan_passes(spec, -(-groups // channels), k, order, keep_resident)
 
 
-def plan_passes(params, local_groups: int, k: int, order: str | None = None) -> tuple[list[Pass], int]:
+def plan_passes(params, local_groups: int, k: int, order: str | None = None,
+                keep_resident: bool = True) -> tuple[list[Pass], int]:
     """Row passes of one channel holding ``local_groups`` output groups of a length-``k`` GEMV,
     and the number of RDMACs of the last accumulator window. ``order`` defaults to
     ``"k_outer"`` when ``n_acc > 1``, else ``"m_outer"``. A segment is loaded into slot
-    ``segment % gb_slots`` unless that slot already holds it."""
+    ``segment % gb_slots`` unless that slot already holds it; with ``keep_resident=False`` it
+    is reloaded for every accumulator window unless the vector is a single segment."""
     spec = _spec(params)
     if local_groups < 1 or k < 1:
         raise ValueError(f"local_groups={local_groups}, k={k} must be at least 1")
@@ -158,7 +161,8 @@ def plan_passes(params, local_groups: int, k: int, order: str | None = None) -> 
         for s in range(segments):
             slot = s % spec.gb_slots
             for a in range(width):
-                need = a == 0 and slot_of.get(slot) != s
+                resident = slot_of.get(slot) == s and (keep_resident or segments == 1)
+                need = a == 0 and not resident
                 passes.append(Pass(columns[s], s, slot, columns[s] if need else 0, rbuf,
                                    group=w0 + a, acc=a, first=s == 0, last=s == segments - 1))
                 slot_of[slot] = s
@@ -259,9 +263,11 @@ def passes_bound(params, passes: list[Pass], reads: int = 1, *, refresh: str = "
                   "refresh_factor": cycles / t0 if t0 else 1.0})
 
 
-def gemv_bound(params, m: int, k: int, channels: int = 1, order: str | None = None, **kwargs) -> Bound:
-    """Bound of an ``m x k`` GEMV on ``channels`` channels (the busiest channel)."""
-    passes, reads = gemv_passes(params, m, k, channels, order)
+def gemv_bound(params, m: int, k: int, channels: int = 1, order: str | None = None,
+               keep_resident: bool = True, **kwargs) -> Bound:
+    """Bound of an ``m x k`` GEMV on ``channels`` channels (the busiest channel); ``kwargs``
+    go to :func:`passes_bound` (``refresh``, ``start``, ``refreshes_done``)."""
+    passes, reads = gemv_passes(params, m, k, channels, order, keep_resident)
     return passes_bound(params, passes, reads, **kwargs)
 
 
