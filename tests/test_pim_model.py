@@ -9,7 +9,7 @@ checked against pim.md's anchors and against schedules that the checker accepts.
 import numpy as np
 import pytest
 
-from accelgen.hdl.pim_isa import Cmd
+from accelgen.hdl.pim_isa import Cmd, cmd_layout, field_widths
 from accelgen.hdl.pim_presets import PRESETS, TIMING_NAMES, preset_config
 from accelgen.verif.pim_bound import gemv_bound, gemv_passes, plan_passes, row_pass_cycles, schedule_passes
 from accelgen.verif.pim_dram import (
@@ -176,7 +176,8 @@ STATE_CASES = [
 @pytest.mark.parametrize("rule, sequence, options", STATE_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(STATE_CASES)])
 def test_state_rule_is_caught(rule, sequence, options):
     spec = small_spec()
-    assert run_sequence(spec, sequence[:-1], **options) == [] if len(sequence) > 1 else True
+    if len(sequence) > 1:
+        assert run_sequence(spec, sequence[:-1], **options) == []
     violations = run_sequence(spec, sequence, **options)
     assert [v.rule for v in violations if v.cycle == sequence[-1][0]][:1] == [rule], [str(v) for v in violations]
 
@@ -272,7 +273,6 @@ def test_command_forms():
     assert Command.of(Cmd.PREA) == Command("PREA")
     assert Command.of(None) == Command("NOP")
     packed = Command.of({"cmd": Cmd.ACT, "bg": 1, "bank": 1, "row": 9})
-    from accelgen.hdl.pim_isa import cmd_layout, field_widths
     widths = field_widths(preset_config("aim_gddr6", **TEST_ORG))
     assert list(widths) == ["cmd", "bg", "bank", "row", "col", "acc", "slot", "rbuf", "data"]
     value, shift = 0, 0

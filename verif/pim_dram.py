@@ -9,14 +9,14 @@ cocotb testbench once per cycle per channel.
 
 Usage::
 
-    spec = ChannelSpec.from_params(params)           # organisation + timing values
-    model = PimChannelModel(spec)                    # raises TimingViolation on the first error
-    model.preload_rows(...)  /  model.write_row(bank, row, data)
+    spec = ChannelSpec.from_params(config)           # organisation + timing values (PimConfig)
+    model = PimChannelModel(spec, channel=c)         # raises TimingViolation on the first error
+    model.write_row_elements(bank, row, elements)    # or store_gemv([models...], w)
     for cycle in range(n):
-        ret = model.step(cycle, cmd)                 # cmd: Command, mapping, packed int or None
+        ret = model.step(cycle, cmd)                 # cmd: Command, slot fields, packed int or None
         if ret is not None: drive rdata.valid=1, rdata.data=ret.data in this cycle
     model.finish(last_cycle)                         # refresh obligation up to the end
-    model.checker.violations                         # list of Violation (with on_violation="record")
+    model.violations                                 # list of Violation (with on_violation="record")
 
 Timing rules (all "later command at least ``d`` cycles after earlier command",
 ``d = cycle(later) - cycle(earlier)``), by scope. A scope instance is touched by every command
@@ -107,6 +107,10 @@ __all__ = [
     "Command",
     "Rule",
     "RULES",
+    "TIMING_RULE_NAMES",
+    "STATE_RULE_NAMES",
+    "op_name",
+    "slot_field_widths",
     "Violation",
     "TimingViolation",
     "TimingChecker",
