@@ -568,3 +568,14 @@ def test_keep_resident_vector_segments():
     assert [p.load > 0 for p in plan_passes(spec, 3, k, keep_resident=False)[0]] == [True] * 6
     assert [p.load > 0 for p in plan_passes(spec, 3, 100, keep_resident=False)[0]] == [True, False, False]
     assert gemv_bound(spec, 48, k, keep_resident=False).cycles >= gemv_bound(spec, 48, k).cycles
+
+
+def test_tight_rules_are_counted():
+    checker = TimingChecker(small_spec())
+    for cycle, cmd in [(0, act(0)), (7, rd(0)), (11, rd(0)), (20, pre(0))]:
+        checker.check(cycle, cmd)
+    assert checker.tight == {"tRCD": 1}
+    checker = TimingChecker(small_spec())
+    for cycle, cmd in [(0, act(0)), (7, rd(0)), (10, rd(0)), (13, pre(0))]:
+        checker.check(cycle, cmd)
+    assert checker.tight == {"tRCD": 1, "tCCD_L_RD": 1, "tRTP": 1, "tRAS": 1}

@@ -486,7 +486,7 @@ class TimingChecker:
     """Independent timing and protocol checker of one channel.
 
     ``check(cycle, cmd)`` validates a command issued at ``cycle`` against the history, then
-    records it; ``earliest(cmd)`` is the first cycle at which the timing rules (not the state
+    records it (and counts, in :attr:`tight`, the rules it meets with zero slack); ``earliest(cmd)`` is the first cycle at which the timing rules (not the state
     rules) allow ``cmd``; ``finish(cycle)`` checks the refresh obligation up to the end of
     ``cycle``. Violations go to :attr:`violations` and, with ``on_violation="raise"``, the
     first raises :class:`TimingViolation`.
@@ -510,6 +510,9 @@ class TimingChecker:
         # gb_locks[bank][rbuf] = GB slots a MACAB read through that open buffer
         self.gb_locks = [[set() for _ in range(spec.rbufs)] for _ in range(spec.banks)]
         self.refreshes = 0
+        #: rule name -> commands issued exactly at that rule's minimum delay. A rule that is
+        #: never tight cannot tell a controller with that delay one cycle shorter apart.
+        self.tight: dict[str, int] = {}
         self.last_cycle = -1
         self.commands = 0
         self._starvation_reported = False
@@ -674,6 +677,8 @@ class TimingChecker:
             for name, required, actual in self._timing_terms(cycle, cmd):
                 if actual < required:
                     self._report(cycle, cmd, name, required, actual)
+                elif actual == required:
+                    self.tight[name] = self.tight.get(name, 0) + 1
             self._record(cycle, cmd)
         self.last_cycle = max(self.last_cycle, cycle)
         self.commands += 1
