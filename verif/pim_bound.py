@@ -302,6 +302,8 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
 
     pre_by_rbuf, pre_by_slot, load_of, rd_by_acc, clr_of = {}, {}, {}, {}, {}
     mid_load = set()   # WRGBs that continue a load (an RDMAC between them costs two turnarounds)
+    load_len = {}      # first WRGB of a load -> WRGBs in the load
+    wr = max(spec.BL, spec.tCCD_S)
     for p in passes:
         if p.first and clear:
             clr_of[p.group] = add("RES", Command("CLRMAC", acc=p.acc), [rd_by_acc.get(p.acc)])
@@ -311,7 +313,10 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
                 chunk = [x[i] if i < k else 0 for i in range(lo, lo + lanes)]
                 load_of[p.segment] = add("VEC", Command("WRGB", col=c, slot=p.slot, data=model.column_word(chunk)),
                                          [pre_by_slot.get(p.slot)])
-                mid_load.add(load_of[p.segment]) if c else None
+                if c:
+                    mid_load.add(load_of[p.segment])
+                else:
+                    load_len[load_of[p.segment]] = p.load
         act = add("ACT", Command("ACTAB", row=(row_base + p.group * segments + p.segment) % spec.rows, rbuf=p.rbuf),
                   [pre_by_rbuf.get(p.rbuf)])
         mac = None
@@ -333,6 +338,19 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
         res_head = queues["RES"][heads["RES"]] if heads["RES"] < len(queues["RES"]) else None
         rdmac_ready = (res_head is not None and nodes[res_head][0].op == "RDMAC"
                        and all(issued[d] is not None for d in nodes[res_head][1]))
+        vec_head = queues["VEC"][heads["VEC"]] if heads["VEC"] < len(queues["VEC"]) else None
+        rdmac_first = True
+        if rdmac_ready and vec_head is not None and vec_head not in mid_load \
+                and all(issued[d] is not None for d in nodes[vec_head][1]):
+            # An RDMAC and a vector load both ready: the RDMAC goes first (the load waits
+            # tRTW) or after the load (it waits CWL + BL + tWTR_S, then CLRMAC), whichever
+            # lets the load's data be used earlier.
+            rd_at, _ = checker.earliest(nodes[res_head][0], after=t)
+            load_at, _ = checker.earliest(nodes[vec_head][0], after=t)
+            span = (load_len[vec_head] - 1) * wr
+            before = max(load_at, rd_at + spec.tRTW) + span + spec.CWL + spec.BL
+            after = load_at + span + spec.CWL + spec.BL + spec.tWTR_S + 2
+            rdmac_first = before <= after
         for rank, q in enumerate(order):
             if heads[q] >= len(queues[q]):
                 continue
@@ -340,10 +358,10 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
             cmd, deps = nodes[i]
             if any(issued[d] is None for d in deps):
                 continue
-            if cmd.op == "RDMAC" and heads["VEC"] < len(queues["VEC"]) and queues["VEC"][heads["VEC"]] in mid_load:
-                continue   # let a started vector load finish first
-            if q == "VEC" and rdmac_ready and i not in mid_load:
-                continue   # a ready RDMAC goes before the next vector load starts
+            if cmd.op == "RDMAC" and (vec_head in mid_load or not rdmac_first):
+                continue   # let the vector load go first
+            if q == "VEC" and rdmac_ready and i not in mid_load and rdmac_first:
+                continue   # the ready RDMAC goes before the next vector load starts
             after = max([t] + [issued[d] + 1 for d in deps])
             if q == "ACT" and spec.refresh:
                 deadline = (checker.refreshes + 1 + spec.refresh_postpone) * spec.tREFI - 1
