@@ -167,17 +167,19 @@ class PimCtrlParams(DesignParams):
 
 
 def refresh_window(config) -> int:
-    """Cycles the refresh engine keeps free before the end of a refresh interval.
+    """Cycles before the end of a refresh interval from which a pass boundary refreshes.
 
-    A generous bound on the time from a row-pass boundary to the REF at the next boundary:
-    two row passes, a full global-buffer load with its bus turnarounds, the accumulator reads
-    of a block and a refresh.
+    A bound on the time from one row-pass boundary to the REF at the next one: a row pass with
+    its global-buffer load exposed (with both bus turnarounds and the block's accumulator
+    reads), twice with dual row buffers (two passes are in flight), then the precharge and row
+    cycle a REF waits for.
     """
     cols = config.cols_per_row
     bus = max(config.BL, config.tCCD_S)
-    return (2 * config.row_pass_cycles() + 2 * cols * max(bus, config.mac_spacing)
-            + config.CWL + config.BL + config.tWTR_S + config.tRTW + 4 * config.n_acc * bus
-            + config.tRFC + config.tRP + config.tRC + config.tFAW + 64)
+    one_pass = (config.row_pass_cycles() + cols * bus + config.CWL + config.BL + config.tWTR_S
+                + config.tRTW + 2 * config.n_acc * bus + config.tFAW)
+    passes = 2 if config.dual_row_buffer else 1
+    return passes * one_pass + config.tRP + config.tRC + 16
 
 
 @register(
