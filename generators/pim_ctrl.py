@@ -167,17 +167,19 @@ class PimCtrlParams(DesignParams):
 
 
 def refresh_window(config) -> int:
-    """Cycles the refresh engine keeps free before the end of a refresh interval.
+    """Cycles before the end of a refresh interval from which a pass boundary refreshes.
 
-    A generous bound on the time from a row-pass boundary to the REF at the next boundary:
-    two row passes, a full global-buffer load with its bus turnarounds, the accumulator reads
-    of a block and a refresh.
+    A bound on the time from one row-pass boundary to the REF at the next one: a row pass with
+    its global-buffer load exposed (with both bus turnarounds and the block's accumulator
+    reads), twice with dual row buffers (two passes are in flight), then the precharge and row
+    cycle a REF waits for.
     """
     cols = config.cols_per_row
     bus = max(config.BL, config.tCCD_S)
-    return (2 * config.row_pass_cycles() + 2 * cols * max(bus, config.mac_spacing)
-            + config.CWL + config.BL + config.tWTR_S + config.tRTW + 4 * config.n_acc * bus
-            + config.tRFC + config.tRP + config.tRC + config.tFAW + 64)
+    one_pass = (config.row_pass_cycles() + cols * bus + config.CWL + config.BL + config.tWTR_S
+                + config.tRTW + 2 * config.n_acc * bus + config.tFAW)
+    passes = 2 if config.dual_row_buffer else 1
+    return passes * one_pass + config.tRP + config.tRC + 16
 
 
 @register(
@@ -517,7 +519,9 @@ class PimController(wiring.Component):
         ld_slot = Signal()
         ld_data_ok = Signal()
         wrgb_ok = Signal()
-        m.d.comb += wrgb_ok.eq(ld_active & ld_data_ok & ~hold_loader & ok_variant(Cmd.WRGB, slot=ld_slot))
+        ld_claimed = Signal()           # this load's slot is taken (its first WRGB went out)
+        m.d.comb += wrgb_ok.eq(ld_active & ld_data_ok & ~hold_loader & (ld_claimed | free_slots.any())
+                               & ok_variant(Cmd.WRGB, slot=ld_slot))
 
         # ---- arbiter ---------------------------------------------------------------------------
         fire_mac = mac_want & mac_ok
@@ -555,6 +559,7 @@ class PimController(wiring.Component):
         # ---- MAC unit sequencing -------------------------------------------------------------
         act_to_mac = Signal()
         mac_done_pass = Signal()
+        mac_ending = Signal()     # the MAC unit finishes its pass this cycle
         with m.If(fire_mac):
             with m.If(~mac_phase.any()):
                 with m.If(mac_idx == n_acc - 1):
@@ -570,11 +575,13 @@ class PimController(wiring.Component):
                         m.d.sync += mac_phase.eq(2)
                     with m.Else():
                         m.d.sync += mac_valid.eq(0)
+                        m.d.comb += mac_ending.eq(1)
             with m.Elif(mac_phase == 2):
                 with m.If(mac_idx == mac_desc.a_count - 1):
                     m.d.sync += mac_idx.eq(0)
                     with m.If(mac_desc.job_last):
                         m.d.sync += mac_valid.eq(0)
+                        m.d.comb += mac_ending.eq(1)
                     with m.Else():
                         m.d.sync += mac_phase.eq(3)
                 with m.Else():
@@ -582,6 +589,7 @@ class PimController(wiring.Component):
             with m.Else():
                 with m.If(mac_idx == n_acc - 1):
                     m.d.sync += [mac_valid.eq(0), mac_idx.eq(0)]
+                    m.d.comb += mac_ending.eq(1)
                 with m.Else():
                     m.d.sync += mac_idx.eq(mac_idx + 1)
 
@@ -590,7 +598,7 @@ class PimController(wiring.Component):
             m.d.sync += [act_issued.eq(1), act_opened.eq(act_rbuf)]
             if dual:
                 m.d.sync += act_rbuf.eq(~act_rbuf)
-        m.d.comb += act_to_mac.eq(act_valid & act_issued & ~mac_valid)
+        m.d.comb += act_to_mac.eq(act_valid & act_issued & (~mac_valid | mac_ending))
         with m.If(act_to_mac):
             m.d.sync += [act_valid.eq(0), act_issued.eq(0)]
         with m.If(act_to_mac):
@@ -627,14 +635,19 @@ class PimController(wiring.Component):
         ]
 
         # ---- vector loader -----------------------------------------------------------------
-        m.d.comb += load_fifo.r_en.eq(~ld_active & (free_slots != 0) & job_active)
-        with m.If(load_fifo.r_rdy & load_fifo.r_en):
-            m.d.comb += load_start.eq(1)
+        # It takes the next request as soon as it is idle and fetches the first column, so
+        # that the first WRGB can go out the cycle after the slot is released.
+        ld_take = Signal()
+        m.d.comb += [load_fifo.r_en.eq(~ld_active & job_active), ld_take.eq(load_fifo.r_rdy & load_fifo.r_en)]
+        with m.If(ld_take):
             m.d.sync += [
-                ld_active.eq(1), ld_word.eq(load_fifo.r_data[:word_bits]), ld_col.eq(0),
+                ld_active.eq(1), ld_claimed.eq(0), ld_word.eq(load_fifo.r_data[:word_bits]), ld_col.eq(0),
                 ld_ncols.eq(load_fifo.r_data[word_bits:]),
             ]
-        next_word = Mux(load_start, load_fifo.r_data[:word_bits], Mux(fire_wrgb, ld_word + 1, ld_word))
+        m.d.comb += load_start.eq(fire_wrgb & ~ld_claimed)
+        with m.If(load_start):
+            m.d.sync += ld_claimed.eq(1)
+        next_word = Mux(ld_take, load_fifo.r_data[:word_bits], Mux(fire_wrgb, ld_word + 1, ld_word))
         m.d.comb += rd.addr.eq(next_word)
         m.d.sync += ld_data_ok.eq(next_word < words_received)
         with m.If(fire_wrgb):

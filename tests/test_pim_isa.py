@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+
 """PIM command set, stream layouts, presets and their consistency checks."""
 
 import pytest
@@ -71,3 +73,63 @@ def test_timing_table_rows():
     assert rule_by_name("tRCD_MAC").delay(config) == 56
     with pytest.raises(ValueError, match="rule='tXX' is unknown"):
         rule_by_name("tXX")
+
+
+# -- the controller's parameters and the host's user-input checks ---------------------------------
+
+import numpy as np  # noqa: E402
+
+from accelgen.generators import get_design  # noqa: E402
+from accelgen.verif import pim_host  # noqa: E402
+
+PIM = get_design("pim_ctrl")
+
+CTRL_BAD = [
+    (dict(tRC=80), r"tRC=80 is not legal: must be >= tRAS \+ tRP = 54 \+ 32 = 86"),
+    (dict(row_bytes=2000), r"row_bytes=2000 is not legal: must be a multiple of col_bytes=32"),
+    (dict(preset="ddr2"), r"preset='ddr2' is not legal: must be one of 'aim_gddr6'"),
+    (dict(channels=0), r"channels=0 is out of range: must be an integer in 1\.\.32"),
+    (dict(gb_slots=3), r"gb_slots=3 is out of range: must be an integer in 1\.\.2"),
+    (dict(elem="fp8"), r"elem='fp8' is not legal: must be one of 'int8', 'bf16'"),
+    (dict(mutate="tXYZ"), r"mutate='tXYZ' is not legal"),
+]
+
+
+@pytest.mark.parametrize("changes, message", CTRL_BAD)
+def test_controller_parameters_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        PIM.params(**changes)
+
+
+def test_preset_values_and_overrides():
+    params = PIM.params(preset="hbm2_pim", tRP=15, tRC=48)
+    assert params.tRCD == 14 and params.tRP == 15 and params.config().tRC == 48
+    assert params.config().row_pass_cycles() == preset_config("hbm2_pim", tRP=15, tRC=48).row_pass_cycles()
+    mutant = PIM.params(preset="hbm2_pim", mutate="tRP")
+    assert mutant.config().tRP == 14 and mutant.hw_config().tRP == 13
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(w=np.zeros((0, 4), int), x=np.zeros(4, int)), r"M=0 is out of range"),
+    (dict(w=np.zeros((3, 0), int), x=np.zeros(0, int)), r"K=0 is out of range"),
+    (dict(w=np.zeros((3, 4), int), x=np.zeros(5, int)), r"must be \(M, K\) and \(K,\)"),
+    (dict(w=np.full((3, 4), 200), x=np.zeros(4, int)), r"w has values in 200\.\.200"),
+    (dict(x=np.zeros(4, int)), r"'w' is missing"),
+])
+def test_user_inputs_are_checked(arrays, message):
+    with pytest.raises(ValueError, match=message):
+        pim_host.user_jobs(PIM.params(), arrays)
+
+
+def test_placement_puts_every_weight_once(seed):
+    """The host's data layout: every W element lands in exactly one (channel, bank, row, slot)."""
+    params = PIM.params(channels=3, bank_groups=2, banks_per_group=2, row_bytes=64, col_bytes=8,
+                        m_max=64, k_max=256)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, (23, 150))
+    seen = {}
+    for ch, bank, row, elements in pim_host.job_placement(params, w, 5, 0b101):
+        assert ch in (0, 2) and (ch, bank, row) not in seen
+        seen[(ch, bank, row)] = elements
+    assert sum(int(np.count_nonzero(e)) for e in seen.values()) == int(np.count_nonzero(w))
+    assert len(seen) <= pim_host.rows_used(params, 23, 150, 0b101) * 4 * 2

@@ -130,6 +130,9 @@ async def run_pim_batch(bench, config, job, inputs):
     bench.sinks.append(res_sink)
     await bench.reset()
 
+    # Optional idle cycles before the first job (so that start-up refreshes are over).
+    for _ in range(int(inputs["delay"][0]) if "delay" in inputs else 0):
+        await bench_step(bench, monitor)
     job_l = job_layout(lp)
     for op, row_base, m, k, mask, tag, w, x in pim_jobs:
         job_src.send([_pack(job_l, op=op, row_base=row_base, m=m, k=k, ch_mask=mask, tag=tag)])
@@ -180,6 +183,7 @@ async def run_pim_batch(bench, config, job, inputs):
         "violations": np.int64(len(violations)),
         "macs_seen": np.int64(monitor.macs),
         "cycle_count": counters["busy_cycles"],
+        "job_start": np.array(monitor.job_start[:len(monitor.job_end)], dtype=np.int64),
         "job_cycles": np.array([e - s for s, e in zip(monitor.job_start, monitor.job_end)], dtype=np.int64),
         "job_macs": np.array(monitor.job_macs[:len(monitor.job_end)], dtype=np.int64),
         "trace": np.array(monitor.trace, dtype=np.int64).reshape(-1, 7),
