@@ -59,7 +59,7 @@ def test_cli_rejects_unknown_names(capsys):
     assert main(["generate", "systolic", "-p", "depth=3"]) == 2
     assert "unknown parameter 'depth'; legal parameters: a_signed" in capsys.readouterr().err
     assert main(["generate", "nosuchdesign"]) == 2
-    assert "design='nosuchdesign' is unknown; legal designs: systolic" in capsys.readouterr().err
+    assert re.search(r"design='nosuchdesign' is unknown; legal designs: .*systolic", capsys.readouterr().err)
     assert main(["generate", "systolic", "-p", "rows"]) == 2
     assert "must be written NAME=VALUE" in capsys.readouterr().err
 

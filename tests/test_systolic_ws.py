@@ -141,3 +141,11 @@ def test_cli_run_returns_exact_product(seed, tmp_path):
     out = np.load(tmp_path / "out.npz")
     np.testing.assert_array_equal(out["c"], a @ b)
     assert int(out["cycles"]) > 0
+
+
+@pytest.mark.parametrize("overrides", [dict(rows=1, cols=1), dict(rows=3, cols=5, a_signed=False, b_signed=False, a_width=2, b_width=16),
+                                       dict(rows=2, cols=2, acc_width=9, overflow="saturate", out_fifo_depth=2)])
+def test_corner_configurations_are_lint_clean(overrides):
+    from accelgen.sim.lint import lint_design
+
+    assert lint_design(DESIGN, SystolicWSParams(**overrides)) == []
