@@ -89,8 +89,9 @@ class GemmParams(DesignParams):
         (weight-stationary systolic); ``"tree"``, ``"matrix2d"`` and ``"cube3d"`` are not
         available in this version.
     mac : str
-        Multiply-accumulate style of the array: ``"baseline"``; ``"carry_save"`` (``ws``
-        only in this version); ``"same_weight_tree"`` applies to tree-style engines only.
+        Multiply-accumulate style of the array: ``"baseline"`` or ``"carry_save"`` (partial
+        sums kept as carry-save pairs, one carry-propagate adder per output); results are
+        bit-identical. ``"same_weight_tree"`` applies to tree-style engines only.
     rows, cols : int
         Array size (1..64). ``rows`` is the M extent of a tile (``os``) or its K extent
         (``ws``); ``cols`` is the N extent.
@@ -173,7 +174,7 @@ class GemmParams(DesignParams):
                       a_signed=self.a_signed, b_signed=self.b_signed)
         if self.engine == "ws":
             return SystolicWSParams(mac=self.mac, **common)
-        return SystolicParams(k_max=self.k_max, out_fifo_depth=self.c_buffer_words, **common)
+        return SystolicParams(k_max=self.k_max, out_fifo_depth=self.c_buffer_words, mac=self.mac, **common)
 
     def resolve(self):
         derived = {}
@@ -202,10 +203,6 @@ class GemmParams(DesignParams):
             raise ValueError(
                 f"engine={self.engine!r} is not available in this version of the gemm generator; "
                 f"legal values: {', '.join(repr(e) for e in AVAILABLE_ENGINES)}"
-            )
-        if self.engine == "os" and self.mac != "baseline":
-            raise ValueError(
-                f"mac={self.mac!r} is not available with engine='os' in this version; legal values: 'baseline'"
             )
         if self.depth != 1:
             raise ValueError(

@@ -347,7 +347,7 @@ class SystolicWSArray(wiring.Component):
             for j in range(cols):
                 pe = m.submodules[f"pe_{i}_{j}"] = WeightStationaryPE(
                     a_shape=p.a_shape, w_shape=p.b_shape, acc_shape=p.acc_shape, overflow=p.overflow,
-                    first_row=i == 0, forward_a=j < cols - 1,
+                    first_row=i == 0, forward_a=j < cols - 1, mac=p.mac,
                 )
                 pes[i][j] = pe
                 m.d.comb += pe.load.eq(load)
@@ -355,7 +355,9 @@ class SystolicWSArray(wiring.Component):
                     m.d.comb += [pe.a_in.eq(row_inputs[i].a), pe.sel_in.eq(row_inputs[i].sel)]
                 else:
                     m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out), pe.sel_in.eq(pes[i][j - 1].sel_out)]
-                if i > 0:
+                if i > 0 and p.mac == "carry_save":
+                    m.d.comb += [pe.sum_in.eq(pes[i - 1][j].sum_out), pe.carry_in.eq(pes[i - 1][j].carry_out)]
+                elif i > 0:
                     m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out)
         # Weights enter at the bottom and shift up: after `rows` beats row 0 holds the first.
         for i in range(rows):
@@ -367,8 +369,14 @@ class SystolicWSArray(wiring.Component):
         out_layout = data.StructLayout({"data": data.ArrayLayout(p.acc_shape, cols), "last": 1})
         aligned = Signal(out_layout)
         for j in range(cols):
+            bottom = pes[rows - 1][j]
+            if p.mac == "carry_save":
+                # The one carry-propagate adder of the column (modulo 2**acc_width).
+                column_sum = (bottom.sum_out + bottom.carry_out)[:p.acc_width]
+            else:
+                column_sum = bottom.psum_out
             line = m.submodules[f"col_deskew_{j}"] = DelayLine(p.acc_shape, cols - 1 - j)
-            m.d.comb += [line.i.eq(pes[rows - 1][j].psum_out), aligned.data[j].eq(line.o)]
+            m.d.comb += [line.i.eq(column_sum), aligned.data[j].eq(line.o)]
         marker = m.submodules.result_marker = DelayLine(data.StructLayout({"valid": 1, "last": 1}), rows + cols - 1)
         m.d.comb += [marker.i.valid.eq(in_valid), marker.i.last.eq(in_last), aligned.last.eq(marker.o.last)]
 

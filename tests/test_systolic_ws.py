@@ -54,7 +54,8 @@ def pysim(params, job, *, stall, backpressure, rng):
     return rows, flags, counters
 
 
-@pytest.mark.parametrize("config", [dict(rows=3, cols=2), dict(rows=1, cols=1), dict(rows=2, cols=3, a_signed=False)])
+@pytest.mark.parametrize("config", [dict(rows=3, cols=2), dict(rows=1, cols=1), dict(rows=2, cols=3, a_signed=False),
+                                    dict(rows=3, cols=2, mac="carry_save")])
 def test_cycle_counter_matches_analytic_model(config, seed):
     """Short tiles expose the weight loads and bank drains, long ones hide them: both exact."""
     params = SystolicWSParams(**config)
@@ -77,7 +78,9 @@ def test_weight_loads_hide_under_long_tiles():
 
 
 @pytest.mark.parametrize("config", [dict(rows=3, cols=2), dict(rows=2, cols=4, acc_width=9, overflow="saturate", a_width=6),
-                                    dict(rows=2, cols=2, out_fifo_depth=2)])
+                                    dict(rows=2, cols=2, out_fifo_depth=2), dict(rows=1, cols=1, mac="carry_save"),
+                                    dict(rows=4, cols=3, a_signed=False, b_width=5, acc_width=9, overflow="wrap",
+                                         mac="carry_save")])
 def test_random_tiles_with_stalls_and_backpressure(config, seed):
     params = SystolicWSParams(**config)
     rng = np.random.default_rng(seed)
@@ -94,6 +97,23 @@ def test_saturation_is_exercised():
     job = systolic_ws_tiles.extreme_job(params, 2)
     expected = systolic_ws_tiles.expected_rows(params, job)
     assert expected.max() == 255 and expected.min() == -256
+
+
+@pytest.mark.parametrize("config", [dict(rows=3, cols=4), dict(rows=2, cols=2, a_signed=False, b_width=3, acc_width=6,
+                                                                overflow="wrap")])
+def test_mac_styles_agree_bit_for_bit(config, seed):
+    """Carry-save partial sums give exactly the baseline's rows and cycle counts."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for mac in ("baseline", "carry_save"):
+        params = SystolicWSParams(mac=mac, **config)
+        job = systolic_ws_tiles.random_job(params, np.random.default_rng(seed), [1, 6, 2])
+        job_extreme = systolic_ws_tiles.extreme_job(params, 2)
+        runs = [pysim(params, j, stall=0.0, backpressure=0.0, rng=rng) for j in (job, job_extreme)]
+        for j, (rows, _, _) in zip((job, job_extreme), runs):
+            np.testing.assert_array_equal(rows, systolic_ws_tiles.expected_rows(params, j))
+        results.append([(rows.tolist(), counters["cycles"]) for rows, _, counters in runs])
+    assert results[0] == results[1]
 
 
 BAD_PARAMS = [
@@ -116,6 +136,7 @@ def test_bad_parameters_raise_value_error(kwargs, message):
 COCOTB_CONFIGS = {
     "3x2_s8": dict(rows=3, cols=2),
     "4x3_u4s8_sat": dict(rows=4, cols=3, a_width=4, a_signed=False, acc_width=12, overflow="saturate"),
+    "3x4_s8_carry_save": dict(rows=3, cols=4, mac="carry_save"),
 }
 
 
@@ -144,6 +165,7 @@ def test_cli_run_returns_exact_product(seed, tmp_path):
 
 
 @pytest.mark.parametrize("overrides", [dict(rows=1, cols=1), dict(rows=3, cols=5, a_signed=False, b_signed=False, a_width=2, b_width=16),
+                                       dict(rows=2, cols=3, mac="carry_save", a_signed=False),
                                        dict(rows=2, cols=2, acc_width=9, overflow="saturate", out_fifo_depth=2)])
 def test_corner_configurations_are_lint_clean(overrides):
     from accelgen.sim.lint import lint_design
