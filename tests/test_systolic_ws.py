@@ -136,7 +136,7 @@ def test_bad_parameters_raise_value_error(kwargs, message):
 COCOTB_CONFIGS = {
     "3x2_s8": dict(rows=3, cols=2),
     "4x3_u4s8_sat": dict(rows=4, cols=3, a_width=4, a_signed=False, acc_width=12, overflow="saturate"),
-    "3x4_s8_carry_save": dict(rows=3, cols=4, mac="carry_save"),
+    "2x2_s4_carry_save": dict(rows=2, cols=2, a_width=4, b_width=4, mac="carry_save"),
 }
 
 
