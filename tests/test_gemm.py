@@ -68,8 +68,8 @@ ENGINE_CONFIGS = {
     "ws_3x2": dict(engine="ws", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
     "os_1x1_u4": dict(engine="os", rows=1, cols=1, m_max=3, n_max=2, k_max=3, a_width=4, a_signed=False),
     "ws_1x1_u4": dict(engine="ws", rows=1, cols=1, m_max=3, n_max=2, k_max=3, b_width=4, b_signed=False),
-    "os_2x3_carry_save": dict(engine="os", mac="carry_save", rows=2, cols=3, m_max=5, n_max=7, k_max=4),
-    "ws_2x3_carry_save": dict(engine="ws", mac="carry_save", rows=2, cols=3, m_max=5, n_max=7, k_max=5),
+    "os_2x2_carry_save": dict(engine="os", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=4, b_width=5),
+    "ws_2x2_carry_save": dict(engine="ws", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=5, b_width=4),
 }
 
 
