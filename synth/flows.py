@@ -1,6 +1,6 @@
 """Out-of-context synthesis flows for a single Verilog file with one top module.
 
-Two flows are provided:
+Three flows are provided:
 
 ``generic``
     Technology-independent Yosys ``synth -flatten``; reports the cell count by
@@ -12,7 +12,12 @@ Two flows are provided:
     placement and routing on the smallest LFE5U device that the design fits,
     reporting resource use and achieved fmax.
 
-Both flows use the YoWASP (WebAssembly) builds of Yosys and nextpnr, so no
+``ice40``
+    Yosys ``synth_ice40 -nobram`` (no block RAM; no DSP unless asked): a
+    technology-mapped 4-input-LUT count (``SB_LUT4``, ``SB_CARRY``, flops),
+    the common yardstick of small arithmetic units. Synthesis only.
+
+All flows use the YoWASP (WebAssembly) builds of Yosys and nextpnr, so no
 native EDA installation is needed.  Two YoWASP quirks shape this module:
 
 * Inside a YoWASP tool ``/tmp`` is a private scratch directory, so host paths
@@ -47,11 +52,12 @@ __all__ = [
     "tool_path",
     "synth_generic",
     "synth_ecp5",
+    "synth_ice40",
     "run_flow",
 ]
 
 #: Legal values of the ``target`` parameter of :func:`run_flow`.
-TARGETS: tuple[str, ...] = ("generic", "ecp5")
+TARGETS: tuple[str, ...] = ("generic", "ecp5", "ice40")
 
 #: Number of log lines quoted in the exception when a tool fails.
 _ERROR_TAIL_LINES = 30
@@ -195,6 +201,16 @@ def _run(
     return elapsed
 
 
+def _stage_inputs(sources, workdir: Path) -> list[str]:
+    """Copy every file of ``sources`` (a path or a list of paths) into ``workdir``; their names."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    names = [_stage_input(Path(source), workdir) for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"source files must have distinct names: {names}")
+    return names
+
+
 def _stage_input(verilog: Path, workdir: Path) -> str:
     """Copy ``verilog`` into ``workdir`` and return its name relative to it."""
     verilog = Path(verilog).resolve()
@@ -257,7 +273,8 @@ def _frontend(verilog_name: str, top: str) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
+def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | None = None,
+                  abc_gates: str | None = None) -> dict[str, Any]:
     """Technology-independent synthesis: cell counts and logic depth.
 
     Parameters
@@ -271,6 +288,15 @@ def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
         Directory for all artefacts; created if missing.  Holds
         ``yosys_generic.ys``, ``yosys_generic.log`` (full Yosys log),
         ``yosys_generic.console.log`` and ``stat_generic.json``.
+    frontend : list of str, optional
+        Yosys commands that read the design, replacing the default
+        ``read_verilog`` of ``verilog``; ``verilog`` may then be a list of
+        files, all copied into ``workdir`` and named there without folders
+        (e.g. ``["read_slang --threads 1 --top top a.v b.v"]``).
+    abc_gates : str, optional
+        After ``synth``, re-map the logic to this 2-input gate library with
+        ``abc -g`` (e.g. ``"AND,NAND,OR,NOR,XOR,XNOR,MUX"``), so designs from
+        different sources are counted in the same cells.
 
     Returns
     -------
@@ -288,10 +314,11 @@ def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
         If Yosys exits non-zero (message quotes the end of its log).
     """
     workdir = Path(workdir)
-    src = _stage_input(Path(verilog), workdir)
+    names = _stage_inputs(verilog, workdir)
     stat_json = "stat_generic.json"
-    script = _frontend(src, top) + [
+    script = (frontend if frontend is not None else _frontend(names[0], top)) + [
         f"synth -flatten -top {top}",
+        *([f"abc -g {abc_gates}", "opt_clean"] if abc_gates else []),
         f"tee -q -o {stat_json} stat -json",
         # -noff: FFs break paths, so this is the combinational depth.
         "ltp -noff",
@@ -352,11 +379,15 @@ def _primary_fmax(by_clock: dict[str, float]) -> tuple[str | None, float | None]
 
 
 def synth_ecp5(
-    verilog: Path,
+    verilog,
     top: str,
     workdir: Path,
     freq_mhz: float = 100.0,
     seed: int = 1,
+    *,
+    nodsp: bool = False,
+    place: bool = True,
+    frontend: list[str] | None = None,
 ) -> dict[str, Any]:
     """Synthesize for Lattice ECP5 and place-and-route out of context.
 
@@ -383,6 +414,14 @@ def synth_ecp5(
     seed : int, optional
         nextpnr placer seed, default 1.  fmax varies by a few percent between
         seeds.
+    nodsp : bool, optional
+        Map multipliers to LUTs (``synth_ecp5 -nodsp``) instead of
+        MULT18X18D blocks, to compare pure logic.
+    place : bool, optional
+        Run nextpnr (default); ``False`` stops after Yosys (``note`` says so).
+    frontend : list of str, optional
+        Yosys commands reading the design instead of the default (see
+        :func:`synth_generic`); ``verilog`` may then be a list of files.
 
     Returns
     -------
@@ -418,11 +457,11 @@ def synth_ecp5(
         If Yosys or nextpnr exits non-zero (message quotes the end of the log).
     """
     workdir = Path(workdir)
-    src = _stage_input(Path(verilog), workdir)
+    names = _stage_inputs(verilog, workdir)
     stat_json = "stat_ecp5.json"
     netlist = "netlist_ecp5.json"
-    script = _frontend(src, top) + [
-        f"synth_ecp5 -top {top} -json {netlist}",
+    script = (frontend if frontend is not None else _frontend(names[0], top)) + [
+        f"synth_ecp5 -top {top}{' -nodsp' if nodsp else ''} -json {netlist}",
         f"tee -q -o {stat_json} stat -json",
     ]
     t_yosys = _run_yosys(script, workdir, "yosys_ecp5")
@@ -433,6 +472,7 @@ def synth_ecp5(
     result: dict[str, Any] = {
         "flow": "ecp5",
         "top": top,
+        "nodsp": bool(nodsp),
         "freq_mhz": float(freq_mhz),
         "seed": int(seed),
         "device": device.name if device else None,
@@ -463,6 +503,9 @@ def synth_ecp5(
             f"comb={big.comb}, ff={big.ff}, mult18={big.mult18}, "
             f"dp16kd={big.dp16kd}, ramw={big.ramw}); placement skipped"
         )
+        return result
+    if not place:
+        result["note"] = "placement not requested"
         return result
 
     report = "nextpnr_report.json"
@@ -502,6 +545,55 @@ def synth_ecp5(
     return result
 
 
+def synth_ice40(verilog: Path, top: str, workdir: Path, dsp: bool = False) -> dict[str, Any]:
+    """iCE40 technology mapping without block RAM: a generic 4-input-LUT count.
+
+    Parameters
+    ----------
+    verilog : pathlib.Path
+        Verilog source containing module ``top``; copied into ``workdir``.
+    top : str
+        Name of the top module.
+    workdir : pathlib.Path
+        Directory for all artefacts (``yosys_ice40.{ys,log,console.log}``,
+        ``stat_ice40.json``); created if missing.
+    dsp : bool, optional
+        Map multipliers to ``SB_MAC16`` (``synth_ice40 -dsp``); default off, so
+        every multiplier is counted in LUTs.
+
+    Returns
+    -------
+    dict
+        ``flow`` (``"ice40"``), ``top``, ``dsp``, ``lut4`` (``SB_LUT4``), ``carry``
+        (``SB_CARRY``), ``ff`` (all ``SB_DFF*``), ``dsp_mac16`` (``SB_MAC16``),
+        ``bram`` (``SB_RAM40_4K``, always 0 here), ``yosys_cells``,
+        ``yosys_cell_count``, ``yosys_version``, ``runtime_s``.
+    """
+    workdir = Path(workdir)
+    src = _stage_input(Path(verilog), workdir)
+    stat_json = "stat_ice40.json"
+    script = _frontend(src, top) + [
+        f"synth_ice40 -top {top} -nobram" + (" -dsp" if dsp else ""),
+        f"tee -q -o {stat_json} stat -json",
+    ]
+    elapsed = _run_yosys(script, workdir, "yosys_ice40")
+    total, cells, version = _read_stat(workdir / stat_json, top)
+    return {
+        "flow": "ice40",
+        "top": top,
+        "dsp": dsp,
+        "lut4": cells.get("SB_LUT4", 0),
+        "carry": cells.get("SB_CARRY", 0),
+        "ff": sum(count for name, count in cells.items() if name.startswith("SB_DFF")),
+        "dsp_mac16": cells.get("SB_MAC16", 0),
+        "bram": cells.get("SB_RAM40_4K", 0),
+        "yosys_cells": cells,
+        "yosys_cell_count": total,
+        "yosys_version": version,
+        "runtime_s": {"yosys": round(elapsed, 3)},
+    }
+
+
 def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, Any]:
     """Run one flow and save its result as ``workdir/synth_<target>.json``.
 
@@ -514,8 +606,9 @@ def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, A
     workdir : pathlib.Path
         Directory for all artefacts; created if missing.
     target : str
-        ``"generic"`` (:func:`synth_generic`) or ``"ecp5"``
-        (:func:`synth_ecp5` with default frequency and seed).
+        ``"generic"`` (:func:`synth_generic`), ``"ecp5"``
+        (:func:`synth_ecp5` with default frequency and seed) or ``"ice40"``
+        (:func:`synth_ice40`, no DSP).
 
     Returns
     -------
@@ -530,7 +623,7 @@ def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, A
     RuntimeError
         If a tool fails.
     """
-    flows = {"generic": synth_generic, "ecp5": synth_ecp5}
+    flows = {"generic": synth_generic, "ecp5": synth_ecp5, "ice40": synth_ice40}
     if target not in flows:
         raise ValueError(
             f"target={target!r} is not a supported synthesis target; "
