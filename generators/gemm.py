@@ -23,7 +23,10 @@ Engines (``engine``):
     partial sums of the K blocks accumulate in the ``C`` buffer (``c_buffer_words`` rows of
     ``cols`` sums, read-modify-write); the last K block's sums go straight to ``C``.
 ``tree``, ``matrix2d``, ``cube3d``
-    Not available in this version: refused with a ``ValueError``.
+    The broadcast dot-product engines (:mod:`accelgen.generators._engine`), driven exactly like
+    ``os`` but with ``depth`` K lanes per beat: each output tile streams ``ceil(K/depth)``
+    beats of a ``rows x depth`` block of A and a ``depth x cols`` block of B (K padded with
+    zeros). ``tree`` has ``rows = 1``; ``matrix2d`` has ``depth = 1``.
 
 Stream formats (``a`` and ``b`` beats are rows of ``rows`` / ``cols`` operands; lanes past
 the matrix edge are ignored, the engine pads with zeros itself):
@@ -31,8 +34,11 @@ the matrix edge are ignored, the engine pads with zeros itself):
 - ``desc``: ``{m, n, k}``, one beat per job; accepted when the previous job has finished.
 - ``b`` (both engines): for each column block ``nt``, for ``k`` in ``0..K-1``:
   ``B[k, nt*cols : (nt+1)*cols]``.
-- ``a``, engine ``os``: for each row block ``mt``, for ``k`` in ``0..K-1``:
-  ``A[mt*rows : (mt+1)*rows, k]`` (a column segment).
+- ``b`` with ``depth > 1``: for each column block ``nt``, for each K group ``kg``:
+  ``B[kg*depth : (kg+1)*depth, nt*cols : (nt+1)*cols]`` as ``[depth][cols]``.
+- ``a``, engine ``os`` (and ``tree``, ``matrix2d``, ``cube3d``): for each row block ``mt``, for
+  each K group ``kg``: ``A[mt*rows : (mt+1)*rows, kg*depth : (kg+1)*depth]`` as
+  ``[rows][depth]`` (with ``depth = 1``: a column segment).
 - ``a``, engine ``ws``: for each K block ``kt``, for ``m`` in ``0..M-1``:
   ``A[m, kt*rows : (kt+1)*rows]`` (a row segment).
 - ``c``: for each column block ``nt``, for ``m`` in ``0..M-1``: ``C[m, nt*cols : (nt+1)*cols]``
@@ -57,6 +63,10 @@ from .systolic import SystolicArray, SystolicParams
 from .systolic import analytic_cycles as os_array_cycles
 from .systolic_ws import SystolicWSArray, SystolicWSParams
 from .systolic_ws import analytic_cycles as ws_array_cycles
+from ._engine import analytic_cycles as broadcast_cycles
+from .cube3d import Cube3DEngine, Cube3DParams
+from .matrix2d import Matrix2DEngine, Matrix2DParams
+from .tree import TreeEngine, TreeParams
 
 __all__ = ["GemmParams", "GemmEngine", "ENGINES", "MAC_STYLES", "analytic_cycles", "scalesim_cycles", "fold_counts"]
 
@@ -65,7 +75,10 @@ ENGINES = ("os", "ws", "tree", "matrix2d", "cube3d")
 #: Legal values of ``mac``.
 MAC_STYLES = ("baseline", "carry_save", "same_weight_tree")
 #: Engines this version builds.
-AVAILABLE_ENGINES = ("os", "ws")
+AVAILABLE_ENGINES = ENGINES
+#: The broadcast dot-product engines (common interface with a K extent ``depth`` per beat).
+BROADCAST_ENGINES = {"tree": (TreeEngine, TreeParams), "matrix2d": (Matrix2DEngine, Matrix2DParams),
+                     "cube3d": (Cube3DEngine, Cube3DParams)}
 
 #: Cycles from the descriptor to the first array beat: descriptor register, buffer write,
 #: buffer read.
@@ -85,9 +98,9 @@ class GemmParams(DesignParams):
     Parameters
     ----------
     engine : str
-        Array architecture: ``"os"`` (output-stationary systolic) or ``"ws"``
-        (weight-stationary systolic); ``"tree"``, ``"matrix2d"`` and ``"cube3d"`` are not
-        available in this version.
+        Array architecture: ``"os"`` (output-stationary systolic), ``"ws"``
+        (weight-stationary systolic), ``"tree"`` (multiplier-adder trees, ``rows = 1``),
+        ``"matrix2d"`` (outer-product broadcast, ``depth = 1``) or ``"cube3d"``.
     mac : str
         Multiply-accumulate style of the array: ``"baseline"`` or ``"carry_save"`` (partial
         sums kept as carry-save pairs, one carry-propagate adder per output); results are
@@ -96,7 +109,8 @@ class GemmParams(DesignParams):
         Array size (1..64). ``rows`` is the M extent of a tile (``os``) or its K extent
         (``ws``); ``cols`` is the N extent.
     depth : int
-        K extent of the tree and cube engines; must be 1 for the systolic engines.
+        K extent per beat of the tree and cube engines; must be 1 for the systolic engines
+        and ``matrix2d``.
     a_width, b_width : int
         Operand widths in bits (2..16).
     a_signed, b_signed : bool
@@ -105,12 +119,12 @@ class GemmParams(DesignParams):
         Largest M, N, K a descriptor may ask for (1..65536). Results are ``acc_width`` bits,
         the narrowest width that cannot overflow for ``k_max`` products.
     a_buffer_words : int or None
-        A buffer depth in words of ``rows`` operands; it holds all of A:
-        ``ceil(m_max/rows) * k_max`` words (``os``) or ``ceil(k_max/rows) * m_max`` (``ws``).
+        A buffer depth in words of ``rows * depth`` operands; it holds all of A:
+        ``ceil(m_max/rows) * ceil(k_max/depth)`` words (``ws``: ``ceil(k_max/rows) * m_max``).
         Default: exactly that.
     b_buffer_words : int or None
-        B buffer depth in words of ``cols`` operands: two banks of one ``K x cols`` block,
-        at least ``2 * k_max``. Default: ``2 * k_max``.
+        B buffer depth in words of ``depth * cols`` operands: two banks of one ``K x cols``
+        block, at least ``2 * ceil(k_max/depth)``. Default: exactly that.
     c_buffer_words : int or None
         C buffer depth in rows of ``cols`` results: the result FIFO of the ``os`` array (at
         least ``rows``, one tile) or the partial sums of the ``ws`` engine (at least
@@ -166,7 +180,12 @@ class GemmParams(DesignParams):
         """A buffer words that hold every A of up to ``m_max x k_max``."""
         if self.engine == "ws":
             return _ceil_div(self.k_max, self.rows) * self.m_max
-        return _ceil_div(self.m_max, self.rows) * self.k_max
+        return _ceil_div(self.m_max, self.rows) * self.k_beats_max
+
+    @property
+    def k_beats_max(self) -> int:
+        """Beats of the longest tile: ``ceil(k_max/depth)``."""
+        return _ceil_div(self.k_max, self.depth)
 
     def array_params(self):
         """Parameters of the array inside the engine."""
@@ -174,6 +193,14 @@ class GemmParams(DesignParams):
                       a_signed=self.a_signed, b_signed=self.b_signed)
         if self.engine == "ws":
             return SystolicWSParams(mac=self.mac, **common)
+        if self.engine in BROADCAST_ENGINES:
+            grid = {"tree": dict(depth=self.depth, cols=self.cols), "matrix2d": dict(rows=self.rows, cols=self.cols),
+                    "cube3d": dict(rows=self.rows, cols=self.cols, depth=self.depth)}[self.engine]
+            del common["rows"], common["cols"]
+            # Padded K lanes are zeros, so k_max products (not k_beats_max * depth) bound the sums.
+            return BROADCAST_ENGINES[self.engine][1](
+                k_max=self.k_beats_max, acc_width=self.acc_width, overflow="wrap", mac=self.mac,
+                out_fifo_depth=self.c_buffer_words, **grid, **common)
         return SystolicParams(k_max=self.k_max, out_fifo_depth=self.c_buffer_words, mac=self.mac, **common)
 
     def resolve(self):
@@ -181,10 +208,13 @@ class GemmParams(DesignParams):
         if self.a_buffer_words is None and self.engine in AVAILABLE_ENGINES:
             derived["a_buffer_words"] = self.a_words_needed
         if self.b_buffer_words is None:
-            derived["b_buffer_words"] = 2 * self.k_max
+            derived["b_buffer_words"] = 2 * self.k_beats_max
         if self.c_buffer_words is None and self.engine in AVAILABLE_ENGINES:
             if self.engine == "ws":
                 derived["c_buffer_words"] = self.m_max
+            elif self.engine in BROADCAST_ENGINES:
+                rows = 1 if self.engine == "tree" else self.rows
+                derived["c_buffer_words"] = rows * _ceil_div(rows + 4, rows)
             else:
                 probe = SystolicParams(rows=self.rows, cols=self.cols, a_width=self.a_width, b_width=self.b_width,
                                        a_signed=self.a_signed, b_signed=self.b_signed, k_max=self.k_max)
@@ -193,6 +223,9 @@ class GemmParams(DesignParams):
 
     def check(self):
         legal_macs = ("baseline", "carry_save") if self.engine in ("os", "ws") else MAC_STYLES
+        if self.engine == "tree" and self.rows != 1:
+            raise ValueError(f"rows={self.rows} is out of range for engine='tree': must be 1 (the trees share one "
+                             "activation vector; use cols for parallel trees and depth for their K lanes)")
         if self.mac not in legal_macs:
             raise ValueError(
                 f"mac={self.mac!r} is not legal with engine={self.engine!r}: same_weight_tree compresses "
@@ -204,32 +237,38 @@ class GemmParams(DesignParams):
                 f"engine={self.engine!r} is not available in this version of the gemm generator; "
                 f"legal values: {', '.join(repr(e) for e in AVAILABLE_ENGINES)}"
             )
-        if self.depth != 1:
+        if self.depth != 1 and self.engine in ("os", "ws", "matrix2d"):
             raise ValueError(
-                f"depth={self.depth} is out of range for engine={self.engine!r}: must be 1 (only the tree, "
-                "matrix2d and cube3d engines have a K extent per beat)"
+                f"depth={self.depth} is out of range for engine={self.engine!r}: must be 1 (only the tree "
+                "and cube3d engines have a K extent per beat)"
+            )
+        if self.mac == "same_weight_tree" and self.depth < 2:
+            raise ValueError(
+                f"mac='same_weight_tree' is not legal with engine={self.engine!r} and depth={self.depth}: it "
+                "compresses the partial products of several products per output; needs depth >= 2"
             )
         if self.a_buffer_words < self.a_words_needed:
             layout = (f"ceil(k_max/rows) * m_max = {_ceil_div(self.k_max, self.rows)} * {self.m_max}"
                       if self.engine == "ws" else
-                      f"ceil(m_max/rows) * k_max = {_ceil_div(self.m_max, self.rows)} * {self.k_max}")
+                      f"ceil(m_max/rows) * ceil(k_max/depth) = {_ceil_div(self.m_max, self.rows)} * {self.k_beats_max}")
             raise ValueError(
                 f"a_buffer_words={self.a_buffer_words} is out of range: must be an integer >= "
                 f"{self.a_words_needed} ({layout}: all of A for m_max={self.m_max}, k_max={self.k_max}); "
                 "lower m_max or k_max to use a smaller buffer"
             )
-        if self.b_buffer_words < 2 * self.k_max:
+        if self.b_buffer_words < 2 * self.k_beats_max:
             raise ValueError(
-                f"b_buffer_words={self.b_buffer_words} is out of range: must be an integer >= {2 * self.k_max} "
+                f"b_buffer_words={self.b_buffer_words} is out of range: must be an integer >= {2 * self.k_beats_max} "
                 f"(two banks of one k_max x cols block of B, k_max={self.k_max}); lower k_max to use a smaller buffer"
             )
-        if self.engine == "os" and self.c_buffer_words < self.rows:
+        tile_rows = 1 if self.engine == "tree" else self.rows
+        if self.engine != "ws" and not tile_rows <= self.c_buffer_words <= 4096:
             raise ValueError(
-                f"c_buffer_words={self.c_buffer_words} is out of range: must be an integer in {self.rows}..4096 "
-                f"(at least one tile of rows={self.rows} result rows)"
+                f"c_buffer_words={self.c_buffer_words} is out of range: must be an integer in {tile_rows}..4096 "
+                f"(at least one tile of {tile_rows} result rows)"
             )
-        if self.engine == "os" and self.c_buffer_words > 4096:
-            raise ValueError(f"c_buffer_words={self.c_buffer_words} is out of range: must be an integer in {self.rows}..4096")
+        if self.engine != "ws":
+            self.array_params()  # the array's own checks
         if self.engine == "ws" and self.c_buffer_words < self.m_max:
             raise ValueError(
                 f"c_buffer_words={self.c_buffer_words} is out of range: must be an integer >= {self.m_max} "
@@ -248,7 +287,8 @@ class GemmParams(DesignParams):
 
 def fold_counts(params: GemmParams, m: int, n: int, k: int) -> dict:
     """Tile counts of a job: row blocks, column blocks and K blocks."""
-    return {"m_blocks": _ceil_div(m, params.rows), "n_blocks": _ceil_div(n, params.cols),
+    rows = 1 if params.engine == "tree" else params.rows
+    return {"m_blocks": _ceil_div(m, rows), "n_blocks": _ceil_div(n, params.cols),
             "k_blocks": _ceil_div(k, params.rows)}
 
 
@@ -265,6 +305,9 @@ def analytic_cycles(params: GemmParams, m: int, n: int, k: int) -> int:
     """
     params.check_job(m, n, k)
     folds = fold_counts(params, m, n, k)
+    if params.engine in BROADCAST_ENGINES:
+        tiles = folds["m_blocks"] * folds["n_blocks"]
+        return FEED_LATENCY + broadcast_cycles(params.array_params(), tiles=tiles, k=_ceil_div(k, params.depth))
     if params.engine == "os":
         array = params.array_params()
         tiles = folds["m_blocks"] * folds["n_blocks"]
@@ -283,8 +326,8 @@ def scalesim_cycles(params: GemmParams, m: int, n: int, k: int) -> int:
     """
     folds = fold_counts(params, m, n, k)
     r, c = params.rows, params.cols
-    if params.engine == "os":
-        return folds["m_blocks"] * folds["n_blocks"] * (k + r + c - 2)
+    if params.engine != "ws":
+        return folds["m_blocks"] * folds["n_blocks"] * (_ceil_div(k, params.depth) + r + c - 2)
     return folds["k_blocks"] * folds["n_blocks"] * (2 * r + c + m - 2)
 
 
@@ -330,8 +373,8 @@ class GemmEngine(wiring.Component):
         })
         super().__init__({
             "desc": In(stream.Signature(desc_layout)),
-            "a": In(stream.Signature(data.StructLayout({"data": data.ArrayLayout(p.a_shape, p.rows)}))),
-            "b": In(stream.Signature(data.StructLayout({"data": data.ArrayLayout(p.b_shape, p.cols)}))),
+            "a": In(stream.Signature(data.StructLayout({"data": data.ArrayLayout(p.a_shape, p.rows * p.depth)}))),
+            "b": In(stream.Signature(data.StructLayout({"data": data.ArrayLayout(p.b_shape, p.depth * p.cols)}))),
             "c": Out(stream.Signature(data.StructLayout({"data": data.ArrayLayout(p.acc_shape, p.cols), "last": 1}))),
             "cycle_count": Out(p.counter_width),
             "mac_count": Out(p.counter_width),
@@ -351,6 +394,8 @@ class GemmEngine(wiring.Component):
         p = self.params
         rows, cols = p.rows, p.cols
         ws = p.engine == "ws"
+        # Row block height of the array's tiles (the tree engine has one row).
+        a_rows = 1 if p.engine == "tree" else rows
         m = Module()
 
         # -- job descriptor ------------------------------------------------------------------------
@@ -368,14 +413,16 @@ class GemmEngine(wiring.Component):
 
         # -- A buffer: all of A, written in arrival order -----------------------------------------
         # (Memories get at least two words: a one-word memory would have a zero-width address.)
-        a_mem = m.submodules.a_buffer = Memory(shape=unsigned(rows * p.a_width), depth=max(2, p.a_buffer_words), init=[])
+        depth = p.depth
+        a_mem = m.submodules.a_buffer = Memory(shape=unsigned(rows * depth * p.a_width),
+                                               depth=max(2, p.a_buffer_words), init=[])
         a_wr = a_mem.write_port()
         a_count = Signal(range(p.a_buffer_words + 1))
         a_done = Signal()
-        # os: row blocks of K column segments; ws: K blocks of M row segments.
-        a_outer_extent, a_inner_extent = (K, M) if ws else (M, K)
+        # os-like: row blocks of K groups (depth K steps per word); ws: K blocks of M row segments.
+        a_outer_extent, a_inner_extent, a_step = (K, M, 1) if ws else (M, K, depth)
         a_outer = Signal(range(max(p.m_max, p.k_max) + rows + 1))
-        a_inner = Signal(range(max(p.m_max, p.k_max) + 1))
+        a_inner = Signal(range(max(p.m_max, p.k_max) + depth + 1))
         a_fire = self.a.valid & self.a.ready
         m.d.comb += [
             self.a.ready.eq(active & ~a_done),
@@ -384,48 +431,58 @@ class GemmEngine(wiring.Component):
             a_wr.en.eq(a_fire),
         ]
         with m.If(a_fire):
-            m.d.sync += [a_count.eq(a_count + 1), a_inner.eq(a_inner + 1)]
-            with m.If(a_inner == a_inner_extent - 1):
+            m.d.sync += [a_count.eq(a_count + 1), a_inner.eq(a_inner + a_step)]
+            with m.If(a_inner + a_step >= a_inner_extent):
                 m.d.sync += a_inner.eq(0)
-                with m.If(a_outer + rows >= a_outer_extent):
+                with m.If(a_outer + a_rows >= a_outer_extent):
                     m.d.sync += a_done.eq(1)
                 with m.Else():
-                    m.d.sync += a_outer.eq(a_outer + rows)
+                    m.d.sync += a_outer.eq(a_outer + a_rows)
         with m.If(start):
             m.d.sync += [a_count.eq(0), a_done.eq(0), a_outer.eq(0), a_inner.eq(0)]
 
         # -- B buffer: two banks of one K x cols block -----------------------------------------------
         bank_words = p.b_buffer_words // 2
-        b_mem = m.submodules.b_buffer = Memory(shape=unsigned(cols * p.b_width), depth=2 * bank_words, init=[])
+        b_mem = m.submodules.b_buffer = Memory(shape=unsigned(depth * cols * p.b_width), depth=2 * bank_words, init=[])
         b_wr = b_mem.write_port()
-        b_filled = [Signal(range(p.k_max + 1), name=f"b_bank{bank}_words") for bank in range(2)]
+        b_filled = [Signal(range(bank_words + 1), name=f"b_bank{bank}_words") for bank in range(2)]
+        b_full = Signal(2)  # the bank holds a complete block the feeder has not released
         b_bank = Signal()
-        b_k = Signal(range(p.k_max + 1))
+        b_word = Signal(range(bank_words + 1))
+        b_k = Signal(range(p.k_max + depth + 1))
         b_nbase = Signal(range(p.n_max + cols + 1))
         b_done = Signal()
-        b_room = Mux(b_bank, b_filled[1] < K, b_filled[0] < K)
         b_fire = self.b.valid & self.b.ready
-        # Columns past N are zeroed on the way in, so padded tiles contribute nothing.
-        b_masked = Signal(data.ArrayLayout(p.b_shape, cols))
+        # Columns past N and K steps past K are zeroed on the way in: padding contributes nothing.
+        b_masked = Signal(data.ArrayLayout(p.b_shape, depth * cols))
         n_left = Signal(range(p.n_max + 1))
-        m.d.comb += n_left.eq(N - b_nbase)
-        for j in range(cols):
-            m.d.comb += b_masked[j].eq(Mux(n_left > j, self.b.payload.data[j], 0))
+        k_left = Signal(range(p.k_max + 1))
+        m.d.comb += [n_left.eq(N - b_nbase), k_left.eq(K - b_k)]
+        for d in range(depth):
+            for j in range(cols):
+                lane = d * cols + j
+                if j >= p.n_max or d >= p.k_max:
+                    continue  # a lane no job can use stays zero
+                keep = (n_left > j) & (k_left > d) if depth > 1 else (n_left > j)
+                m.d.comb += b_masked[lane].eq(Mux(keep, self.b.payload.data[lane], 0))
         m.d.comb += [
-            self.b.ready.eq(active & ~b_done & b_room),
-            b_wr.addr.eq(Mux(b_bank, bank_words, 0) + b_k),
+            self.b.ready.eq(active & ~b_done & ~Mux(b_bank, b_full[1], b_full[0])),
+            b_wr.addr.eq(Mux(b_bank, bank_words, 0) + b_word),
             b_wr.data.eq(b_masked.as_value()),
             b_wr.en.eq(b_fire),
         ]
         b_release = Signal()  # the feeder is done with bank `f_bank`
         f_bank = Signal()
         with m.If(b_fire):
-            m.d.sync += b_k.eq(b_k + 1)
+            m.d.sync += [b_k.eq(b_k + depth), b_word.eq(b_word + 1)]
             for bank in range(2):
                 with m.If(b_bank == bank):
                     m.d.sync += b_filled[bank].eq(b_filled[bank] + 1)
-            with m.If(b_k == K - 1):
-                m.d.sync += [b_k.eq(0), b_bank.eq(~b_bank)]
+            with m.If(b_k + depth >= K):
+                m.d.sync += [b_k.eq(0), b_word.eq(0), b_bank.eq(~b_bank)]
+                for bank in range(2):
+                    with m.If(b_bank == bank):
+                        m.d.sync += b_full[bank].eq(1)
                 with m.If(b_nbase + cols >= N):
                     m.d.sync += b_done.eq(1)
                 with m.Else():
@@ -433,14 +490,18 @@ class GemmEngine(wiring.Component):
         # A bank is released only when full, and the loader only writes banks that are not.
         for bank in range(2):
             with m.If(b_release & (f_bank == bank)):
-                m.d.sync += b_filled[bank].eq(0)
+                m.d.sync += [b_filled[bank].eq(0), b_full[bank].eq(0)]
         with m.If(start):
-            m.d.sync += [b_k.eq(0), b_bank.eq(0), b_nbase.eq(0), b_done.eq(0)]
+            m.d.sync += [b_k.eq(0), b_word.eq(0), b_bank.eq(0), b_nbase.eq(0), b_done.eq(0)]
         b_ready_words = Mux(f_bank, b_filled[1], b_filled[0])
 
         a_rd = a_mem.read_port()
         b_rd = b_mem.read_port()
-        array = m.submodules.array = (SystolicWSArray if ws else SystolicArray)(p.array_params())
+        if p.engine in BROADCAST_ENGINES:
+            array_class = BROADCAST_ENGINES[p.engine][0]
+        else:
+            array_class = SystolicWSArray if ws else SystolicArray
+        array = m.submodules.array = array_class(p.array_params())
         m.d.comb += self.mac_count.eq(array.mac_count)
 
         if ws:
@@ -457,44 +518,47 @@ class GemmEngine(wiring.Component):
     def _os_datapath(self, m, array, M, N, K, start, active, a_count, a_rd, b_rd, f_bank, b_release,
                      b_ready_words, bank_words, job_end):
         p = self.params
-        rows, cols = p.rows, p.cols
-        # Feeder: tiles (nt, mt), K beats each, read from the buffers one beat per cycle.
-        f_k = Signal(range(p.k_max + 1))
+        cols, depth = p.cols, p.depth
+        rows = 1 if p.engine == "tree" else p.rows
+        # Feeder: tiles (nt, mt) of ceil(K/depth) beats, read from the buffers one beat per
+        # cycle. Within a column block the A words are read in the order they were written.
+        f_k = Signal(range(p.k_max + depth + 1))  # first K step of the beat
+        f_beat = Signal(range(p.k_beats_max + 1))  # beat within the tile = B word in the bank
         f_mbase = Signal(range(p.m_max + rows + 1))
         f_nbase = Signal(range(p.n_max + cols + 1))
-        f_abase = Signal(range(p.a_buffer_words + p.k_max + 1))
         f_done = Signal()
-        a_addr = Signal(range(p.a_buffer_words + p.k_max + 1))
-        m.d.comb += a_addr.eq(f_abase + f_k)
-        beat_ready = active & ~f_done & (a_count > a_addr) & (b_ready_words > f_k)
+        a_addr = Signal(range(p.a_buffer_words + 1))
+        tile_end = f_k + depth >= K
+        beat_ready = active & ~f_done & (a_count > a_addr) & (b_ready_words > f_beat)
         out_valid = Signal()
         out_last = Signal()
         advance = ~out_valid | array.a.ready
         m.d.comb += [
             a_rd.addr.eq(a_addr), a_rd.en.eq(advance),
-            b_rd.addr.eq(Mux(f_bank, bank_words, 0) + f_k), b_rd.en.eq(advance),
+            b_rd.addr.eq(Mux(f_bank, bank_words, 0) + f_beat), b_rd.en.eq(advance),
             array.a.valid.eq(out_valid), array.b.valid.eq(out_valid),
             array.a.payload.data.eq(a_rd.data), array.a.payload.last.eq(out_last),
             array.b.payload.data.eq(b_rd.data),
         ]
         step = advance & beat_ready
         with m.If(advance):
-            m.d.sync += [out_valid.eq(beat_ready), out_last.eq(f_k == K - 1)]
+            m.d.sync += [out_valid.eq(beat_ready), out_last.eq(tile_end)]
         with m.If(step):
-            m.d.sync += f_k.eq(f_k + 1)
-            with m.If(f_k == K - 1):
-                m.d.sync += f_k.eq(0)
+            m.d.sync += [f_k.eq(f_k + depth), f_beat.eq(f_beat + 1), a_addr.eq(a_addr + 1)]
+            with m.If(tile_end):
+                m.d.sync += [f_k.eq(0), f_beat.eq(0)]
                 with m.If(f_mbase + rows >= M):
-                    m.d.sync += [f_mbase.eq(0), f_abase.eq(0), f_bank.eq(~f_bank)]
+                    m.d.sync += [f_mbase.eq(0), a_addr.eq(0), f_bank.eq(~f_bank)]
                     m.d.comb += b_release.eq(1)
                     with m.If(f_nbase + cols >= N):
                         m.d.sync += f_done.eq(1)
                     with m.Else():
                         m.d.sync += f_nbase.eq(f_nbase + cols)
                 with m.Else():
-                    m.d.sync += [f_mbase.eq(f_mbase + rows), f_abase.eq(f_abase + K)]
+                    m.d.sync += f_mbase.eq(f_mbase + rows)
         with m.If(start):
-            m.d.sync += [f_k.eq(0), f_mbase.eq(0), f_nbase.eq(0), f_abase.eq(0), f_done.eq(0), f_bank.eq(0)]
+            m.d.sync += [f_k.eq(0), f_beat.eq(0), f_mbase.eq(0), f_nbase.eq(0), a_addr.eq(0), f_done.eq(0),
+                         f_bank.eq(0)]
 
         # Collector: result rows in tile order; rows past M (padding of the last row block) dropped.
         o_row = Signal(range(rows)) if rows > 1 else Const(0)

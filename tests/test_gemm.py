@@ -70,6 +70,11 @@ ENGINE_CONFIGS = {
     "ws_1x1_u4": dict(engine="ws", rows=1, cols=1, m_max=3, n_max=2, k_max=3, b_width=4, b_signed=False),
     "os_2x2_carry_save": dict(engine="os", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=4, b_width=5),
     "ws_2x2_carry_save": dict(engine="ws", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=5, b_width=4),
+    "tree_1x3x4": dict(engine="tree", rows=1, cols=3, depth=4, m_max=5, n_max=7, k_max=9),
+    "matrix2d_3x2": dict(engine="matrix2d", rows=3, cols=2, m_max=8, n_max=5, k_max=4, b_signed=False),
+    "cube3d_2x3x3": dict(engine="cube3d", rows=2, cols=3, depth=3, m_max=5, n_max=7, k_max=8),
+    "cube3d_2x2x2_same_weight_tree": dict(engine="cube3d", mac="same_weight_tree", rows=2, cols=2, depth=2, m_max=3,
+                                          n_max=3, k_max=5, a_width=4, b_width=4),
 }
 
 
@@ -86,8 +91,8 @@ def test_regression_jobs_in_the_amaranth_simulator(config, seed):
 def test_model_is_exact_over_odd_shapes(seed):
     """Stall-free cycle counts equal the analytic model for every engine over odd shapes."""
     rng = np.random.default_rng(seed)
-    for engine in ("os", "ws"):
-        params = GemmParams(engine=engine, rows=3, cols=2, m_max=8, n_max=7, k_max=9)
+    for engine, grid in (("os", {}), ("ws", {}), ("tree", dict(rows=1, depth=4)), ("cube3d", dict(depth=3))):
+        params = GemmParams(engine=engine, **(dict(rows=3, cols=2) | grid), m_max=8, n_max=7, k_max=9)
         for m, n, k in [(1, 1, 1), (4, 3, 2), (8, 7, 9), (2, 5, 4), (7, 2, 1), (5, 4, 7)]:
             a = rng.integers(-128, 128, (m, k))
             b = rng.integers(-128, 128, (k, n))
@@ -127,10 +132,14 @@ BAD_PARAMS = [
     (dict(engine="ws", mac="same_weight_tree"), r"mac='same_weight_tree' is not legal with engine='ws'"),
     (dict(engine="tpu"), r"engine='tpu' is not legal: must be one of 'os', 'ws', 'tree', 'matrix2d', 'cube3d'"),
     (dict(engine="os", depth=4), r"depth=4 is out of range for engine='os': must be 1"),
+    (dict(engine="matrix2d", depth=2), r"depth=2 is out of range for engine='matrix2d': must be 1"),
+    (dict(engine="tree"), r"rows=4 is out of range for engine='tree': must be 1"),
+    (dict(engine="cube3d", mac="same_weight_tree"), r"mac='same_weight_tree' is not legal with engine='cube3d' and depth=1"),
+    (dict(engine="cube3d", depth=4, b_buffer_words=7), r"b_buffer_words=7 is out of range: must be an integer >= 8"),
     (dict(rows=0), r"rows=0 is out of range: must be an integer in 1\.\.64"),
     (dict(b_width=1), r"b_width=1 is out of range: must be an integer in 2\.\.16"),
     (dict(m_max=0), r"m_max=0 is out of range"),
-    (dict(a_buffer_words=63), r"a_buffer_words=63 is out of range: must be an integer >= 64 \(ceil\(m_max/rows\) \* k_max"),
+    (dict(a_buffer_words=63), r"a_buffer_words=63 is out of range: must be an integer >= 64 \(ceil\(m_max/rows\) \* ceil\(k_max/depth\)"),
     (dict(engine="ws", rows=3, a_buffer_words=95), r"a_buffer_words=95 is out of range: must be an integer >= 96 \(ceil\(k_max/rows\) \* m_max"),
     (dict(b_buffer_words=31), r"b_buffer_words=31 is out of range: must be an integer >= 32 \(two banks"),
     (dict(c_buffer_words=3), r"c_buffer_words=3 is out of range: must be an integer in 4\.\.4096 \(at least one tile"),
@@ -144,10 +153,19 @@ def test_bad_parameters_raise_value_error(kwargs, message):
         GemmParams(**kwargs)
 
 
-@pytest.mark.parametrize("engine", ["tree", "matrix2d", "cube3d"])
-def test_engines_not_built_here_give_a_clear_error(engine):
-    with pytest.raises(ValueError, match=rf"engine='{engine}' is not available .*legal values: 'os', 'ws'"):
-        GemmParams(engine=engine)
+def test_mac_styles_agree_on_the_same_job(seed):
+    """The same product on every mac style of an engine: identical C beats and cycle counts."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-8, 8, (3, 5))
+    b = rng.integers(-8, 8, (5, 3))
+    results = {}
+    for mac in ("baseline", "carry_save", "same_weight_tree"):
+        params = GemmParams(engine="cube3d", mac=mac, rows=2, cols=2, depth=2, m_max=3, n_max=3, k_max=5,
+                            a_width=4, b_width=4)
+        out = pysim(params, gemm_jobs.make_job(params, mac, [(a, b)], rng=np.random.default_rng(seed)), rng=rng)
+        results[mac] = (out["c"].tolist(), out["cycle_count"])
+        np.testing.assert_array_equal(gemm_jobs.beats_to_matrix(params, out["c"], 3, 3), a @ b)
+    assert results["baseline"] == results["carry_save"] == results["same_weight_tree"]
 
 
 def test_jobs_beyond_the_buffers_are_refused():
@@ -163,6 +181,7 @@ def test_jobs_beyond_the_buffers_are_refused():
 COCOTB_CONFIGS = {
     "os_3x2": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
     "ws_2x3_u6": dict(engine="ws", rows=2, cols=3, m_max=7, n_max=8, k_max=9, a_width=6, a_signed=False),
+    "cube3d_2x2x3": dict(engine="cube3d", rows=2, cols=2, depth=3, m_max=5, n_max=5, k_max=7),
 }
 
 
@@ -198,6 +217,8 @@ def test_cli_run_writes_c_and_cycles(seed, tmp_path, capsys):
     dict(engine="os", rows=1, cols=1, m_max=1, n_max=1, k_max=1),
     dict(engine="ws", rows=1, cols=1, m_max=1, n_max=1, k_max=1),
     dict(engine="ws", rows=3, cols=5, m_max=7, k_max=9, a_signed=False, b_signed=False),
+    dict(engine="tree", rows=1, cols=1, depth=1, m_max=1, n_max=1, k_max=1),
+    dict(engine="cube3d", rows=1, cols=2, depth=2, m_max=1, n_max=1, k_max=1, mac="carry_save"),
 ])
 def test_corner_configurations_are_lint_clean(overrides):
     from accelgen.sim.lint import lint_design

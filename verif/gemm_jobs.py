@@ -34,11 +34,12 @@ def operand_words(params, a, b, rng=None) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     (m, k), n = a.shape, b.shape[1]
-    r, c = params.rows, params.cols
-    tn = -(-n // c)
-    b_pad = _junk(rng, (k, tn * c), params.b_width, params.b_signed)
-    b_pad[:, :n] = b
-    b_words = np.concatenate([b_pad[:, j * c:(j + 1) * c] for j in range(tn)])
+    r, c, d = (1 if params.engine == "tree" else params.rows), params.cols, params.depth
+    tn, kg = -(-n // c), -(-k // d)
+    b_pad = _junk(rng, (kg * d, tn * c), params.b_width, params.b_signed)
+    b_pad[:k, :n] = b
+    # Word (nt, g): the depth x cols block B[g*d:(g+1)*d, nt*c:(nt+1)*c], row-major.
+    b_words = np.concatenate([b_pad[:, j * c:(j + 1) * c].reshape(kg, d * c) for j in range(tn)])
     if params.engine == "ws":
         tk = -(-k // r)
         a_pad = _junk(rng, (m, tk * r), params.a_width, params.a_signed)
@@ -46,9 +47,11 @@ def operand_words(params, a, b, rng=None) -> tuple[np.ndarray, np.ndarray]:
         a_words = np.concatenate([a_pad[:, i * r:(i + 1) * r] for i in range(tk)])
     else:
         tm = -(-m // r)
-        a_pad = _junk(rng, (tm * r, k), params.a_width, params.a_signed)
-        a_pad[:m] = a
-        a_words = np.concatenate([a_pad[i * r:(i + 1) * r].T for i in range(tm)])
+        a_pad = _junk(rng, (tm * r, kg * d), params.a_width, params.a_signed)
+        a_pad[:m, :k] = a
+        # Word (mt, g): the rows x depth block A[mt*r:(mt+1)*r, g*d:(g+1)*d], row-major.
+        a_words = np.concatenate([a_pad[i * r:(i + 1) * r].reshape(r, kg, d).transpose(1, 0, 2).reshape(kg, r * d)
+                                  for i in range(tm)])
     return a_words, b_words
 
 
@@ -115,7 +118,7 @@ def _extremes(params, m, n, k):
 
 def regression_shapes(params) -> list[tuple[int, int, int]]:
     """Shapes of one configuration's regression: 1s, exact tiles, odd edges, the maxima."""
-    r, c = params.rows, params.cols
+    r, c = (1 if params.engine == "tree" else params.rows), params.cols
     m_max, n_max, k_max = params.m_max, params.n_max, params.k_max
     shapes = [(1, 1, 1), (min(r, m_max), min(c, n_max), min(r, k_max)), (m_max, n_max, k_max),
               (min(r + 1, m_max), min(2 * c - 1, n_max), min(2 * r + 1, k_max)),

@@ -42,6 +42,7 @@ async def run_gemm_job(bench, config, job, inputs):
         dut._log.info("  cycle %d: %d/%d C beats", cycle, len(c_sink.received), c_sink.expect_count)
 
     macs = sum(-(-int(m) // p.rows) * -(-int(n) // p.cols) * int(k) for m, n, k in inputs["desc"])
+    macs = max(macs, sum(int(m) * -(-int(n) // p.cols) * int(k) for m, n, k in inputs["desc"]))
     work = len(inputs["a_words"]) + len(inputs["b_words"]) + 2 * macs + len(expected) \
         + len(inputs["desc"]) * 4 * (p.rows + p.cols + 8)
     slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
