@@ -151,13 +151,23 @@ def synthesize(verilog, top: str, workdir: Path, *, frontend=None, flows=("gener
     return result
 
 
-def synthesize_point(point: Point, out_dir: Path, *, place: bool = True) -> dict:
+#: Multipliers up to which a configuration gets every flow (ECP5 with DSPs, -nodsp placed);
+#: up to FULL_ECP5_LIMIT the -nodsp netlist is only synthesized; larger ones get the generic
+#: flow only (ECP5 synthesis of 256+ multipliers takes about half an hour each in WebAssembly).
+PLACE_LIMIT = 64
+ECP5_LIMIT = 128
+
+
+def synthesize_point(point: Point, out_dir: Path) -> dict:
     """Export and synthesize one engine configuration; one result row."""
     verilog, top = _export(point, out_dir)
     p = point.params
     row = {"design": point.design, "label": point.label, "mac": point.mac, "params": p.to_dict(),
            "acc_width": p.acc_width, "multipliers": point.macs_per_cycle}
-    row |= synthesize(verilog, top, Path(out_dir) / point.slug, place_nodsp=place)
+    size = point.macs_per_cycle
+    flows = ("generic", "ecp5", "ecp5_nodsp") if size <= PLACE_LIMIT else (
+        ("generic", "ecp5_nodsp") if size <= ECP5_LIMIT else ("generic",))
+    row |= synthesize(verilog, top, Path(out_dir) / point.slug, flows=flows, place_nodsp=size <= PLACE_LIMIT)
     return row
 
 
@@ -267,9 +277,7 @@ def run_bench(ctx: BenchContext) -> dict:
     points = engine_points(ctx.quick)
     synth_dir = ctx.out_dir / "synth"
     print(f"synthesis: {len(points)} engine configurations + 2 PEs ({ctx.workers} at a time)", flush=True)
-    # ECP5 placement of the 16x16 arrays and the 8x8x8 cube takes hours in WebAssembly: only
-    # the smaller configurations are placed.
-    tasks = [(synthesize_point, (point, synth_dir, point.macs_per_cycle <= 64)) for point in points]
+    tasks = [(synthesize_point, (point, synth_dir)) for point in points]
     tasks.append((_pe_rows, (synth_dir,)))
     results = _run_parallel(tasks, ctx.workers)
     synthesis = results[:-1]
@@ -349,8 +357,9 @@ def render_markdown(results: dict) -> list[str]:
         "results are bit-identical across styles, see the tests). *gates*: 2-input cells after "
         f"`synth -flatten; abc -g {ABC_GATES}`; *depth*: `ltp -noff` (cells on the longest path, counters "
         "and stream control included, 16-bit counters); *ECP5*: `synth_ecp5` cell counts with DSPs "
-        "allowed and with `-nodsp`; *Fmax*: nextpnr-ecp5 out-of-context on the `-nodsp` netlist (seed 1; "
-        "large configurations are not placed). Area × delay ratios compare each style with the baseline "
+        "allowed and with `-nodsp`; *Fmax*: nextpnr-ecp5 out-of-context on the `-nodsp` netlist (seed 1). "
+        f"Configurations of more than {PLACE_LIMIT} multipliers are not placed, and beyond {ECP5_LIMIT} only the "
+        "generic flow runs (WebAssembly tool run times). Area × delay ratios compare each style with the baseline "
         "of the same engine and size (below 1 = better): generic gates × depth, and ECP5 logic cells / Fmax.",
         "",
         *_synth_table(results["synthesis"]),
@@ -369,6 +378,12 @@ def render_markdown(results: dict) -> list[str]:
             lines.append(f"| {row['design']} | {row['rtl_cycles']} | {row['analytic_cycles']} | {row['ideal_cycles']} "
                          f"| {100 * row['utilization']:.2f} % | {row['rtl_vs_analytic_pct']:+.2f} % |")
         lines.append("")
+    compare = results.get("compare")
+    stored = Path("bench") / "tpe_compare.json"  # written by `make bench-compare`, possibly later
+    if stored.exists():
+        compare = json.loads(stored.read_text())
+    if compare:
+        results = dict(results, compare=compare)
     if results.get("compare"):
         lines += ["Side by side with the paper's RTL (`make bench-compare HPTE=<checkout>`; same script, same tools):",
                   "", *render_compare(results["compare"]), ""]

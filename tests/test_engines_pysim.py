@@ -153,3 +153,21 @@ def test_tree_and_matrix2d_fix_their_third_dimension():
     for design in ("tree", "matrix2d"):
         fields = {row[0] for row in get_design(design).params.field_docs()}
         assert ("rows" in fields) != (design == "tree") and ("depth" in fields) != (design == "matrix2d")
+
+
+def test_block_golden_model_reduces_to_the_systolic_one_and_clamps_per_beat(seed):
+    from accelgen.verif import golden
+
+    rng = np.random.default_rng(seed)
+    widths = dict(a_width=8, a_signed=True, b_width=8, b_signed=True, acc_width=12, acc_signed=True)
+    a = rng.integers(-128, 128, (9, 3))
+    b = rng.integers(-128, 128, (9, 4))
+    for overflow in ("wrap", "saturate"):
+        # depth = 1: beat k is column k of A and row k of B, exactly the systolic model.
+        blocks = golden.block_matmul(a[:, :, None], b[:, None, :], overflow=overflow, **widths)
+        np.testing.assert_array_equal(blocks, golden.matmul(a.T, b, overflow=overflow, **widths))
+    # Within a beat the depth products are exact; the clamp applies after each beat only.
+    a_blocks = np.array([[[127, -128]], [[127, 127]]])  # (K=2, rows=1, depth=2)
+    b_blocks = np.array([[[127], [127]], [[1], [0]]])  # (K=2, depth=2, cols=1)
+    result = golden.block_matmul(a_blocks, b_blocks, overflow="saturate", **widths)
+    assert result.tolist() == [[-127 + 127]]  # beat 0: 127*127 - 128*127 = -127, no clamp inside the beat
