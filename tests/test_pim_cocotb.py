@@ -2,7 +2,7 @@
 
 Every run feeds every channel's command slot, every cycle, into the behavioural PIM-DRAM model
 whose checker has its own timing table (any violation fails the run), and compares every
-result beat with numpy ``W @ x`` (int8, exact). Tiny organisations and timings keep the
+result beat with numpy ``W @ x`` (int8 exact; bf16 bit-exact in the ISA's accumulation order). Tiny organisations and timings keep the
 runs short; the full presets run in the benchmark.
 """
 
@@ -26,6 +26,7 @@ CONFIGS = {
     "1ch_2slots_4acc_postpone": dict(TINY, channels=1, gb_slots=2, n_acc=4, refresh_postpone=2),
     "3ch_dual_faw4": dict(TINY, channels=3, dual_row_buffer=True, faw_weight_actab=4, tFAW=16, n_acc=2),
     "1ch_slow_mac_bus": dict(TINY, channels=1, tCCD_MAC=3, BL=3, tCCD_S=2, CL=9, refresh_mode="off"),
+    "2ch_bf16_2acc": dict(TINY, channels=2, elem="bf16", n_acc=2),
 }
 
 

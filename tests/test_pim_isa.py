@@ -133,3 +133,13 @@ def test_placement_puts_every_weight_once(seed):
         seen[(ch, bank, row)] = elements
     assert sum(int(np.count_nonzero(e)) for e in seen.values()) == int(np.count_nonzero(w))
     assert len(seen) <= pim_host.rows_used(params, 23, 150, 0b101) * 4 * 2
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(dual_row_buffer=True, gb_slots=2, n_acc=3, channels=3),
+    dict(preset="jedec_hbm2", elem="bf16", refresh_mode="off", channels=2, refresh_postpone=8),
+])
+def test_corner_configurations_are_lint_clean(overrides):
+    from accelgen.sim.lint import lint_design
+
+    assert lint_design(PIM, PIM.params(**overrides)) == []

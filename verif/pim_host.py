@@ -97,16 +97,39 @@ def split_batch(inputs: dict):
     return jobs
 
 
+def _bf16_products(w, x, lanes):
+    """float32 products of bf16 bit patterns ``w`` (M x K) and ``x`` (K), K padded with zeros to
+    whole columns (the padded lanes are multiplied too, as in the memory)."""
+    from .pim_dram import bf16_to_float32
+
+    k = len(x)
+    width = -(-k // lanes) * lanes
+    wp = np.zeros((w.shape[0], width), dtype=np.uint16)
+    wp[:, :k] = np.asarray(w, dtype=np.int64).astype(np.uint16)
+    xp = np.zeros(width, dtype=np.uint16)
+    xp[:k] = np.asarray(x, dtype=np.int64).astype(np.uint16)
+    return (bf16_to_float32(wp) * bf16_to_float32(xp)[None, :]).astype(np.float32)
+
+
 def expected_beats(params, inputs: dict) -> list[tuple]:
-    """Expected result beats ``(tag, index, values tuple, last)`` of a batch, in order."""
+    """Expected result beats ``(tag, index, values tuple, last)`` of a batch, in order.
+
+    int8: exact sums, 32-bit wrap-around. bf16: the ISA's order (products exact in binary32,
+    added one by one in K order with round-to-nearest-even; the accumulator's bit pattern is
+    reported as a signed 32-bit integer).
+    """
     cfg = params.config()
     banks, n_acc = cfg.banks, cfg.n_acc
-    acc = np.zeros((params.channels, banks, n_acc), dtype=np.int64)
+    bf16 = cfg.elem_bits == 16
+    acc = np.zeros((params.channels, banks, n_acc), dtype=np.float32 if bf16 else np.int64)
     beats = []
     for op, _row_base, m, k, mask, tag, w, x in split_batch(inputs):
         chans = enabled_channels(params, mask)
         n_ch = len(chans)
-        y = np.asarray(w, dtype=np.int64) @ np.asarray(x, dtype=np.int64)
+        if bf16:
+            products = _bf16_products(w, x, cfg.lanes)
+        else:
+            y = np.asarray(w, dtype=np.int64) @ np.asarray(x, dtype=np.int64)
         groups = -(-m // (n_ch * banks))
         blocks = -(-groups // n_acc)
         for g in range(blocks):
@@ -118,25 +141,42 @@ def expected_beats(params, inputs: dict) -> list[tuple]:
                 for rank, ch in enumerate(chans):
                     for b in range(banks):
                         i = (group * n_ch + rank) * banks + b
-                        if i < m:
+                        if i >= m:
+                            continue
+                        if bf16:
+                            value = acc[ch, b, a]
+                            for product in products[i]:
+                                value = np.float32(value + product)
+                            acc[ch, b, a] = value
+                        else:
                             acc[ch, b, a] = _wrap32(acc[ch, b, a] + y[i])
             for a in range(a_count):
                 for rank, ch in enumerate(chans):
                     index = ((g * n_acc + a) * n_ch + rank) * banks
                     if index < m:
-                        beats.append((tag, index, tuple(int(v) for v in acc[ch, :, a]), int(index + banks >= m)))
+                        column = acc[ch, :, a]
+                        if bf16:
+                            column = column.astype(np.float32).view(np.int32).astype(np.int64)
+                        beats.append((tag, index, tuple(int(v) for v in column), int(index + banks >= m)))
     return beats
 
 
 def random_job(params, rng, row_base: int, *, m=None, k=None, op=None, mask=None):
-    """One random PIM job (int8 operands over the full range) placed at ``row_base``."""
+    """One random PIM job placed at ``row_base``: int8 operands over the full range, or bf16
+    bit patterns of normally distributed values."""
     m = int(rng.integers(1, params.m_max, endpoint=True)) if m is None else m
     k = int(rng.integers(1, params.k_max, endpoint=True)) if k is None else k
     full = (1 << params.channels) - 1
     mask = int(rng.integers(1, full, endpoint=True)) if mask is None else mask
     op = int(rng.choice([JobOp.GEMV, JobOp.GEMV, JobOp.ATTN_QK, JobOp.ATTN_PV, JobOp.GEMV_ACC])) if op is None else op
-    w = rng.integers(-128, 127, size=(m, k), endpoint=True)
-    x = rng.integers(-128, 127, size=k, endpoint=True)
+    if params.elem == "bf16":
+        from .pim_dram import float32_to_bf16_bits
+
+        w = float32_to_bf16_bits(rng.standard_normal((m, k)).astype(np.float32)).astype(np.int64)
+        x = float32_to_bf16_bits(rng.standard_normal(k).astype(np.float32)).astype(np.int64)
+    else:
+        w = rng.integers(-128, 127, size=(m, k), endpoint=True)
+        x = rng.integers(-128, 127, size=k, endpoint=True)
     tag = int(rng.integers(0, 1 << params.tag_bits))
     return (op, row_base, m, k, mask, tag, w, x)
 
@@ -207,14 +247,21 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 
 
 def user_jobs(params, arrays: dict) -> list[dict]:
-    """One job computing ``w @ x`` on every channel: ``w`` (M x K) and ``x`` (K) int8."""
+    """One job computing ``w @ x`` on every channel: ``w`` (M x K) and ``x`` (K), int8 (or any
+    numbers, rounded to bf16, with ``elem=bf16``)."""
     from .golden import check_fits
 
     for key in ("w", "x"):
         if key not in arrays:
             raise ValueError(f"inputs must hold int8 arrays 'w' (M x K) and 'x' (K); '{key}' is missing")
-    w = check_fits("w", arrays["w"], 8, True)
-    x = check_fits("x", arrays["x"], 8, True)
+    if params.elem == "bf16":
+        from .pim_dram import float32_to_bf16_bits
+
+        w = float32_to_bf16_bits(np.asarray(arrays["w"], dtype=np.float32)).astype(np.int64)
+        x = float32_to_bf16_bits(np.asarray(arrays["x"], dtype=np.float32)).astype(np.int64)
+    else:
+        w = check_fits("w", arrays["w"], 8, True)
+        x = check_fits("x", arrays["x"], 8, True)
     if w.ndim != 2 or x.ndim != 1 or w.shape[1] != x.shape[0]:
         raise ValueError(f"w {w.shape} and x {x.shape} must be (M, K) and (K,)")
     m, k = w.shape
@@ -239,6 +286,8 @@ def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:
         for b, value in enumerate(values):
             if index + b < m:
                 y[index + b] = value
+    if params.elem == "bf16":
+        y = y.astype(np.int32).view(np.float32)
     return {
         "y": y,
         "cycles": np.int64(out["job_cycles"][0]),
