@@ -10,7 +10,7 @@ DESIGN ?= systolic
 SWEEP  ?= rows=2,4,8 cols=2,4,8
 TARGET ?= generic
 
-.PHONY: run test install lint bench sweep clean
+.PHONY: run test install lint bench bench-compare sweep sweep-tpe clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ lint: $(STAMP)
 ## (`make bench ONLY=systolic` re-measures one section and keeps the others)
 bench: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench $(if $(ONLY),--only $(ONLY))
+
+## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>:
+## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}
+bench-compare: $(STAMP)
+	@test -n "$(HPTE)" || { echo "usage: make bench-compare HPTE=<path of your checkout>"; exit 2; }
+	$(BIN)/python -m accelgen.sim.bench_tpe compare --hpte "$(HPTE)"
+
+## make sweep-tpe [SIZES=2,4,8] [TARGET=ecp5]: engines x MAC styles x sizes -> out/sweep_tpe/{sweep.csv,pareto.png}
+SIZES ?= 2,4,8
+sweep-tpe: $(STAMP)
+	$(BIN)/python -m accelgen.sim.bench_tpe sweep --sizes $(SIZES) --target $(TARGET)
 
 ## make sweep DESIGN=systolic SWEEP="rows=2,4,8 cols=2,4,8" [TARGET=ecp5] [-j4]: out/sweep_DESIGN/sweep.csv
 sweep: $(STAMP)

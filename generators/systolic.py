@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
 from ..hdl.delay import DelayLine
+from ..hdl.mac import MAC_STYLES
 from ..hdl.pe import OutputStationaryPE
 from . import DesignParams, param, register
 
@@ -72,7 +73,16 @@ class SystolicParams(DesignParams):
     pipeline_product : bool
         Register each cell's product before the accumulator adder. Takes the multiplier out
         of the accumulate loop (higher Fmax; on FPGAs the register goes into the DSP) for one
-        more cycle of latency and no loss of throughput.
+        more cycle of latency and no loss of throughput. With ``mac="carry_save"`` the
+        cell registers its operands instead (same latency).
+    mac : str
+        MAC micro-architecture (:data:`accelgen.hdl.mac.MAC_STYLES`): ``"baseline"``
+        (multiplier + binary accumulator) or ``"carry_save"`` (radix-4 Booth partial products
+        and a carry-save accumulator pair in one compressor tree per cell; the pair is added
+        by one adder per column as the result leaves the array). Results are identical.
+        ``"carry_save"`` needs ``overflow="wrap"`` (a carry-save sum cannot be clamped after
+        every addition). ``"same_weight_tree"`` needs several products per output and cycle,
+        which a systolic cell never has: use the ``tree`` or ``cube3d`` engine.
     """
 
     rows: int = param(4, "rows of MAC cells (output tile rows)", min=1, max=64)
@@ -87,6 +97,8 @@ class SystolicParams(DesignParams):
     out_fifo_depth: int | None = param(None, "result rows buffered per column; default: no drain stalls", min=1, max=4096)
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
     pipeline_product: bool = param(True, "register the product before the accumulator (higher Fmax, +1 cycle latency)")
+    mac: str = param("baseline", "MAC micro-architecture: baseline or carry_save (bit-identical results)",
+                     choices=MAC_STYLES)
 
     @property
     def result_latency(self) -> int:
@@ -134,10 +146,22 @@ class SystolicParams(DesignParams):
         return derived
 
     def check(self):
+        if self.mac == "same_weight_tree":
+            raise ValueError(
+                "mac='same_weight_tree' is not legal for the systolic array: each cell adds one product "
+                "per cycle, so there are no partial products of several products to merge; legal: "
+                "'baseline', 'carry_save' (same_weight_tree is for the tree and cube3d engines)"
+            )
         if self.overflow is None:
             raise ValueError(
                 f"acc_width={self.acc_width} can overflow for k_max={self.k_max} (the safe width is "
                 f"{self.safe_acc_width}); set overflow to 'wrap' or 'saturate'"
+            )
+        if self.mac == "carry_save" and self.overflow == "saturate":
+            raise ValueError(
+                "overflow='saturate' is not legal with mac='carry_save': a carry-save accumulator cannot be "
+                "clamped after every addition; use overflow='wrap' (with acc_width >= the safe width "
+                f"{self.safe_acc_width} nothing wraps for k_max={self.k_max}) or mac='baseline'"
             )
         if self.out_fifo_depth < self.rows:
             raise ValueError(
@@ -292,6 +316,7 @@ class SystolicArray(wiring.Component):
                     pipeline_product=p.pipeline_product,
                     forward_a=j < cols - 1,
                     forward_b=i < rows - 1,
+                    mac=p.mac,
                 )
                 pes[i][j] = pe
                 if j == 0:
@@ -318,14 +343,17 @@ class SystolicArray(wiring.Component):
             q = m.submodules[f"result_fifo_{j}"] = fifo.SyncFIFOBuffered(width=p.acc_width, depth=fifo_depth)
             column = [pes[i][j] for i in range(rows)]
             # At most one cell per column finishes per cycle, so OR-ing the gated sums selects it.
+            def select(field):
+                return functools.reduce(operator.or_, (Mux(pe.done, getattr(pe, field).as_unsigned(), 0) for pe in column))
+
+            if p.mac == "carry_save":
+                # The carry-propagate addition of the carry-save pair: one adder per column.
+                w_data = (select("acc_sum") + select("acc_carry"))[:p.acc_width]
+            else:
+                w_data = select("acc")
             m.d.comb += [
                 q.w_en.eq(functools.reduce(operator.or_, (pe.done for pe in column))),
-                q.w_data.eq(
-                    functools.reduce(
-                        operator.or_,
-                        (Mux(pe.done, pe.acc.as_unsigned(), 0) for pe in column),
-                    )
-                ),
+                q.w_data.eq(w_data),
             ]
             out_fifos.append(q)
 

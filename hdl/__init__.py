@@ -3,6 +3,12 @@
 - :mod:`accelgen.hdl.arith`: operand/accumulator shapes, exact value ranges, overflow handling.
 - :mod:`accelgen.hdl.delay`: fixed-latency delay lines (skew buffers).
 - :mod:`accelgen.hdl.pe`: processing elements (multiply-accumulate cells).
+- :mod:`accelgen.hdl.mac`: bit-level MAC blocks: Booth partial products, carry-save
+  compressor trees, and the ``mac`` styles built from them.
 - :mod:`accelgen.hdl.fixedpoint`: named rounding modes and saturation, for tables, golden
   models and hardware alike.
+- :mod:`accelgen.hdl.pim_isa`: DRAM-PIM command set, command slot and stream layouts (the
+  contract between the PIM controller and any channel model).
+- :mod:`accelgen.hdl.pim_presets`: PIM-DRAM organisation and timing, named presets, checks.
+- :mod:`accelgen.hdl.pim_timing`: the declarative DRAM-PIM timing table.
 """

@@ -201,6 +201,16 @@ def _run(
     return elapsed
 
 
+def _stage_inputs(sources, workdir: Path) -> list[str]:
+    """Copy every file of ``sources`` (a path or a list of paths) into ``workdir``; their names."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    names = [_stage_input(Path(source), workdir) for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"source files must have distinct names: {names}")
+    return names
+
+
 def _stage_input(verilog: Path, workdir: Path) -> str:
     """Copy ``verilog`` into ``workdir`` and return its name relative to it."""
     verilog = Path(verilog).resolve()
@@ -263,7 +273,8 @@ def _frontend(verilog_name: str, top: str) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
+def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | None = None,
+                  abc_gates: str | None = None) -> dict[str, Any]:
     """Technology-independent synthesis: cell counts and logic depth.
 
     Parameters
@@ -277,6 +288,15 @@ def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
         Directory for all artefacts; created if missing.  Holds
         ``yosys_generic.ys``, ``yosys_generic.log`` (full Yosys log),
         ``yosys_generic.console.log`` and ``stat_generic.json``.
+    frontend : list of str, optional
+        Yosys commands that read the design, replacing the default
+        ``read_verilog`` of ``verilog``; ``verilog`` may then be a list of
+        files, all copied into ``workdir`` and named there without folders
+        (e.g. ``["read_slang --threads 1 --top top a.v b.v"]``).
+    abc_gates : str, optional
+        After ``synth``, re-map the logic to this 2-input gate library with
+        ``abc -g`` (e.g. ``"AND,NAND,OR,NOR,XOR,XNOR,MUX"``), so designs from
+        different sources are counted in the same cells.
 
     Returns
     -------
@@ -294,10 +314,11 @@ def synth_generic(verilog: Path, top: str, workdir: Path) -> dict[str, Any]:
         If Yosys exits non-zero (message quotes the end of its log).
     """
     workdir = Path(workdir)
-    src = _stage_input(Path(verilog), workdir)
+    names = _stage_inputs(verilog, workdir)
     stat_json = "stat_generic.json"
-    script = _frontend(src, top) + [
+    script = (frontend if frontend is not None else _frontend(names[0], top)) + [
         f"synth -flatten -top {top}",
+        *([f"abc -g {abc_gates}", "opt_clean"] if abc_gates else []),
         f"tee -q -o {stat_json} stat -json",
         # -noff: FFs break paths, so this is the combinational depth.
         "ltp -noff",
@@ -358,11 +379,15 @@ def _primary_fmax(by_clock: dict[str, float]) -> tuple[str | None, float | None]
 
 
 def synth_ecp5(
-    verilog: Path,
+    verilog,
     top: str,
     workdir: Path,
     freq_mhz: float = 100.0,
     seed: int = 1,
+    *,
+    nodsp: bool = False,
+    place: bool = True,
+    frontend: list[str] | None = None,
 ) -> dict[str, Any]:
     """Synthesize for Lattice ECP5 and place-and-route out of context.
 
@@ -389,6 +414,14 @@ def synth_ecp5(
     seed : int, optional
         nextpnr placer seed, default 1.  fmax varies by a few percent between
         seeds.
+    nodsp : bool, optional
+        Map multipliers to LUTs (``synth_ecp5 -nodsp``) instead of
+        MULT18X18D blocks, to compare pure logic.
+    place : bool, optional
+        Run nextpnr (default); ``False`` stops after Yosys (``note`` says so).
+    frontend : list of str, optional
+        Yosys commands reading the design instead of the default (see
+        :func:`synth_generic`); ``verilog`` may then be a list of files.
 
     Returns
     -------
@@ -424,11 +457,11 @@ def synth_ecp5(
         If Yosys or nextpnr exits non-zero (message quotes the end of the log).
     """
     workdir = Path(workdir)
-    src = _stage_input(Path(verilog), workdir)
+    names = _stage_inputs(verilog, workdir)
     stat_json = "stat_ecp5.json"
     netlist = "netlist_ecp5.json"
-    script = _frontend(src, top) + [
-        f"synth_ecp5 -top {top} -json {netlist}",
+    script = (frontend if frontend is not None else _frontend(names[0], top)) + [
+        f"synth_ecp5 -top {top}{' -nodsp' if nodsp else ''} -json {netlist}",
         f"tee -q -o {stat_json} stat -json",
     ]
     t_yosys = _run_yosys(script, workdir, "yosys_ecp5")
@@ -439,6 +472,7 @@ def synth_ecp5(
     result: dict[str, Any] = {
         "flow": "ecp5",
         "top": top,
+        "nodsp": bool(nodsp),
         "freq_mhz": float(freq_mhz),
         "seed": int(seed),
         "device": device.name if device else None,
@@ -469,6 +503,9 @@ def synth_ecp5(
             f"comb={big.comb}, ff={big.ff}, mult18={big.mult18}, "
             f"dp16kd={big.dp16kd}, ramw={big.ramw}); placement skipped"
         )
+        return result
+    if not place:
+        result["note"] = "placement not requested"
         return result
 
     report = "nextpnr_report.json"

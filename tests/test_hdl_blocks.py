@@ -187,3 +187,61 @@ def test_round_shift_expr_matches_round_shift_on_every_code(mode, is_signed):
                 assert ctx.get(result) == round_shift(code, shift, mode), (code, shift)
 
         run(dut, testbench, clocked=False)
+
+
+@pytest.mark.parametrize("pipeline_product", [False, True])
+@pytest.mark.parametrize("a_signed,b_signed", [(True, True), (False, False), (False, True)])
+def test_carry_save_pe_accumulates_like_the_golden_model(a_signed, b_signed, pipeline_product, seed):
+    """Random dot products with bubbles into a narrow wrapping carry-save accumulator: the
+    pair's sum, wrapped, is the golden result."""
+    rng = np.random.default_rng(seed)
+    a_shape = signed(7) if a_signed else unsigned(7)
+    b_shape = signed(5) if b_signed else unsigned(5)
+    width = 11
+    acc_signed = a_signed or b_signed
+    dut = OutputStationaryPE(a_shape=a_shape, b_shape=b_shape, acc_shape=signed(width) if acc_signed else unsigned(width),
+                             pipeline_product=pipeline_product, mac="carry_save")
+    lengths = [1, 5, 2, 17, 1, 8, 40]
+    a_lo, a_hi = shape_range(a_shape)
+    b_lo, b_hi = shape_range(b_shape)
+    a_all = rng.integers(a_lo, a_hi + 1, sum(lengths))
+    b_all = rng.integers(b_lo, b_hi + 1, sum(lengths))
+    a_all[-40:], b_all[-40:] = a_lo, b_lo  # extremes, long enough to wrap
+    expected, start = [], 0
+    for length in lengths:
+        a, b = a_all[start:start + length], b_all[start:start + length]
+        expected.append(int(golden.matmul(a[None, :], b[:, None], a_width=7, a_signed=a_signed, b_width=5,
+                                          b_signed=b_signed, acc_width=width, acc_signed=acc_signed,
+                                          overflow="wrap")[0, 0]))
+        start += length
+    lasts = np.zeros(sum(lengths), dtype=bool)
+    lasts[np.cumsum(lengths) - 1] = True
+    results = []
+
+    async def testbench(ctx):
+        index = 0
+        while len(results) < len(lengths):
+            if ctx.get(dut.done):
+                total = (ctx.get(dut.acc_sum) + ctx.get(dut.acc_carry)) % (1 << width)
+                if acc_signed and total >= 1 << (width - 1):
+                    total -= 1 << width
+                results.append(total)
+            if index < len(a_all) and rng.random() < 0.7:
+                ctx.set(dut.valid_in, 1)
+                ctx.set(dut.a_in, int(a_all[index]))
+                ctx.set(dut.b_in, int(b_all[index]))
+                ctx.set(dut.last_in, int(lasts[index]))
+                index += 1
+            else:
+                ctx.set(dut.valid_in, 0)
+            await ctx.tick()
+
+    run(dut, testbench)
+    assert results == expected
+
+
+def test_carry_save_pe_refuses_saturation_and_unknown_styles():
+    with pytest.raises(ValueError, match="cannot saturate: overflow must be 'wrap'"):
+        OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(12), overflow="saturate", mac="carry_save")
+    with pytest.raises(ValueError, match="mac='same_weight_tree' is not legal for a PE"):
+        OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(12), mac="same_weight_tree")

@@ -26,6 +26,10 @@ BAD_PARAMS = [
     (dict(acc_width=12), r"acc_width=12 can overflow for k_max=256 \(the safe width is 24\); set overflow"),
     (dict(rows=8, out_fifo_depth=4), r"out_fifo_depth=4 is out of range: must be an integer in 8\.\.4096"),
     (dict(counter_width=8), r"counter_width=8 is out of range: must be an integer in 16\.\.64"),
+    (dict(mac="wallace"), r"mac='wallace' is not legal: must be one of 'baseline', 'carry_save', 'same_weight_tree'"),
+    (dict(mac="same_weight_tree"), r"mac='same_weight_tree' is not legal for the systolic array"),
+    (dict(mac="carry_save", acc_width=12, overflow="saturate"),
+     r"overflow='saturate' is not legal with mac='carry_save': a carry-save accumulator cannot be clamped"),
 ]
 
 

@@ -23,6 +23,10 @@ CONFIGS = {
     "4x4_s8_sat12": dict(rows=4, cols=4, k_max=64, acc_width=12, overflow="saturate"),
     "3x2_u8s4_wrap10_comb": dict(rows=3, cols=2, a_signed=False, b_width=4, acc_width=10, overflow="wrap", k_max=32,
                                  pipeline_product=False),
+    # Carry-save accumulators: the same results, bit for bit.
+    "3x5_s8u8_carry_save": dict(rows=3, cols=5, a_signed=True, b_signed=False, k_max=32, mac="carry_save"),
+    "2x3_u5s7_wrap9_comb_carry_save": dict(rows=2, cols=3, a_width=5, a_signed=False, b_width=7, acc_width=9,
+                                           overflow="wrap", k_max=16, pipeline_product=False, mac="carry_save"),
 }
 
 

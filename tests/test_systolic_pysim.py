@@ -54,8 +54,9 @@ def simulate(params, beats, *, stall, backpressure, rng):
     return rows, flags, counters
 
 
-def test_random_tiles_with_stalls_and_backpressure(seed):
-    params = SystolicParams(rows=3, cols=2, k_max=16)
+@pytest.mark.parametrize("mac", ["baseline", "carry_save"])
+def test_random_tiles_with_stalls_and_backpressure(mac, seed):
+    params = SystolicParams(rows=3, cols=2, k_max=16, mac=mac)
     rng = np.random.default_rng(seed)
     beats = random_beats(params, rng, [1, 16, 2, 1, 3, 5])
     rows, flags, counters = simulate(params, beats, stall=0.3, backpressure=0.4, rng=rng)
@@ -64,11 +65,12 @@ def test_random_tiles_with_stalls_and_backpressure(seed):
     assert counters["macs"] == len(beats["last"]) * 6
 
 
+@pytest.mark.parametrize("mac", ["baseline", "carry_save"])
 @pytest.mark.parametrize("pipeline_product", [False, True])
-def test_cycle_counter_matches_analytic_model(pipeline_product, seed):
+def test_cycle_counter_matches_analytic_model(pipeline_product, mac, seed):
     rng = np.random.default_rng(seed)
     for k in (1, 2, 4, 9):
-        params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product)
+        params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product, mac=mac)
         beats = random_beats(params, rng, [k] * 5)
         rows, _, counters = simulate(params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))
@@ -81,3 +83,17 @@ def test_small_result_fifo_still_correct_under_backpressure(seed):
     beats = random_beats(params, rng, [1, 1, 1, 2, 8, 1])
     rows, _, _ = simulate(params, beats, stall=0.1, backpressure=0.7, rng=rng)
     np.testing.assert_array_equal(rows, expected_rows(params, beats))
+
+
+def test_carry_save_and_baseline_agree_on_wrapping_sums(seed):
+    """A narrow wrapping accumulator: both MAC styles give the same rows (and the golden ones)."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for mac in ("baseline", "carry_save"):
+        params = SystolicParams(rows=2, cols=2, a_width=6, b_width=5, b_signed=False, k_max=64, acc_width=7,
+                                overflow="wrap", mac=mac)
+        beats = random_beats(params, np.random.default_rng(seed), [7, 64, 1, 30])
+        rows, _, _ = simulate(params, beats, stall=0.2, backpressure=0.2, rng=rng)
+        np.testing.assert_array_equal(rows, expected_rows(params, beats))
+        results.append(rows)
+    np.testing.assert_array_equal(results[0], results[1])

@@ -6,7 +6,8 @@ them; none goes through floating point.
 
 import numpy as np
 
-__all__ = ["value_range", "check_fits", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul"]
+__all__ = ["value_range", "check_fits", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul", "block_matmul",
+           "engine_tile_rows"]
 
 
 def value_range(width: int, is_signed: bool) -> tuple[int, int]:
@@ -85,3 +86,42 @@ def split_tiles(a_beats, b_beats, last) -> list[tuple[np.ndarray, np.ndarray]]:
 def tile_matmul(a_beats, b_beats, last, **widths) -> np.ndarray:
     """Expected result rows of the systolic array for a beat stream: ``(tiles*rows, cols)``."""
     return np.concatenate([matmul(a, b, **widths) for a, b in split_tiles(a_beats, b_beats, last)])
+
+
+def block_matmul(a_blocks, b_blocks, *, a_width, a_signed, b_width, b_signed, acc_width, acc_signed, overflow) -> np.ndarray:
+    """One tile of a dot-product engine: ``sum_k a_blocks[k] @ b_blocks[k]``.
+
+    ``a_blocks`` is ``(K, rows, depth)`` and ``b_blocks`` ``(K, depth, cols)``: beat ``k``
+    adds the exact product of its blocks (``depth`` products per output). With
+    ``overflow="wrap"`` the result is the exact sum modulo ``2**acc_width``; with
+    ``"saturate"`` the running sum is clamped after every beat, in order, like the
+    accumulator register. With ``depth = 1`` this is :func:`matmul`.
+    """
+    a = check_fits("a", a_blocks, a_width, a_signed)
+    b = check_fits("b", b_blocks, b_width, b_signed)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"a blocks {a.shape} and b blocks {b.shape} are not (K, rows, depth) and (K, depth, cols)")
+    beats = np.einsum("kid,kdj->kij", a, b)
+    if overflow == "wrap":
+        return wrap(beats.sum(axis=0), acc_width, acc_signed)
+    if overflow == "saturate":
+        acc = np.zeros(beats.shape[1:], dtype=np.int64)
+        for beat in beats:
+            acc = saturate(acc + beat, acc_width, acc_signed)
+        return acc
+    raise ValueError(f"overflow={overflow!r} is not legal: must be 'wrap' or 'saturate'")
+
+
+def engine_tile_rows(a_beats, b_beats, last, **widths) -> np.ndarray:
+    """Expected result rows of a dot-product engine for a beat stream: ``(tiles*rows, cols)``.
+
+    ``a_beats`` is ``(beats, rows, depth)``, ``b_beats`` ``(beats, depth, cols)``; ``last``
+    ends each tile.
+    """
+    last = np.asarray(last, dtype=bool)
+    ends = np.flatnonzero(last) + 1
+    if len(ends) == 0 or ends[-1] != len(last):
+        raise ValueError("the final beat must end a tile (last=1)")
+    starts = np.concatenate([[0], ends[:-1]])
+    a_beats, b_beats = np.asarray(a_beats), np.asarray(b_beats)
+    return np.concatenate([block_matmul(a_beats[s:e], b_beats[s:e], **widths) for s, e in zip(starts, ends)])

@@ -1,0 +1,106 @@
+# amaranth: UnusedElaboratable=no
+"""The tpe benchmark's bookkeeping (no synthesis unless marked): configurations, the paper-RTL
+comparison plumbing, area x delay ratios, the Pareto front, the report."""
+
+import pytest
+
+from accelgen.sim import bench_tpe
+
+
+def test_every_engine_and_mac_style_is_benchmarked():
+    for quick in (True, False):
+        points = bench_tpe.engine_points(quick)
+        pairs = {(point.design, point.mac) for point in points}
+        for design, macs in bench_tpe.ENGINE_MACS.items():
+            assert {(design, mac) for mac in macs} <= pairs
+        for point in points:
+            assert point.params.a_width == 8 and point.params.mac == point.mac  # valid configurations
+        assert len({point.slug for point in points}) == len(points)
+
+
+def test_sweep_points_are_valid_and_distinct():
+    points = bench_tpe.sweep_points((2, 4))
+    assert len({point.slug for point in points}) == len(points)
+    assert all(point.params for point in points)
+
+
+def test_pareto_front():
+    points = [(10, 1.0), (20, 3.0), (15, 0.5), (30, 3.0), (40, 5.0)]
+    assert bench_tpe.pareto_front(points) == [0, 1, 4]
+
+
+def test_area_delay_ratios_against_the_baseline():
+    rows = [
+        {"design": "tree", "label": "t", "mac": "baseline", "generic": {"gates": 100, "logic_depth": 40},
+         "ecp5_nodsp": {"pnr_comb": 50, "fmax_mhz": 100.0}},
+        {"design": "tree", "label": "t", "mac": "carry_save", "generic": {"gates": 110, "logic_depth": 20},
+         "ecp5_nodsp": {"lut4": 40, "ccu2": 0, "fmax_mhz": 160.0}},
+    ]
+    bench_tpe.add_ratios(rows)
+    assert rows[1]["generic_area_delay_vs_baseline"] == pytest.approx(110 * 20 / (100 * 40))
+    assert rows[1]["ecp5_area_delay_vs_baseline"] == pytest.approx((40 / 160) / (50 / 100))
+    result = {"quick": True, "synthesis": rows, "pe": rows, "throughput": []}
+    text = "\n".join(bench_tpe.render_markdown(result))
+    assert "| tree | t | carry_save | 110 |" in text and "0.55" in text
+    assert bench_tpe.failures(result) == []
+
+
+def _fake_checkout(root):
+    """Empty files where the paper's repository keeps its RTL (layout only)."""
+    for config in bench_tpe.anchor_configs(root):
+        for path in config["files"]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("// placeholder\n")
+    for folder in ("OPT1/systolic_array_os/opt1_pe", "OPT1/cube/array_mac_based/pe", "OPT1/cube/array_opt1_based/pe"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "unit.v").write_text("// placeholder\n")
+        (root / folder / "sim").mkdir(exist_ok=True)
+        (root / folder / "sim" / "tb.sv").write_text("// testbench, not a design source\n")
+    (root / "OPT2" / "DW02_tree.sv").write_text("a\n// synopsys translate_off\nb\n// synopsys translate_on\nc\n")
+
+
+def test_anchor_configurations_find_their_sources(tmp_path):
+    _fake_checkout(tmp_path)
+    configs = bench_tpe.anchor_configs(tmp_path)
+    names = [config["name"] for config in configs]
+    assert {"mac_pe", "opt1_pe", "os_mac16", "os_opt1_16", "cube_mac8", "cube_opt1_8", "opt2_n16", "opt4c_n32"} <= set(names)
+    for config in configs:
+        files = config["files"]
+        assert files and all(path.exists() for path in files), config["name"]
+        assert not any("sim" in path.parts for path in files)
+        assert len({path.name for path in files}) == len(files)  # staged side by side
+        target = config["accelgen"]
+        assert isinstance(target, str) or target.params  # a valid accelgen equivalent
+    copy = bench_tpe._dw02_copy(tmp_path, tmp_path / "work")
+    assert copy.read_text() == "a\nb\nc\n"
+
+
+def test_compare_refuses_a_folder_that_is_not_the_checkout(tmp_path):
+    with pytest.raises(ValueError, match="does not look like a High-Performance-Tensor-Processing-Engines checkout"):
+        bench_tpe.run_compare(tmp_path, tmp_path / "out")
+
+
+def test_missing_anchor_files_are_reported_not_synthesized(tmp_path):
+    config = bench_tpe.anchor_configs(tmp_path, quick=True)[0]
+    row = bench_tpe._anchor_row(config, tmp_path, tmp_path / "work", ("generic",))
+    assert row["error"].startswith("missing files: ")
+
+
+@pytest.mark.synth
+def test_flows_map_to_gates_and_without_dsps(tmp_path):
+    """The options the benchmark adds to the flows: a 2-input gate library, -nodsp."""
+    from accelgen.generators import get_design
+    from accelgen.generators.export import write_design
+    from accelgen.synth.flows import synth_ecp5, synth_generic
+
+    design = get_design("matrix2d")
+    params = design.params(rows=1, cols=1, a_width=4, b_width=4, k_max=2, counter_width=16)
+    manifest = write_design(design, params, tmp_path / "d")
+    verilog = tmp_path / "d" / manifest["verilog"]
+    generic = synth_generic(verilog, manifest["module"], tmp_path / "g", abc_gates="AND,NAND,OR,NOR,XOR,XNOR,MUX")
+    gates = {cell for cell in generic["cells_by_type"] if "DFF" not in cell and not cell.startswith("$scope")}
+    assert gates <= {f"$_{name}_" for name in ("AND", "NAND", "OR", "NOR", "XOR", "XNOR", "MUX", "NOT")}
+    with_dsp = synth_ecp5(verilog, manifest["module"], tmp_path / "e", place=False)
+    no_dsp = synth_ecp5(verilog, manifest["module"], tmp_path / "n", nodsp=True, place=False)
+    assert with_dsp["dsp_mult18"] == 1 and no_dsp["dsp_mult18"] == 0 and no_dsp["lut4"] > with_dsp["lut4"]
+    assert no_dsp["note"] == "placement not requested" and no_dsp["fmax_mhz"] is None
