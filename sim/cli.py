@@ -106,7 +106,9 @@ def cmd_sim(args) -> int:
     problems = host.check(params, jobs, outputs)
     for job, out in zip(jobs, outputs):
         extra = f", {int(out['cycle_count'])} busy cycles" if "cycle_count" in out else ""
-        print(f"  {job['name']}: {len(out['c'])} result beats{extra}")
+        # The first output array holds the result beats (systolic: c, softmax: y_beats).
+        beats = out["c"] if "c" in out else next(iter(out.values()))
+        print(f"  {job['name']}: {len(beats)} result beats{extra}")
     if built.waves:
         for wave in sorted(workdir.glob("*.[fv][sc][td]")):
             print(f"waveform: {wave}")
@@ -126,7 +128,8 @@ def cmd_synth(args) -> int:
     out_dir = Path(args.output or Path("out") / f"{design.name}_{params.digest()}")
     manifest = write_design(design, params, out_dir)
     report = run_flow(out_dir / manifest["verilog"], manifest["module"], out_dir / f"synth_{args.target}", args.target)
-    keys = ("cells", "logic_depth") if args.target == "generic" else ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz")
+    keys = {"generic": ("cells", "logic_depth"), "ecp5": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz"),
+            "ice40": ("lut4", "carry", "ff", "dsp_mac16")}[args.target]
     print(f"{design.name} {args.target}: " + ", ".join(f"{key}={report.get(key)}" for key in keys))
     print(f"report: {out_dir / f'synth_{args.target}' / f'synth_{args.target}.json'}")
     return 0
@@ -234,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--waves", action="store_true", help="record a waveform (FST, or VCD without the lz4 headers)")
 
     cmd = design_command("synth", "synthesize one configuration and write a JSON report", cmd_synth)
-    cmd.add_argument("--target", default="generic", choices=("generic", "ecp5"), help="generic cells or ECP5 LUT/FF/DSP/Fmax")
+    cmd.add_argument("--target", default="generic", choices=("generic", "ecp5", "ice40"),
+                     help="generic cells, ECP5 LUT/FF/DSP/Fmax, or iCE40 LUT4 count")
     cmd.add_argument("-o", "--output", help="output folder (default: out/DESIGN_HASH)")
 
     cmd = design_command("run", "run your own tensors through the RTL simulation", cmd_run)

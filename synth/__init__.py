@@ -6,7 +6,8 @@ with one top module using the YoWASP builds of Yosys and nextpnr:
 * ``generic``: technology-independent ``synth -flatten`` cell counts and logic
   depth (:func:`synth_generic`);
 * ``ecp5``: ``synth_ecp5`` + ``nextpnr-ecp5 --out-of-context`` on the smallest
-  fitting LFE5U device, with resource use and fmax (:func:`synth_ecp5`).
+  fitting LFE5U device, with resource use and fmax (:func:`synth_ecp5`);
+* ``ice40``: ``synth_ice40 -nobram`` 4-input-LUT counts (:func:`synth_ice40`).
 
 :func:`run_flow` selects a flow by name and saves its result as JSON.
 """
@@ -18,6 +19,7 @@ from .flows import (
     run_flow,
     synth_ecp5,
     synth_generic,
+    synth_ice40,
     tool_path,
 )
 
@@ -28,5 +30,6 @@ __all__ = [
     "run_flow",
     "synth_ecp5",
     "synth_generic",
+    "synth_ice40",
     "tool_path",
 ]

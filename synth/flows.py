@@ -1,6 +1,6 @@
 """Out-of-context synthesis flows for a single Verilog file with one top module.
 
-Two flows are provided:
+Three flows are provided:
 
 ``generic``
     Technology-independent Yosys ``synth -flatten``; reports the cell count by
@@ -12,7 +12,12 @@ Two flows are provided:
     placement and routing on the smallest LFE5U device that the design fits,
     reporting resource use and achieved fmax.
 
-Both flows use the YoWASP (WebAssembly) builds of Yosys and nextpnr, so no
+``ice40``
+    Yosys ``synth_ice40 -nobram`` (no block RAM; no DSP unless asked): a
+    technology-mapped 4-input-LUT count (``SB_LUT4``, ``SB_CARRY``, flops),
+    the common yardstick of small arithmetic units. Synthesis only.
+
+All flows use the YoWASP (WebAssembly) builds of Yosys and nextpnr, so no
 native EDA installation is needed.  Two YoWASP quirks shape this module:
 
 * Inside a YoWASP tool ``/tmp`` is a private scratch directory, so host paths
@@ -47,11 +52,12 @@ __all__ = [
     "tool_path",
     "synth_generic",
     "synth_ecp5",
+    "synth_ice40",
     "run_flow",
 ]
 
 #: Legal values of the ``target`` parameter of :func:`run_flow`.
-TARGETS: tuple[str, ...] = ("generic", "ecp5")
+TARGETS: tuple[str, ...] = ("generic", "ecp5", "ice40")
 
 #: Number of log lines quoted in the exception when a tool fails.
 _ERROR_TAIL_LINES = 30
@@ -539,6 +545,55 @@ def synth_ecp5(
     return result
 
 
+def synth_ice40(verilog: Path, top: str, workdir: Path, dsp: bool = False) -> dict[str, Any]:
+    """iCE40 technology mapping without block RAM: a generic 4-input-LUT count.
+
+    Parameters
+    ----------
+    verilog : pathlib.Path
+        Verilog source containing module ``top``; copied into ``workdir``.
+    top : str
+        Name of the top module.
+    workdir : pathlib.Path
+        Directory for all artefacts (``yosys_ice40.{ys,log,console.log}``,
+        ``stat_ice40.json``); created if missing.
+    dsp : bool, optional
+        Map multipliers to ``SB_MAC16`` (``synth_ice40 -dsp``); default off, so
+        every multiplier is counted in LUTs.
+
+    Returns
+    -------
+    dict
+        ``flow`` (``"ice40"``), ``top``, ``dsp``, ``lut4`` (``SB_LUT4``), ``carry``
+        (``SB_CARRY``), ``ff`` (all ``SB_DFF*``), ``dsp_mac16`` (``SB_MAC16``),
+        ``bram`` (``SB_RAM40_4K``, always 0 here), ``yosys_cells``,
+        ``yosys_cell_count``, ``yosys_version``, ``runtime_s``.
+    """
+    workdir = Path(workdir)
+    src = _stage_input(Path(verilog), workdir)
+    stat_json = "stat_ice40.json"
+    script = _frontend(src, top) + [
+        f"synth_ice40 -top {top} -nobram" + (" -dsp" if dsp else ""),
+        f"tee -q -o {stat_json} stat -json",
+    ]
+    elapsed = _run_yosys(script, workdir, "yosys_ice40")
+    total, cells, version = _read_stat(workdir / stat_json, top)
+    return {
+        "flow": "ice40",
+        "top": top,
+        "dsp": dsp,
+        "lut4": cells.get("SB_LUT4", 0),
+        "carry": cells.get("SB_CARRY", 0),
+        "ff": sum(count for name, count in cells.items() if name.startswith("SB_DFF")),
+        "dsp_mac16": cells.get("SB_MAC16", 0),
+        "bram": cells.get("SB_RAM40_4K", 0),
+        "yosys_cells": cells,
+        "yosys_cell_count": total,
+        "yosys_version": version,
+        "runtime_s": {"yosys": round(elapsed, 3)},
+    }
+
+
 def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, Any]:
     """Run one flow and save its result as ``workdir/synth_<target>.json``.
 
@@ -551,8 +606,9 @@ def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, A
     workdir : pathlib.Path
         Directory for all artefacts; created if missing.
     target : str
-        ``"generic"`` (:func:`synth_generic`) or ``"ecp5"``
-        (:func:`synth_ecp5` with default frequency and seed).
+        ``"generic"`` (:func:`synth_generic`), ``"ecp5"``
+        (:func:`synth_ecp5` with default frequency and seed) or ``"ice40"``
+        (:func:`synth_ice40`, no DSP).
 
     Returns
     -------
@@ -567,7 +623,7 @@ def run_flow(verilog: Path, top: str, workdir: Path, target: str) -> dict[str, A
     RuntimeError
         If a tool fails.
     """
-    flows = {"generic": synth_generic, "ecp5": synth_ecp5}
+    flows = {"generic": synth_generic, "ecp5": synth_ecp5, "ice40": synth_ice40}
     if target not in flows:
         raise ValueError(
             f"target={target!r} is not a supported synthesis target; "

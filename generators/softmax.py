@@ -1,0 +1,404 @@
+"""Streaming softmax over rows of runtime length (design ``softmax``).
+
+Rows arrive on stream ``x``, ``lanes`` elements per beat, the row's final beat marked with
+``last`` (lanes past the end of the row cleared in ``keep``). Probabilities leave on stream
+``y`` in the same order and beat structure, as unsigned codes with ``out_frac`` fraction bits.
+
+Datapath per row (bit-exact model: :func:`accelgen.verif.softmax_golden.golden_int`):
+
+1. **max** (stage A): the row's beats are written into the row buffer while a lane-max tree
+   and a running maximum find ``m`` over the unmasked elements.
+2. **exp and sum** (stage B): the buffered row is read back; each lane computes
+   ``d = m - x`` and ``e = exp(-d*S)`` (U1.E, :class:`~accelgen.hdl.exp_unit.ExpUnit`; masked
+   elements give 0), writes ``e`` into the exp buffer, and an adder tree sums the row:
+   ``s = sum(e)``.
+3. **reciprocal** (one per row, :class:`~accelgen.hdl.reciprocal.PipelinedReciprocal`):
+   ``r = round_half_up(2**K / s)`` with ``K = E + out_frac + 4``.
+4. **normalize** (stage C): one multiply per element,
+   ``y = min(round_half_up(e * r / 2**(K - out_frac)), 2**out_frac - 1)``.
+
+The row buffer (input codes, two rows deep) and the exp buffer (a row plus the pipeline's
+latency) are FIFOs in :mod:`amaranth.lib.memory`, so row ``r+1``'s max pass runs while row
+``r`` is summed and row ``r-1`` is normalized: with ``y`` always ready and no input stalls the
+design sustains one beat (``lanes`` elements) per cycle across back-to-back rows.
+"""
+
+import dataclasses
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..hdl.delay import DelayLine
+from ..hdl.exp_tables import APPROX_MODES, ExpSpec, exp_code
+from ..hdl.exp_unit import ExpUnit, exp_latency
+from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
+from . import DesignParams, param, register
+
+__all__ = ["SoftmaxParams", "Softmax"]
+
+
+def _clog2(value: int) -> int:
+    return max(0, (value - 1).bit_length())
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxParams(DesignParams):
+    """Parameters of the streaming softmax.
+
+    Parameters
+    ----------
+    width : int
+        Input code width (signed, 2..16). 8: int8 (exact exp table); wider: range reduction.
+    in_frac : int
+        Input scale ``S = in_scale_num * 2**-in_frac`` (0..16).
+    in_scale_num : int
+        Numerator of a non-power-of-two input scale (1..65535; 1 = power-of-two scale).
+    out_frac : int
+        Output fraction bits: outputs are U0.out_frac codes, saturated at ``2**out_frac - 1``.
+    lanes : int
+        Elements per beat (a power of two, 1..64).
+    n_max : int
+        Longest row (elements, 1..65536); sizes the row buffers and the sum.
+    exp_frac : int or None
+        Fraction bits ``E`` of the exp terms. Default ``out_frac + ceil(log2(n_max)) + 1``: the
+        terms' rounding errors cannot add up to a quarter LSB even in the worst case.
+    exp_table_bits : int or None
+        Index bits of the ``2**-f`` interpolation table (range reduction only).
+        Default ``max(2, ceil((out_frac - 2) / 2))``: chord error <= 0.06 LSB.
+    approx : str
+        ``"accurate"`` (default), ``"shift"`` (I-ViT shift-only exp: no multiplier, several LSB)
+        or ``"ibert"`` (I-BERT integer polynomial exp; tabulated, ``width <= 8``).
+    masking : bool
+        Add the ``mask`` field to ``x``: masked elements contribute nothing and output 0.
+    """
+
+    width: int = param(8, "input code width (signed)", min=2, max=16)
+    in_frac: int = param(4, "input scale S = in_scale_num * 2**-in_frac", min=0, max=16)
+    in_scale_num: int = param(1, "numerator of a non-power-of-two input scale", min=1, max=65535)
+    out_frac: int = param(8, "output fraction bits (U0.out_frac)", min=2, max=20)
+    lanes: int = param(4, "elements per beat (power of two)", min=1, max=64)
+    n_max: int = param(32, "longest row in elements", min=1, max=65536)
+    exp_frac: int | None = param(None, "fraction bits of the exp terms; default: worst case < 1/4 LSB", min=4, max=40)
+    exp_table_bits: int | None = param(None, "index bits of the 2**-f interpolation table (width > 8)", min=2, max=10)
+    approx: str = param("accurate", "exp variant", choices=APPROX_MODES)
+    masking: bool = param(True, "add a per-element mask to the input stream")
+
+    # -- derived quantities ----------------------------------------------------------------
+    @property
+    def row_beats(self) -> int:
+        """Beats of the longest row: ``ceil(n_max / lanes)``."""
+        return -(-self.n_max // self.lanes)
+
+    @property
+    def min_exp_frac(self) -> int:
+        """Fewest exp fraction bits that keep the sum's rounding error statistically below
+        about half an LSB (``out_frac + ceil(log2(n_max)/2) + 1``)."""
+        return self.out_frac + -(-_clog2(self.n_max) // 2) + 1
+
+    @property
+    def exp_spec(self) -> ExpSpec:
+        """The exp unit's integer function (shared with the golden model)."""
+        return ExpSpec(self.width, self.in_frac, self.in_scale_num, self.exp_frac, self.out_frac,
+                       self.approx, self.exp_table_bits)
+
+    @property
+    def exp_zero(self) -> int:
+        """``e(0)``, the term of the row maximum (``2**E`` except for I-BERT's polynomial)."""
+        return exp_code(0, self.exp_spec)
+
+    @property
+    def sum_width(self) -> int:
+        """Width of the row sum (``row_beats * lanes`` terms of at most ``2**E``)."""
+        return (self.row_beats * self.lanes << self.exp_frac).bit_length()
+
+    @property
+    def recip_shift(self) -> int:
+        """``K``: the reciprocal is ``round(2**K / s)``; its rounding moves outputs <= 1/32 LSB."""
+        return self.exp_frac + self.out_frac + 4
+
+    @property
+    def recip_width(self) -> int:
+        """Width of the reciprocal (largest for a row of one element)."""
+        return (((1 << (self.recip_shift + 1)) // self.exp_zero + 1) >> 1).bit_length()
+
+    def resolve(self):
+        derived = {}
+        if self.exp_frac is None:
+            derived["exp_frac"] = self.out_frac + _clog2(self.n_max) + 1
+        if self.exp_table_bits is None:
+            derived["exp_table_bits"] = max(2, -(-(self.out_frac - 2) // 2))
+        return derived
+
+    def check(self):
+        if self.lanes & (self.lanes - 1):
+            raise ValueError(f"lanes={self.lanes} is not legal: must be a power of two in 1..64")
+        if self.exp_frac < self.min_exp_frac:
+            raise ValueError(
+                f"exp_frac={self.exp_frac} cannot meet 1 output LSB for out_frac={self.out_frac}, "
+                f"n_max={self.n_max}: must be an integer in {self.min_exp_frac}..40")
+        if self.approx == "ibert" and self.width > 8:
+            raise ValueError(f"approx='ibert' is tabulated: width={self.width} is out of range, must be 2..8")
+        if self.approx == "ibert" and self.exp_zero < (1 << (self.exp_frac - 1)):
+            raise ValueError(f"approx='ibert' is not usable at in_frac={self.in_frac}: its polynomial's "
+                             f"constants underflow; use in_frac in 1..16")
+        if self.approx == "shift" and self.width > 8 and self.in_scale_num != 1:
+            raise ValueError(f"in_scale_num={self.in_scale_num} is not legal with approx='shift' and width > 8: "
+                             f"the shift-only exp needs a power-of-two scale (in_scale_num=1)")
+        if self.width > 8 and self.approx == "accurate" and self.exp_table_bits >= self.out_frac + 6:
+            raise ValueError(f"exp_table_bits={self.exp_table_bits} is out of range: must be 2..{min(10, self.out_frac + 5)}")
+        product_width = self.exp_frac + 1 + self.recip_width
+        if max(self.sum_width, product_width) > 64:
+            raise ValueError(
+                f"n_max={self.n_max} is not representable with exp_frac={self.exp_frac}, out_frac={self.out_frac}: "
+                f"the row sum needs {self.sum_width} bits and the normalize product {product_width}, at most 64; "
+                f"lower n_max, exp_frac or out_frac")
+
+    # -- pipeline sizing -------------------------------------------------------------------
+    @property
+    def exp_latency(self) -> int:
+        """Cycles of the exp unit."""
+        return exp_latency(self.exp_spec)
+
+    @property
+    def recip_latency(self) -> int:
+        """Cycles of the reciprocal unit."""
+        return reciprocal_quotient_bits(self.recip_shift, self.exp_zero) + 2
+
+    @property
+    def sum_to_output_latency(self) -> int:
+        """Cycles from stage B reading a row's last beat to stage C being able to read the row."""
+        return self.exp_latency + self.recip_latency + (self.lanes - 1).bit_length() + 6
+
+    @property
+    def x_buffer_beats(self) -> int:
+        """Row buffer: two rows (one being filled, one being read) plus the beats that arrive
+        while a row's maximum passes the lane-max tree and the max queue."""
+        return 2 * self.row_beats + (self.lanes - 1).bit_length() + 10
+
+    @property
+    def e_buffer_beats(self) -> int:
+        """Exp buffer: a row plus the beats of the next rows issued while its reciprocal runs."""
+        return self.row_beats + self.sum_to_output_latency + 4
+
+    @property
+    def row_slots(self) -> int:
+        """Rows that may wait for their reciprocal at once (short rows arrive one per cycle)."""
+        return self.sum_to_output_latency + 4
+
+
+@register(
+    "softmax",
+    params=SoftmaxParams,
+    testbench="accelgen.verif.tb_softmax",
+    host="accelgen.verif.softmax_rows",
+    summary="streaming softmax over rows of runtime length, lanes elements per cycle, bit-exact",
+)
+class Softmax(wiring.Component):
+    """Streaming softmax with valid/ready streams.
+
+    Parameters
+    ----------
+    params : SoftmaxParams
+        The configuration (validated on construction).
+
+    Members
+    -------
+    x : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(width), lanes), "keep": lanes, ["mask": lanes,] "last": 1})))
+        One beat of a row: ``data[i]`` is element ``i`` of the beat. ``keep[i] = 0`` marks a
+        lane past the row's end (only on the final beat); ``mask[i] = 1`` masks an element
+        (``masking`` only); ``last`` ends the row. A row longer than ``n_max`` is cut after
+        ``ceil(n_max/lanes)`` beats (treated as if ``last`` were set there).
+    y : Out(stream.Signature(StructLayout({"data": ArrayLayout(unsigned(out_frac), lanes), "last": 1})))
+        One output beat per input beat, same order; lanes that were masked or not kept are 0.
+    """
+
+    def __init__(self, params: SoftmaxParams):
+        if not isinstance(params, SoftmaxParams):
+            raise TypeError(f"params must be a SoftmaxParams, not {params!r}")
+        self.params = p = params
+        fields = {"data": data.ArrayLayout(signed(p.width), p.lanes), "keep": unsigned(p.lanes)}
+        if p.masking:
+            fields["mask"] = unsigned(p.lanes)
+        fields["last"] = unsigned(1)
+        self.x_layout = data.StructLayout(fields)
+        self.y_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(p.out_frac), p.lanes), "last": unsigned(1)})
+        super().__init__({"x": In(stream.Signature(self.x_layout)), "y": Out(stream.Signature(self.y_layout))})
+
+    def manifest(self) -> dict:
+        """Formats and timing facts for the per-configuration manifest."""
+        p = self.params
+        return {
+            "exp_frac": p.exp_frac,
+            "sum_width": p.sum_width,
+            "recip_shift": p.recip_shift,
+            "recip_width": p.recip_width,
+            "latency": {
+                "exp_unit": p.exp_latency,
+                "reciprocal": p.recip_latency,
+                "throughput": f"{p.lanes} elements/cycle sustained (one beat per cycle)",
+            },
+        }
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        lanes, width = p.lanes, p.width
+        most_negative = -(1 << (width - 1))
+        x_beat = data.StructLayout({"data": data.ArrayLayout(signed(width), lanes), "active": unsigned(lanes),
+                                    "last": unsigned(1)})
+        e_beat = data.StructLayout({"e": data.ArrayLayout(unsigned(p.exp_frac + 1), lanes), "last": unsigned(1)})
+
+        m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=x_beat.size, depth=p.x_buffer_beats)
+        # Rows of one beat arrive one per cycle and wait for their max through the tree.
+        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=_tree_levels(lanes) + 8)
+        m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
+        m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
+        out_depth = 8
+        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y_layout.size, depth=out_depth)
+
+        # ---- stage A: accept beats into the row buffer, find the row maximum --------------
+        payload = self.x.payload
+        last = Signal()
+        if p.row_beats > 1:
+            beat = Signal(range(p.row_beats))
+            m.d.comb += last.eq(payload.last | (beat == p.row_beats - 1))
+        else:
+            m.d.comb += last.eq(1)
+        rows_waiting_max = Signal(range(max_fifo.depth + 1))  # rows accepted, max not yet taken by B
+        fire_a = Signal()
+        m.d.comb += [
+            self.x.ready.eq(x_fifo.w_rdy & (~last | (rows_waiting_max < max_fifo.depth))),
+            fire_a.eq(self.x.valid & self.x.ready),
+        ]
+        active = payload.keep & ~payload.mask if p.masking else payload.keep
+        x_in = Signal(x_beat)
+        m.d.comb += [x_in.data.eq(payload.data), x_in.active.eq(active), x_in.last.eq(last),
+                     x_fifo.w_data.eq(x_in), x_fifo.w_en.eq(fire_a)]
+        if p.row_beats > 1:
+            with m.If(fire_a):
+                m.d.sync += beat.eq(Mux(last, 0, beat + 1))
+
+        a1 = Signal(x_beat)
+        a1_valid = Signal()
+        m.d.sync += [a1.eq(x_in), a1_valid.eq(fire_a)]
+        lane_values = [Mux(a1.active[i], a1.data[i], most_negative) for i in range(lanes)]
+        beat_max = _pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
+        m.submodules.a_side = a_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.d.comb += a_side.i.eq(Cat(a1_valid, a1.last))
+        a2_valid, a2_last = a_side.o[0], a_side.o[1]
+        running_max = Signal(signed(width), init=most_negative)
+        candidate = Mux(beat_max > running_max, beat_max, running_max)
+        m.d.comb += [max_fifo.w_data.eq(candidate), max_fifo.w_en.eq(a2_valid & a2_last)]
+        with m.If(a2_valid):
+            m.d.sync += running_max.eq(Mux(a2_last, most_negative, candidate))
+
+        # ---- stage B: d = max - x, exp per lane, exp buffer, row sum -----------------------
+        rows_waiting_recip = Signal(range(p.row_slots + 1))  # rows past B, reciprocal not yet taken by C
+        e_reserved = Signal(range(p.e_buffer_beats + 1))  # exp-buffer entries promised to B's beats
+        x_out = data.View(x_beat, x_fifo.r_data)
+        issue_b = Signal()
+        m.d.comb += [
+            issue_b.eq(x_fifo.r_rdy & max_fifo.r_rdy & (e_reserved < p.e_buffer_beats)
+                       & (~x_out.last | (rows_waiting_recip < p.row_slots))),
+            x_fifo.r_en.eq(issue_b),
+            max_fifo.r_en.eq(issue_b & x_out.last),
+        ]
+        row_max = max_fifo.r_data.as_signed()
+        side = data.StructLayout({"valid": 1, "last": 1, "active": unsigned(lanes)})
+        b1 = Signal(side)
+        m.d.sync += [b1.valid.eq(issue_b), b1.last.eq(x_out.last), b1.active.eq(x_out.active)]
+        m.submodules.b_side = b_side = DelayLine(side, p.exp_latency)
+        m.d.comb += b_side.i.eq(b1)
+        exp_values = []
+        for i in range(lanes):
+            unit = m.submodules[f"exp_{i}"] = ExpUnit(p.exp_spec)
+            d = Signal(width, name=f"d_{i}")
+            m.d.sync += d.eq((row_max - x_out.data[i])[:width])
+            m.d.comb += unit.d.eq(d)
+            exp_values.append(Mux(b_side.o.active[i], unit.e, 0))
+        e_in = Signal(e_beat)
+        m.d.comb += [e_in.last.eq(b_side.o.last), e_fifo.w_data.eq(e_in), e_fifo.w_en.eq(b_side.o.valid)]
+        for i in range(lanes):
+            m.d.comb += e_in.e[i].eq(exp_values[i])
+        beat_sum = _pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
+        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.d.comb += b_sum_side.i.eq(Cat(b_side.o.valid, b_side.o.last))
+        b2_valid, b2_last = b_sum_side.o[0], b_sum_side.o[1]
+        partial = Signal(p.sum_width)
+        row_sum = Signal(p.sum_width)
+        row_sum_valid = Signal()
+        m.d.sync += row_sum_valid.eq(b2_valid & b2_last)
+        with m.If(b2_valid):
+            m.d.sync += partial.eq(Mux(b2_last, 0, partial + beat_sum))
+            with m.If(b2_last):
+                m.d.sync += row_sum.eq(partial + beat_sum)
+
+        # ---- reciprocal, one per row --------------------------------------------------------
+        m.submodules.reciprocal = recip = PipelinedReciprocal(p.sum_width, p.recip_shift, p.exp_zero)
+        m.d.comb += [recip.s.eq(row_sum), recip.s_valid.eq(row_sum_valid),
+                     r_fifo.w_data.eq(recip.recip), r_fifo.w_en.eq(recip.recip_valid)]
+
+        # ---- stage C: y = e * recip, rounded and saturated ---------------------------------
+        y_reserved = Signal(range(out_depth + 1))
+        e_out = data.View(e_beat, e_fifo.r_data)
+        issue_c = Signal()
+        m.d.comb += [
+            issue_c.eq(e_fifo.r_rdy & r_fifo.r_rdy & (y_reserved < out_depth)),
+            e_fifo.r_en.eq(issue_c),
+            r_fifo.r_en.eq(issue_c & e_out.last),
+        ]
+        # The buffers' outputs are registered before the multipliers (block RAM clock-to-out
+        # plus a multiplier does not fit one cycle).
+        c0 = Signal(e_beat)
+        c0_recip = Signal(p.recip_width)
+        c0_valid = Signal()
+        m.d.sync += [c0.eq(e_out), c0_recip.eq(r_fifo.r_data), c0_valid.eq(issue_c)]
+        product_width = p.exp_frac + 1 + p.recip_width
+        c1_valid, c1_last = Signal(), Signal()
+        products = [Signal(product_width, name=f"product_{i}") for i in range(lanes)]
+        m.d.sync += [c1_valid.eq(c0_valid), c1_last.eq(c0.last)]
+        m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
+        drop = p.recip_shift - p.out_frac
+        top = (1 << p.out_frac) - 1
+        y_beat = Signal(self.y_layout)
+        y_valid = Signal()
+        for i in range(lanes):
+            rounded = (products[i] + (1 << (drop - 1))) >> drop
+            m.d.sync += y_beat.data[i].eq(Mux(rounded > top, top, rounded))
+        m.d.sync += [y_beat.last.eq(c1_last), y_valid.eq(c1_valid)]
+        m.d.comb += [y_fifo.w_data.eq(y_beat), y_fifo.w_en.eq(y_valid)]
+        y_transfer = self.y.valid & self.y.ready
+        m.d.comb += [self.y.valid.eq(y_fifo.r_rdy), self.y.payload.eq(y_fifo.r_data), y_fifo.r_en.eq(self.y.ready)]
+
+        # ---- credit counters ------------------------------------------------------------------
+        m.d.sync += [
+            rows_waiting_max.eq(rows_waiting_max + (fire_a & last) - (issue_b & x_out.last)),
+            e_reserved.eq(e_reserved + issue_b - issue_c),
+            rows_waiting_recip.eq(rows_waiting_recip + (issue_b & x_out.last) - (issue_c & e_out.last)),
+            y_reserved.eq(y_reserved + issue_c - y_transfer),
+        ]
+        return m
+
+
+def _tree_levels(count: int) -> int:
+    return max(0, (count - 1).bit_length())
+
+
+def _pipelined_tree(m, values, combine, shape, name):
+    """Balanced reduction of ``values`` with ``combine`` (lane max or adder tree), one register
+    per level plus one at the end: ``levels + 1`` cycles, one combine in every register path."""
+    values = list(values)
+    level = 0
+    while True:
+        registered = []
+        for index, value in enumerate(values):
+            reg = Signal(shape, name=f"{name}_l{level}_{index}")
+            m.d.sync += reg.eq(value)
+            registered.append(reg)
+        if len(registered) == 1:
+            return registered[0]
+        values = [combine(registered[i], registered[i + 1]) if i + 1 < len(registered) else registered[i]
+                  for i in range(0, len(registered), 2)]
+        level += 1
+

@@ -1,0 +1,244 @@
+# amaranth: UnusedElaboratable=no
+"""Tiled GEMM engine: Amaranth-simulator unit tests (bit-exact, stalls, cycle model),
+parameter errors, and the Verilator/cocotb regression."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from accelgen.generators import get_design
+from accelgen.generators.gemm import GemmEngine, GemmParams, analytic_cycles
+from accelgen.sim.runner import build, simulate
+from accelgen.verif import gemm_jobs
+from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.tb_gemm import pack_descriptors
+
+DESIGN = get_design("gemm")
+
+
+def pysim(params, job, *, rng, stall=None, backpressure=None):
+    """Stream a job through the engine in the Amaranth simulator; C beats, last flags, counters."""
+    stall = job["stall"] if stall is None else stall
+    backpressure = job["backpressure"] if backpressure is None else backpressure
+    inputs = job["inputs"]
+    dut = GemmEngine(params)
+    words = {
+        "desc": pack_descriptors(params, inputs["desc"]),
+        "a": pack_rows(inputs["a_words"], params.a_width),
+        "b": pack_rows(inputs["b_words"], params.b_width),
+    }
+    ports = {name: getattr(dut, name) for name in words}
+    expect = len(inputs["c_expected"])
+    received, counters = [], {}
+
+    async def testbench(ctx):
+        index = dict.fromkeys(words, 0)
+        cycles = 0
+        while len(received) < expect:
+            for name, port in ports.items():
+                ctx.set(port.valid, index[name] < len(words[name]) and rng.random() >= stall)
+                if index[name] < len(words[name]):
+                    ctx.set(port.payload.as_value(), words[name][index[name]])
+            ctx.set(dut.c.ready, rng.random() >= backpressure)
+            _, _, *fired, c_go, c_word = await ctx.tick().sample(
+                *[port.valid & port.ready for port in ports.values()], dut.c.valid & dut.c.ready,
+                dut.c.payload.as_value())
+            for name, go in zip(ports, fired):
+                index[name] += go
+            if c_go:
+                received.append(c_word)
+            cycles += 1
+            assert cycles < 50000, f"stuck: {index}, {len(received)}/{expect} C beats"
+        # The last tile's padding rows may still be draining after the last C beat.
+        await ctx.tick().repeat(params.rows + 2)
+        counters["cycles"] = ctx.get(dut.cycle_count)
+        counters["macs"] = ctx.get(dut.mac_count)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
+                              flag_offset=params.cols * params.acc_width)
+    return {"c": rows, "c_last": flags, "cycle_count": counters["cycles"], "mac_count": counters["macs"]}
+
+
+ENGINE_CONFIGS = {
+    "os_3x2": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
+    "ws_3x2": dict(engine="ws", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
+    "os_1x1_u4": dict(engine="os", rows=1, cols=1, m_max=3, n_max=2, k_max=3, a_width=4, a_signed=False),
+    "ws_1x1_u4": dict(engine="ws", rows=1, cols=1, m_max=3, n_max=2, k_max=3, b_width=4, b_signed=False),
+    "os_2x2_carry_save": dict(engine="os", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=4, b_width=5),
+    "ws_2x2_carry_save": dict(engine="ws", mac="carry_save", rows=2, cols=2, m_max=3, n_max=3, k_max=3, a_width=5, b_width=4),
+    "tree_1x3x4": dict(engine="tree", rows=1, cols=3, depth=4, m_max=5, n_max=7, k_max=9),
+    "matrix2d_3x2": dict(engine="matrix2d", rows=3, cols=2, m_max=8, n_max=5, k_max=4, b_signed=False),
+    "cube3d_2x3x3": dict(engine="cube3d", rows=2, cols=3, depth=3, m_max=5, n_max=7, k_max=8),
+    "cube3d_2x2x2_same_weight_tree": dict(engine="cube3d", mac="same_weight_tree", rows=2, cols=2, depth=2, m_max=3,
+                                          n_max=3, k_max=5, a_width=4, b_width=4),
+}
+
+
+@pytest.mark.parametrize("config", list(ENGINE_CONFIGS))
+def test_regression_jobs_in_the_amaranth_simulator(config, seed):
+    """Odd shapes back to back with stalls, extremes, backpressure, and exact cycle counts."""
+    params = GemmParams(**ENGINE_CONFIGS[config])
+    rng = np.random.default_rng(seed)
+    jobs = gemm_jobs.regression_jobs(params, rng)
+    outputs = [pysim(params, job, rng=rng) for job in jobs]
+    assert gemm_jobs.check(params, jobs, outputs) == []
+
+
+def test_model_is_exact_over_odd_shapes(seed):
+    """Stall-free cycle counts equal the analytic model for every engine over odd shapes."""
+    rng = np.random.default_rng(seed)
+    for engine, grid in (("os", {}), ("ws", {}), ("tree", dict(rows=1, depth=4)), ("cube3d", dict(depth=3))):
+        params = GemmParams(engine=engine, **(dict(rows=3, cols=2) | grid), m_max=8, n_max=7, k_max=9)
+        for m, n, k in [(1, 1, 1), (4, 3, 2), (8, 7, 9), (2, 5, 4), (7, 2, 1), (5, 4, 7)]:
+            a = rng.integers(-128, 128, (m, k))
+            b = rng.integers(-128, 128, (k, n))
+            job = gemm_jobs.make_job(params, "model", [(a, b)], rng=rng)
+            out = pysim(params, job, rng=rng)
+            np.testing.assert_array_equal(gemm_jobs.beats_to_matrix(params, out["c"], m, n), a @ b)
+            assert out["cycle_count"] == analytic_cycles(params, m, n, k), (engine, m, n, k)
+
+
+def test_padding_lanes_are_ignored(seed):
+    """Junk in the lanes past the matrix edges never reaches C."""
+    rng = np.random.default_rng(seed)
+    for engine in ("os", "ws"):
+        params = GemmParams(engine=engine, rows=3, cols=2, m_max=8, n_max=7, k_max=9)
+        a = rng.integers(-128, 128, (4, 5))
+        b = rng.integers(-128, 128, (5, 3))
+        with_junk = gemm_jobs.make_job(params, "junk", [(a, b)], rng=rng)
+        words_a, words_b = gemm_jobs.operand_words(params, a, b)
+        # The junk really differs from the zero padding.
+        assert not np.array_equal(with_junk["inputs"]["a_words"], words_a)
+        assert not np.array_equal(with_junk["inputs"]["b_words"], words_b)
+        out = pysim(params, with_junk, rng=rng, stall=0.2, backpressure=0.3)
+        np.testing.assert_array_equal(out["c"], with_junk["inputs"]["c_expected"])
+
+
+def test_utilization_approaches_one_for_large_k():
+    """The model's ideal ratio for long reductions: the pipeline fill is paid once per job."""
+    params = GemmParams(engine="os", rows=16, cols=16, m_max=256, n_max=256, k_max=256)
+    cycles = analytic_cycles(params, 256, 256, 256)
+    assert 256 ** 3 / (16 * 16 * cycles) > 0.99
+    params = GemmParams(engine="ws", rows=16, cols=16, m_max=256, n_max=256, k_max=256)
+    assert 256 ** 3 / (16 * 16 * analytic_cycles(params, 256, 256, 256)) > 0.99
+
+
+BAD_PARAMS = [
+    (dict(mac="same_weight_tree"), r"mac='same_weight_tree' is not legal with engine='os'.*legal values: 'baseline', 'carry_save'"),
+    (dict(engine="ws", mac="same_weight_tree"), r"mac='same_weight_tree' is not legal with engine='ws'"),
+    (dict(engine="tpu"), r"engine='tpu' is not legal: must be one of 'os', 'ws', 'tree', 'matrix2d', 'cube3d'"),
+    (dict(engine="os", depth=4), r"depth=4 is out of range for engine='os': must be 1"),
+    (dict(engine="matrix2d", depth=2), r"depth=2 is out of range for engine='matrix2d': must be 1"),
+    (dict(engine="tree"), r"rows=4 is out of range for engine='tree': must be 1"),
+    (dict(engine="cube3d", mac="same_weight_tree"), r"mac='same_weight_tree' is not legal with engine='cube3d' and depth=1"),
+    (dict(engine="cube3d", depth=4, b_buffer_words=7), r"b_buffer_words=7 is out of range: must be an integer >= 8"),
+    (dict(rows=0), r"rows=0 is out of range: must be an integer in 1\.\.64"),
+    (dict(b_width=1), r"b_width=1 is out of range: must be an integer in 2\.\.16"),
+    (dict(m_max=0), r"m_max=0 is out of range"),
+    (dict(a_buffer_words=63), r"a_buffer_words=63 is out of range: must be an integer >= 64 \(ceil\(m_max/rows\) \* ceil\(k_max/depth\)"),
+    (dict(engine="ws", rows=3, a_buffer_words=95), r"a_buffer_words=95 is out of range: must be an integer >= 96 \(ceil\(k_max/rows\) \* m_max"),
+    (dict(b_buffer_words=31), r"b_buffer_words=31 is out of range: must be an integer >= 32 \(two banks"),
+    (dict(c_buffer_words=3), r"c_buffer_words=3 is out of range: must be an integer in 4\.\.4096 \(at least one tile"),
+    (dict(engine="ws", c_buffer_words=15), r"c_buffer_words=15 is out of range: must be an integer >= 16 \(the partial sums"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_PARAMS)
+def test_bad_parameters_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GemmParams(**kwargs)
+
+
+def test_mac_styles_agree_on_the_same_job(seed):
+    """The same product on every mac style of an engine: identical C beats and cycle counts."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-8, 8, (3, 5))
+    b = rng.integers(-8, 8, (5, 3))
+    results = {}
+    for mac in ("baseline", "carry_save", "same_weight_tree"):
+        params = GemmParams(engine="cube3d", mac=mac, rows=2, cols=2, depth=2, m_max=3, n_max=3, k_max=5,
+                            a_width=4, b_width=4)
+        out = pysim(params, gemm_jobs.make_job(params, mac, [(a, b)], rng=np.random.default_rng(seed)), rng=rng)
+        results[mac] = (out["c"].tolist(), out["cycle_count"])
+        np.testing.assert_array_equal(gemm_jobs.beats_to_matrix(params, out["c"], 3, 3), a @ b)
+    assert results["baseline"] == results["carry_save"] == results["same_weight_tree"]
+
+
+def test_jobs_beyond_the_buffers_are_refused():
+    params = GemmParams(m_max=8, n_max=6, k_max=5)
+    with pytest.raises(ValueError, match=r"M=9 is out of range for this gemm configuration: must be an integer in 1\.\.8"):
+        gemm_jobs.user_jobs(params, {"a": np.zeros((9, 5), dtype=int), "b": np.zeros((5, 6), dtype=int)})
+    with pytest.raises(ValueError, match=r"K=6 is out of range .* 1\.\.5 \(k_max=5"):
+        gemm_jobs.user_jobs(params, {"a": np.zeros((8, 6), dtype=int), "b": np.zeros((6, 6), dtype=int)})
+    with pytest.raises(ValueError, match=r"'b' is missing"):
+        gemm_jobs.user_jobs(params, {"a": np.zeros((8, 5), dtype=int)})
+
+
+COCOTB_CONFIGS = {
+    "os_3x2": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
+    "ws_2x3_u6": dict(engine="ws", rows=2, cols=3, m_max=7, n_max=8, k_max=9, a_width=6, a_signed=False),
+    "cube3d_2x2x3": dict(engine="cube3d", rows=2, cols=2, depth=3, m_max=5, n_max=5, k_max=7),
+}
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("config", list(COCOTB_CONFIGS))
+def test_gemm_regression(config, seed, tmp_path):
+    params = DESIGN.params(**COCOTB_CONFIGS[config])
+    jobs = gemm_jobs.regression_jobs(params, np.random.default_rng(seed))
+    outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
+    assert gemm_jobs.check(params, jobs, outputs) == []
+
+
+@pytest.mark.cocotb
+def test_cli_run_writes_c_and_cycles(seed, tmp_path, capsys):
+    from accelgen.sim.cli import main
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (7, 9))
+    b = rng.integers(-128, 128, (9, 5))
+    np.savez(tmp_path / "in.npz", a=a, b=b)
+    args = ["-p", "rows=3", "-p", "cols=2", "-p", "m_max=8", "-p", "n_max=7", "-p", "k_max=9"]
+    assert main(["run", "gemm", *args, "--inputs", str(tmp_path / "in.npz"), "--outputs", str(tmp_path / "out.npz")]) == 0
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_array_equal(out["c"], a @ b)
+    params = GemmParams(rows=3, cols=2, m_max=8, n_max=7, k_max=9)
+    assert int(out["cycles"]) == analytic_cycles(params, 7, 5, 9)
+    np.savez(tmp_path / "big.npz", a=np.zeros((9, 9), dtype=int), b=b)
+    assert main(["run", "gemm", *args, "--inputs", str(tmp_path / "big.npz"), "--outputs", str(tmp_path / "x.npz")]) == 2
+    assert "M=9 is out of range" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(engine="os", rows=1, cols=1, m_max=1, n_max=1, k_max=1),
+    dict(engine="ws", rows=1, cols=1, m_max=1, n_max=1, k_max=1),
+    dict(engine="ws", rows=3, cols=5, m_max=7, k_max=9, a_signed=False, b_signed=False),
+    dict(engine="tree", rows=1, cols=1, depth=1, m_max=1, n_max=1, k_max=1),
+    dict(engine="cube3d", rows=1, cols=2, depth=2, m_max=1, n_max=1, k_max=1, mac="carry_save"),
+])
+def test_corner_configurations_are_lint_clean(overrides):
+    from accelgen.sim.lint import lint_design
+
+    assert lint_design(DESIGN, GemmParams(**overrides)) == []
+
+
+@pytest.mark.cocotb
+def test_bench_rows_measure_utilization_and_model(seed, tmp_path):
+    """The benchmark's measurement on a tiny engine (shares the regression's build)."""
+    from accelgen.sim.bench import all_sections
+    from accelgen.sim.bench_gemm import failures, gemm_rows
+
+    params = DESIGN.params(**COCOTB_CONFIGS["os_3x2"])
+    rows = gemm_rows(params, [(8, 7, 9), (1, 1, 1)], seed=seed, workdir=tmp_path)
+    for row, (m, n, k) in zip(rows, [(8, 7, 9), (1, 1, 1)]):
+        assert row["bit_exact"] and row["problems"] == []
+        assert row["rtl_cycles"] == row["analytic_cycles"] == analytic_cycles(params, m, n, k)
+        assert row["utilization"] == pytest.approx(m * n * k / (6 * row["rtl_cycles"]))
+    result = {"headline": rows[0], "gemm": rows, "ws_array": []}
+    # 8x7x9 on 3x2 wastes padding: the headline criterion must catch low utilization.
+    assert any("utilization" in problem for problem in failures(result))
+    assert "gemm" in all_sections()
