@@ -350,10 +350,10 @@ class GemmEngine(wiring.Component):
     -------
     desc : In(stream.Signature(StructLayout({"m": ..., "n": ..., "k": ...})))
         One beat per job; ready while no job is running.
-    a : In(stream.Signature(StructLayout({"data": ArrayLayout(a_shape, rows)})))
+    a : In(stream.Signature(StructLayout({"data": ArrayLayout(a_shape, rows * depth)})))
         A words in the engine's order (see the module documentation).
-    b : In(stream.Signature(StructLayout({"data": ArrayLayout(b_shape, cols)})))
-        B rows, column block by column block.
+    b : In(stream.Signature(StructLayout({"data": ArrayLayout(b_shape, depth * cols)})))
+        B words (``depth`` rows of a column block each), column block by column block.
     c : Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, cols), "last": 1})))
         C rows, column block by column block; ``last`` on the job's final beat.
     cycle_count : Out(counter_width)
