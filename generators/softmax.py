@@ -37,6 +37,9 @@ from . import DesignParams, param, register
 
 __all__ = ["SoftmaxParams", "Softmax"]
 
+#: Exp terms wider than this are multiplied in two registered partial products.
+MULTIPLY_SPLIT = 17
+
 
 def _clog2(value: int) -> int:
     return max(0, (value - 1).bit_length())
@@ -254,7 +257,7 @@ class Softmax(wiring.Component):
         m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=_tree_levels(lanes) + 8)
         m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
         m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
-        out_depth = 8
+        out_depth = 10
         m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y_layout.size, depth=out_depth)
 
         # ---- stage A: accept beats into the row buffer, find the row maximum --------------
@@ -357,8 +360,22 @@ class Softmax(wiring.Component):
         product_width = p.exp_frac + 1 + p.recip_width
         c1_valid, c1_last = Signal(), Signal()
         products = [Signal(product_width, name=f"product_{i}") for i in range(lanes)]
-        m.d.sync += [c1_valid.eq(c0_valid), c1_last.eq(c0.last)]
-        m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
+        if p.exp_frac + 1 > MULTIPLY_SPLIT:
+            # A wide e times the reciprocal is two partial products (about one hardware
+            # multiplier each), registered before they are added: one multiplier per path.
+            low_width = MULTIPLY_SPLIT
+            c1h_valid, c1h_last = Signal(), Signal()
+            partial_low = [Signal(low_width + p.recip_width, name=f"partial_low_{i}") for i in range(lanes)]
+            partial_high = [Signal(product_width - low_width, name=f"partial_high_{i}") for i in range(lanes)]
+            m.d.sync += [c1h_valid.eq(c0_valid), c1h_last.eq(c0.last)]
+            for i in range(lanes):
+                m.d.sync += [partial_low[i].eq(c0.e[i][:low_width] * c0_recip),
+                             partial_high[i].eq(c0.e[i][low_width:] * c0_recip)]
+            m.d.sync += [c1_valid.eq(c1h_valid), c1_last.eq(c1h_last)]
+            m.d.sync += [products[i].eq(partial_low[i] + (partial_high[i] << low_width)) for i in range(lanes)]
+        else:
+            m.d.sync += [c1_valid.eq(c0_valid), c1_last.eq(c0.last)]
+            m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
         drop = p.recip_shift - p.out_frac
         top = (1 << p.out_frac) - 1
         y_beat = Signal(self.y_layout)
