@@ -70,6 +70,13 @@ MUTATION_BASES = {
 }
 
 
+#: Mutants that cannot change the controller's behaviour, and why (reported, not failures).
+EQUIVALENT_MUTANTS = {
+    "tRRD_S": "equivalent: every ACTAB touches every bank group, so tRRD_L >= tRRD_S (a preset rule) "
+              "spaces all-bank activations; one cycle less of tRRD_S changes nothing",
+}
+
+
 def _params(**values):
     return get_design(DESIGN_NAME).params(**values)
 
@@ -304,7 +311,7 @@ def failures(results: dict) -> list[str]:
         if row["violations"] or row["problems"]:
             found.append(f"random jobs on {row['preset']}: {row['violations']} violations, {row['problems'][:2]}")
     for row in results["mutation"]:
-        if row["status"] in ("NOT caught", "error"):
+        if row["status"] == "error" or (row["status"] == "NOT caught" and row["param"] not in EQUIVALENT_MUTANTS):
             found.append(f"mutant {row['param']} was not caught")
     return found
 
@@ -337,7 +344,10 @@ def render_markdown(results: dict) -> list[str]:
     lines += ["", "Mutation check (hardware built with one timing value one cycle short; checker keeps the "
               "true value; the standard regression must fail):", "", "| parameter | result | detail |", "|---|---|---|"]
     for row in results["mutation"]:
-        lines.append(f"| {row['param']} | {row['status']} | {row['detail'].replace('|', '/')} |")
+        status, detail = row["status"], row["detail"]
+        if status == "NOT caught" and row["param"] in EQUIVALENT_MUTANTS:
+            status, detail = "not caught (equivalent mutant)", EQUIVALENT_MUTANTS[row["param"]]
+        lines.append(f"| {row['param']} | {status} | {detail.replace('|', '/')} |")
     lines += ["", "Synthesis (Yosys generic `synth -flatten`; k_max=256, m_max=256):", "",
               "| configuration | cells | FF | logic depth |", "|---|---|---|---|"]
     for row in results["synthesis"]:
