@@ -44,10 +44,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
+from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.mac import MAC_STYLES
 from ..hdl.trees import DotProductAccumulator
-from .params import DesignParams, param
+from .params import DesignParams, OperandShapes, param
 
 __all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "ideal_cycles"]
 
@@ -58,7 +58,7 @@ RESULT_LATENCY = 4
 
 
 @dataclasses.dataclass(frozen=True)
-class EngineParams(DesignParams):
+class EngineParams(OperandShapes, DesignParams):
     """Operand, accumulator and interface parameters shared by the broadcast engines.
 
     The grid (``rows``, ``cols``, ``depth``) is defined by each engine: a field where the
@@ -111,29 +111,9 @@ class EngineParams(DesignParams):
         return RESULT_LATENCY
 
     @property
-    def a_shape(self):
-        """Amaranth shape of an A operand."""
-        return operand_shape(self.a_width, self.a_signed)
-
-    @property
-    def b_shape(self):
-        """Amaranth shape of a B operand."""
-        return operand_shape(self.b_width, self.b_signed)
-
-    @property
-    def safe_acc_width(self) -> int:
-        """Narrowest accumulator width that cannot overflow for ``k_max`` beats."""
-        return shape_for_range(*dot_product_range(self.a_shape, self.b_shape, self.k_max * self.depth)).width
-
-    @property
-    def acc_signed(self) -> bool:
-        """Results are signed when either operand is."""
-        return self.a_signed or self.b_signed
-
-    @property
-    def acc_shape(self):
-        """Amaranth shape of an accumulator / result."""
-        return operand_shape(self.acc_width, self.acc_signed)
+    def reduction_length(self) -> int:
+        """Longest dot product of one accumulator: ``k_max`` beats of ``depth`` products."""
+        return self.k_max * self.depth
 
     @property
     def macs_per_beat(self) -> int:

@@ -57,8 +57,8 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import dot_product_range, operand_shape, shape_for_range
 from . import DesignParams, param, register
+from .params import OperandShapes
 from .systolic import SystolicArray, SystolicParams
 from .systolic import analytic_cycles as os_array_cycles
 from .systolic_ws import SystolicWSArray, SystolicWSParams
@@ -92,7 +92,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class GemmParams(DesignParams):
+class GemmParams(OperandShapes, DesignParams):
     """Parameters of the tiled GEMM engine.
 
     Parameters
@@ -151,29 +151,14 @@ class GemmParams(DesignParams):
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
 
     @property
-    def a_shape(self):
-        """Amaranth shape of an A operand."""
-        return operand_shape(self.a_width, self.a_signed)
-
-    @property
-    def b_shape(self):
-        """Amaranth shape of a B operand."""
-        return operand_shape(self.b_width, self.b_signed)
+    def reduction_length(self) -> int:
+        """Longest dot product of one result: ``k_max`` products."""
+        return self.k_max
 
     @property
     def acc_width(self) -> int:
         """Result width: cannot overflow for ``k_max`` products."""
-        return shape_for_range(*dot_product_range(self.a_shape, self.b_shape, self.k_max)).width
-
-    @property
-    def acc_signed(self) -> bool:
-        """Results are signed when either operand is."""
-        return self.a_signed or self.b_signed
-
-    @property
-    def acc_shape(self):
-        """Amaranth shape of a result."""
-        return operand_shape(self.acc_width, self.acc_signed)
+        return self.safe_acc_width
 
     @property
     def a_words_needed(self) -> int:

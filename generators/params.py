@@ -13,7 +13,9 @@ import json
 import types
 import typing
 
-__all__ = ["param", "DesignParams"]
+from ..hdl.arith import dot_product_range, operand_shape, shape_for_range
+
+__all__ = ["param", "DesignParams", "OperandShapes"]
 
 
 def param(default, doc: str, *, min=None, max=None, choices=None):
@@ -147,3 +149,43 @@ class DesignParams:
         """Short stable hash of the parameter values, used to name modules and builds."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+class OperandShapes:
+    """Mixin for parameter classes of multiply-accumulate designs.
+
+    Derives the Amaranth shapes from the fields ``a_width``, ``a_signed``, ``b_width``,
+    ``b_signed`` and ``acc_width``, and the overflow-safe accumulator width from
+    :attr:`reduction_length`, which each design defines (the longest sum of products one
+    accumulator or partial sum can hold).
+    """
+
+    @property
+    def reduction_length(self) -> int:
+        """Longest number of products summed into one accumulator."""
+        raise NotImplementedError
+
+    @property
+    def a_shape(self):
+        """Amaranth shape of an A operand (activation)."""
+        return operand_shape(self.a_width, self.a_signed)
+
+    @property
+    def b_shape(self):
+        """Amaranth shape of a B operand (weight)."""
+        return operand_shape(self.b_width, self.b_signed)
+
+    @property
+    def safe_acc_width(self) -> int:
+        """Narrowest accumulator width that cannot overflow for :attr:`reduction_length` products."""
+        return shape_for_range(*dot_product_range(self.a_shape, self.b_shape, self.reduction_length)).width
+
+    @property
+    def acc_signed(self) -> bool:
+        """Results are signed when either operand is."""
+        return self.a_signed or self.b_signed
+
+    @property
+    def acc_shape(self):
+        """Amaranth shape of an accumulator / result."""
+        return operand_shape(self.acc_width, self.acc_signed)

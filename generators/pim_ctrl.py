@@ -272,7 +272,6 @@ class PimController(wiring.Component):
         dual = c.dual_row_buffer
         slots = c.gb_slots
         row_bits = max(1, (c.rows - 1).bit_length())
-        cw = p.counter_width
         lp = self.layout_params
         word_bits = max(1, (p.vec_words).bit_length())
         index_width = result_layout(lp)["index"].shape.width

@@ -32,17 +32,18 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
+from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
 from ..hdl.mac import MAC_STYLES
 from ..hdl.pe import OutputStationaryPE
 from . import DesignParams, param, register
+from .params import OperandShapes
 
 __all__ = ["SystolicParams", "SystolicArray", "analytic_cycles", "ideal_cycles"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SystolicParams(DesignParams):
+class SystolicParams(OperandShapes, DesignParams):
     """Parameters of the output-stationary systolic array.
 
     Parameters
@@ -108,29 +109,9 @@ class SystolicParams(DesignParams):
         return 3 + self.pipeline_product
 
     @property
-    def a_shape(self):
-        """Amaranth shape of an A operand."""
-        return operand_shape(self.a_width, self.a_signed)
-
-    @property
-    def b_shape(self):
-        """Amaranth shape of a B operand."""
-        return operand_shape(self.b_width, self.b_signed)
-
-    @property
-    def safe_acc_width(self) -> int:
-        """Narrowest accumulator width that cannot overflow for ``k_max`` beats."""
-        return shape_for_range(*dot_product_range(self.a_shape, self.b_shape, self.k_max)).width
-
-    @property
-    def acc_signed(self) -> bool:
-        """Results are signed when either operand is."""
-        return self.a_signed or self.b_signed
-
-    @property
-    def acc_shape(self):
-        """Amaranth shape of an accumulator / result."""
-        return operand_shape(self.acc_width, self.acc_signed)
+    def reduction_length(self) -> int:
+        """Longest dot product of one accumulator: ``k_max`` beats."""
+        return self.k_max
 
     def resolve(self):
         derived = {}

@@ -42,14 +42,15 @@ and ``mac_count`` counts multiply-accumulates (``rows * cols`` per accepted ``a`
 
 import dataclasses
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
+from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
 from ..hdl.ws_pe import WeightStationaryPE
 from . import DesignParams, param, register
+from .params import OperandShapes
 
 __all__ = ["SystolicWSParams", "SystolicWSArray", "WS_MAC_STYLES", "analytic_cycles", "tile_schedule"]
 
@@ -60,7 +61,7 @@ WS_MAC_STYLES = ("baseline", "carry_save")
 
 
 @dataclasses.dataclass(frozen=True)
-class SystolicWSParams(DesignParams):
+class SystolicWSParams(OperandShapes, DesignParams):
     """Parameters of the weight-stationary systolic array.
 
     Parameters
@@ -109,29 +110,9 @@ class SystolicWSParams(DesignParams):
     result_latency = 2
 
     @property
-    def a_shape(self):
-        """Amaranth shape of an activation."""
-        return operand_shape(self.a_width, self.a_signed)
-
-    @property
-    def b_shape(self):
-        """Amaranth shape of a weight."""
-        return operand_shape(self.b_width, self.b_signed)
-
-    @property
-    def safe_acc_width(self) -> int:
-        """Narrowest partial sum width that cannot overflow for ``rows`` products."""
-        return shape_for_range(*dot_product_range(self.a_shape, self.b_shape, self.rows)).width
-
-    @property
-    def acc_signed(self) -> bool:
-        """Results are signed when either operand is."""
-        return self.a_signed or self.b_signed
-
-    @property
-    def acc_shape(self):
-        """Amaranth shape of a partial sum / result."""
-        return operand_shape(self.acc_width, self.acc_signed)
+    def reduction_length(self) -> int:
+        """Longest partial sum: ``rows`` products down a column."""
+        return self.rows
 
     @property
     def drain_cycles(self) -> int:

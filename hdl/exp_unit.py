@@ -78,7 +78,7 @@ class ExpUnit(wiring.Component):
 
     def _range(self, m):
         spec = self.spec
-        big_e, t_frac, g = spec.exp_frac, spec.t_frac, spec.log2e_shift
+        t_frac, g = spec.t_frac, spec.log2e_shift
         const = spec.log2e_const
         # Stage 1: t * 2**g = d * S*log2(e) * 2**(t_frac + g), one constant multiply.
         product = Signal(spec.width + const.bit_length())
