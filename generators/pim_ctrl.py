@@ -18,6 +18,12 @@ segments. Output ``i`` of the job lives in
 So every bank holds a segment at the same row address and one ACTAB opens a whole
 segment-row of ``n_ch * B`` outputs.
 
+Split-K (``reduce_channels``): every enabled channel holds every output (``G = i // B``) but
+only its K slice, the vector columns ``r, r + n_ch, ...`` of its rank ``r``; ``n_seg`` counts
+the channel's ``ceil(ceil(K / lanes) / n_ch)`` local columns. The channels run the same loop
+nest; each WRGB carries the column of the channel's rank, and a result beat is the sum of the
+enabled channels' accumulators.
+
 Schedule (loop nest, counters only)
 -----------------------------------
 ``for g: for s: for a: pass(row, segment s, accumulator a)``, where a *pass* is ACTAB, one
@@ -80,6 +86,8 @@ class PimCtrlParams(DesignParams):
 
     preset: str = param("aim_gddr6", "memory preset (organisation + timing table)", choices=tuple(PRESETS))
     channels: int = param(1, "PIM channels driven in lockstep", min=1, max=32)
+    reduce_channels: bool = param(False, "split K across the enabled channels and add their accumulators "
+                                         "into one result (int8 only)")
     bank_groups: int | None = param(None, "bank groups per channel (default: preset)", min=1, max=8)
     banks_per_group: int | None = param(None, "banks per bank group (default: preset)", min=1, max=8)
     rows: int | None = param(None, "rows per bank (default: preset)", min=2, max=65536)
@@ -143,6 +151,9 @@ class PimCtrlParams(DesignParams):
 
     def check(self):
         config = self.config()  # raises on inconsistent organisation/timing
+        if self.reduce_channels and self.elem != "int8":
+            raise ValueError(f"reduce_channels=True is not legal with elem={self.elem!r}: the cross-channel "
+                             f"sum is defined for elem='int8' only")
         if self.mutate is not None and getattr(config, self.mutate) < 2 and self.mutate != "CWL":
             raise ValueError(f"mutate={self.mutate!r} is not legal: {self.mutate}={getattr(config, self.mutate)} "
                              f"cannot be reduced below 1")
@@ -287,7 +298,11 @@ class PimController(wiring.Component):
         words_total = Signal(word_bits)
         n_seg = Signal(range(-(-p.k_max // c.elems_per_row) + 1))
         last_cols = Signal(range(cols + 1))
-        grp_step = Signal(range(C * B + 1))     # outputs per group (n_ch * B)
+        grp_step = Signal(range(C * B + 1))     # outputs per group (n_ch * B; B when reducing)
+        reduce = p.reduce_channels
+        n_ch = Signal(range(C + 1))             # enabled channels
+        # Rank of each channel among the enabled ones (split-K: which K slice it holds).
+        ch_rank = [Signal(_bits(C), name=f"ch_rank_{ch}") for ch in range(C)]
 
         payload = self.job.payload
         k_in = payload.k
@@ -296,7 +311,9 @@ class PimController(wiring.Component):
         take_job = Signal()
         m.d.comb += [self.job.ready.eq(~job_active), take_job.eq(self.job.valid & ~job_active)]
         popcount = Const(0, range(C + 1))
+        prefix = []
         for i in range(C):
+            prefix.append(popcount)
             popcount = popcount + mask_in[i]
         start = Signal()  # first cycle of an accepted job
         with m.If(take_job):
@@ -305,32 +322,84 @@ class PimController(wiring.Component):
                     job_active.eq(1), job_op.eq(payload.op), job_row.eq(payload.row_base),
                     job_m.eq(payload.m), job_tag.eq(payload.tag), job_mask.eq(mask_in),
                     words_total.eq((k_in + lanes - 1) >> lanes_log),
-                    n_seg.eq((k_in + c.elems_per_row - 1) >> epr_log),
-                    last_cols.eq((((k_in + lanes - 1) >> lanes_log) - 1)[:max(cols_log, 1)] + 1
-                                 if cols > 1 else 1),
-                    grp_step.eq(popcount * B),
+                    grp_step.eq(B if reduce else popcount * B),
+                    n_ch.eq(popcount),
                     start.eq(1),
                 ]
+                m.d.sync += [rank.eq(prefix[ch]) for ch, rank in enumerate(ch_rank)]
+                if not reduce:
+                    m.d.sync += [
+                        n_seg.eq((k_in + c.elems_per_row - 1) >> epr_log),
+                        last_cols.eq((((k_in + lanes - 1) >> lanes_log) - 1)[:max(cols_log, 1)] + 1
+                                     if cols > 1 else 1),
+                    ]
             with m.Else():
                 m.d.sync += self.error.eq(1)
         with m.If(start):
             m.d.sync += start.eq(0)
         m.d.comb += self.busy.eq(job_active)
 
+        # Split-K: each enabled channel holds every n_ch-th vector word (rank r: words
+        # r, r + n_ch, ...), so a channel's K slice is ceil(words_total / n_ch) words. The
+        # quotient is counted up by repeated addition before the loop nest starts (once per
+        # job, at most ceil(k_max / lanes) cycles; no divider or multiplier).
+        gen_start = Signal()  # the loop nest may start
+        local_words = Signal(word_bits + 1)
+        if reduce:
+            div_busy = Signal()
+            div_acc = Signal(word_bits + _bits(C) + 1)
+            m.d.sync += gen_start.eq(0)
+            with m.If(start):
+                m.d.sync += [div_busy.eq(1), div_acc.eq(0), local_words.eq(0)]
+            with m.Elif(div_busy):
+                with m.If(div_acc < words_total):
+                    m.d.sync += [div_acc.eq(div_acc + n_ch), local_words.eq(local_words + 1)]
+                with m.Else():
+                    m.d.sync += [
+                        div_busy.eq(0), gen_start.eq(1),
+                        n_seg.eq((local_words + cols - 1) >> cols_log),
+                        last_cols.eq((local_words - 1)[:max(cols_log, 1)] + 1 if cols > 1 else 1),
+                    ]
+        else:
+            m.d.comb += gen_start.eq(start)
+
         # ---- vector buffer -----------------------------------------------------------------
         words_received = Signal(word_bits)
-        m.submodules.vec_mem = vec_mem = Memory(shape=c.col_bytes * 8, depth=p.vec_words, init=[])
-        wr = vec_mem.write_port()
-        rd = vec_mem.read_port(domain="sync", transparent_for=(wr,))
+        col_bits = c.col_bytes * 8
         accepting = job_active & ~start & (words_received < words_total)
-        m.d.comb += [
-            self.vec.ready.eq(accepting),
-            wr.addr.eq(words_received),
-            wr.data.eq(self.vec.payload.data),
-            wr.en.eq(self.vec.valid & accepting),
-        ]
+        m.d.comb += self.vec.ready.eq(accepting)
         with m.If(self.vec.valid & accepting):
             m.d.sync += words_received.eq(words_received + 1)
+        if reduce:
+            # One memory word per local column: lane r holds rank r's word. Lanes past the
+            # vector's end keep stale data; the weights there are zero.
+            m.submodules.vec_mem = vec_mem = Memory(shape=C * col_bits, depth=p.vec_words, init=[])
+            wr = vec_mem.write_port(granularity=col_bits)
+            rd = vec_mem.read_port(domain="sync", transparent_for=(wr,))
+            wr_rank = Signal(_bits(C))
+            local_received = Signal(word_bits)   # complete local columns
+            writing = self.vec.valid & accepting
+            m.d.comb += [
+                wr.addr.eq(local_received),
+                wr.data.eq(self.vec.payload.data.replicate(C)),
+                wr.en.eq(Mux(writing, Const(1, C) << wr_rank, 0)),
+            ]
+            with m.If(writing):
+                with m.If((wr_rank == n_ch - 1) | (words_received == words_total - 1)):
+                    m.d.sync += [wr_rank.eq(0), local_received.eq(local_received + 1)]
+                with m.Else():
+                    m.d.sync += wr_rank.eq(wr_rank + 1)
+            avail_words = local_received
+        else:
+            m.submodules.vec_mem = vec_mem = Memory(shape=col_bits, depth=p.vec_words, init=[])
+            wr = vec_mem.write_port()
+            rd = vec_mem.read_port(domain="sync", transparent_for=(wr,))
+            m.d.comb += [
+                wr.addr.eq(words_received),
+                wr.data.eq(self.vec.payload.data),
+                wr.en.eq(self.vec.valid & accepting),
+            ]
+            avail_words = words_received
 
         # ---- address generator: the loop nest, one pass descriptor at a time ---------------
         pass_layout = data.StructLayout({
@@ -370,7 +439,7 @@ class PimController(wiring.Component):
             desc.job_last.eq(job_last), desc.job_first.eq(gen_first),
             pass_fifo.w_data.eq(desc.as_value()),
         ]
-        with m.If(start):
+        with m.If(gen_start):
             m.d.sync += [
                 gen_active.eq(1), gen_first.eq(1), g_blk_base.eq(0), g_s.eq(0),
                 g_s_row.eq(job_row), g_seg_word.eq(0), g_a.eq(0), g_grp_base.eq(0), g_row.eq(job_row),
@@ -501,7 +570,7 @@ class PimController(wiring.Component):
         m.d.comb += pre_ok.eq(pre_valid & ok_variant(Cmd.PREA, pre_rbuf))
 
         act_ok = Signal()
-        act_ready_data = act_valid & (words_received >= act_desc.word_end) & \
+        act_ready_data = act_valid & (avail_words >= act_desc.word_end) & \
             (~act_desc.block_last | (res_credit >= act_desc.a_count))
         act_buf_free = ~Mux(act_rbuf, open_buf[1], open_buf[0])
         act_candidate = act_ready_data & ~act_issued & act_buf_free & ~refresh_req
@@ -541,7 +610,8 @@ class PimController(wiring.Component):
         with m.Elif(fire_ref):
             m.d.comb += [dec.cmd.eq(Cmd.REF), dec_all.eq(1)]
         with m.Elif(fire_wrgb):
-            m.d.comb += [dec.cmd.eq(Cmd.WRGB), dec.col.eq(ld_col), dec.slot.eq(ld_slot), dec.data.eq(rd.data)]
+            m.d.comb += [dec.cmd.eq(Cmd.WRGB), dec.col.eq(ld_col), dec.slot.eq(ld_slot),
+                             dec.data.eq(rd.data if not reduce else 0)]
 
         for ch, gate in enumerate(gates):
             enabled = job_mask[ch] | dec_all
@@ -553,6 +623,14 @@ class PimController(wiring.Component):
             slot = self.cmd[ch]
             for name in ("cmd", "row", "col", "acc", "slot", "rbuf", "data"):
                 m.d.sync += getattr(slot, name).eq(Mux(enabled, getattr(dec, name), 0))
+            if reduce:
+                # Each channel's global buffer gets its own K slice: the lane of its rank.
+                lane = Signal(col_bits, name=f"wrgb_lane_{ch}")
+                with m.Switch(ch_rank[ch]):
+                    for r in range(C):
+                        with (m.Case(r) if r < C - 1 else m.Default()):
+                            m.d.comb += lane.eq(rd.data[r * col_bits:(r + 1) * col_bits])
+                m.d.sync += slot.data.eq(Mux(enabled & fire_wrgb, lane, 0))
             m.d.sync += [slot.bg.eq(0), slot.bank.eq(0)]
 
         # ---- MAC unit sequencing -------------------------------------------------------------
@@ -648,7 +726,7 @@ class PimController(wiring.Component):
             m.d.sync += ld_claimed.eq(1)
         next_word = Mux(ld_take, load_fifo.r_data[:word_bits], Mux(fire_wrgb, ld_word + 1, ld_word))
         m.d.comb += rd.addr.eq(next_word)
-        m.d.sync += ld_data_ok.eq(next_word < words_received)
+        m.d.sync += ld_data_ok.eq(next_word < avail_words)
         with m.If(fire_wrgb):
             m.d.sync += [ld_word.eq(ld_word + 1), ld_col.eq(ld_col + 1)]
             with m.If(ld_col == ld_ncols - 1):
@@ -699,10 +777,21 @@ class PimController(wiring.Component):
         entry = res_fifo.r_data
         ch_enabled = Signal()
         beat_values = Signal(B * 32)
-        with m.Switch(out_ch):
-            for ch in range(C):
-                with (m.Case(ch) if ch < C - 1 else m.Default()):
-                    m.d.comb += [ch_enabled.eq(job_mask[ch]), beat_values.eq(entry[ch * B * 32:(ch + 1) * B * 32])]
+        if reduce:
+            # One beat per entry: the enabled channels' partial sums added (32-bit wrap).
+            m.d.comb += ch_enabled.eq(1)
+            for b in range(B):
+                total = Const(0, 32)
+                for ch in range(C):
+                    part = entry[(ch * B + b) * 32:(ch * B + b + 1) * 32]
+                    total = (total + Mux(job_mask[ch], part, 0))[:32]
+                m.d.comb += beat_values[b * 32:(b + 1) * 32].eq(total)
+        else:
+            with m.Switch(out_ch):
+                for ch in range(C):
+                    with (m.Case(ch) if ch < C - 1 else m.Default()):
+                        m.d.comb += [ch_enabled.eq(job_mask[ch]),
+                                     beat_values.eq(entry[ch * B * 32:(ch + 1) * B * 32])]
         in_range = out_index < job_m
         is_last = out_index + B >= job_m
         m.d.comb += [
@@ -714,7 +803,7 @@ class PimController(wiring.Component):
         for b in range(B):
             m.d.comb += self.res.payload.values[b].eq(beat_values[b * 32:(b + 1) * 32])
         step_beat = res_fifo.r_rdy & (~ch_enabled | ~in_range | self.res.ready)
-        last_channel = out_ch == C - 1
+        last_channel = (out_ch == C - 1) if not reduce else Const(1)
         pop = step_beat & last_channel
         m.d.comb += res_fifo.r_en.eq(pop)
         with m.If(step_beat):
@@ -730,6 +819,8 @@ class PimController(wiring.Component):
         with m.If(job_active & job_results_done & ~busy_units & ~start & ~res_fifo.r_rdy):
             m.d.sync += [job_active.eq(0), job_results_done.eq(0), out_index.eq(0), out_ch.eq(0),
                          words_received.eq(0), mac_slot.eq(0), ld_slot.eq(0), act_rbuf.eq(0)]
+            if reduce:
+                m.d.sync += [local_received.eq(0), wr_rank.eq(0)]
             m.d.comb += self.done.eq(1)
         # Result credits: reserved when a block's last pass is activated, back as entries leave.
         reserve = Mux(fire_act & act_desc.block_last, act_desc.a_count, 0)
@@ -764,7 +855,7 @@ class PimController(wiring.Component):
                 m.d.sync += self.stall_column.eq(self.stall_column + 1)
             with m.Elif(refresh_req | (self.cmd[0].cmd == Cmd.REF)):
                 m.d.sync += self.stall_refresh.eq(self.stall_refresh + 1)
-            with m.Elif(act_valid & (words_received < act_desc.word_end)):
+            with m.Elif(act_valid & (avail_words < act_desc.word_end)):
                 m.d.sync += self.stall_vector.eq(self.stall_vector + 1)
             with m.Elif(act_valid & act_desc.block_last & (res_credit < act_desc.a_count)):
                 m.d.sync += self.stall_result.eq(self.stall_result + 1)

@@ -27,6 +27,7 @@ CONFIGS = {
     "3ch_dual_faw4": dict(TINY, channels=3, dual_row_buffer=True, faw_weight_actab=4, tFAW=16, n_acc=2),
     "1ch_slow_mac_bus": dict(TINY, channels=1, tCCD_MAC=3, BL=3, tCCD_S=2, CL=9, refresh_mode="off"),
     "2ch_bf16_2acc": dict(TINY, channels=2, elem="bf16", n_acc=2),
+    "2ch_reduce_2acc": dict(TINY, channels=2, reduce_channels=True, n_acc=2),
 }
 
 
@@ -57,10 +58,27 @@ def test_user_gemv_and_trace(seed, tmp_path):
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("mutated", ["tRCD_MAC", "tRP", "CL"])
-def test_mutated_timing_is_caught(mutated, seed, tmp_path):
+def test_user_gemv_split_k(seed, tmp_path):
+    """Split-K across channels: one beat per output group, the channels' partial sums added."""
+    params = DESIGN.params(**CONFIGS["2ch_reduce_2acc"])
+    rng = np.random.default_rng(seed)
+    arrays = {"w": rng.integers(-128, 128, (13, 150)), "x": rng.integers(-128, 128, 150)}
+    outputs = simulate(build(DESIGN, params), pim_host.user_jobs(params, arrays), seed=seed, workdir=tmp_path)
+    result = pim_host.user_outputs(params, arrays, outputs)
+    np.testing.assert_array_equal(result["y"], arrays["w"] @ arrays["x"])
+    assert len(outputs[0]["index"]) == 4   # ceil(13 / 4 banks) beats, not one per channel
+    macs = result["trace"][result["trace"][:, 2] == 8]
+    # 19 columns of x split over 2 channels: 10 local columns = 2 segments (8 + 2) per group,
+    # 4 groups, on each channel.
+    assert len(macs) == 2 * 4 * (8 + 2)
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("config, mutated", [("2ch_stock", "tRCD_MAC"), ("2ch_stock", "tRP"),
+                                             ("2ch_stock", "CL"), ("2ch_reduce_2acc", "CL")])
+def test_mutated_timing_is_caught(config, mutated, seed, tmp_path):
     """A controller built with one timing value one cycle short fails the regression."""
-    params = DESIGN.params(**CONFIGS["2ch_stock"], mutate=mutated)
+    params = DESIGN.params(**CONFIGS[config], mutate=mutated)
     jobs = pim_host.regression_jobs(params, np.random.default_rng(seed))
     with pytest.raises(SimulationError, match=r"violates|differs"):
         simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)

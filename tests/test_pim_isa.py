@@ -92,6 +92,8 @@ CTRL_BAD = [
     (dict(gb_slots=3), r"gb_slots=3 is out of range: must be an integer in 1\.\.2"),
     (dict(elem="fp8"), r"elem='fp8' is not legal: must be one of 'int8', 'bf16'"),
     (dict(mutate="tXYZ"), r"mutate='tXYZ' is not legal"),
+    (dict(reduce_channels=True, elem="bf16"), r"reduce_channels=True is not legal with elem='bf16'"),
+    (dict(reduce_channels=2), r"reduce_channels=2 is not legal"),
 ]
 
 
@@ -135,8 +137,27 @@ def test_placement_puts_every_weight_once(seed):
     assert len(seen) <= pim_host.rows_used(params, 23, 150, 0b101) * 4 * 2
 
 
+def test_split_k_placement_covers_k_once(seed):
+    """Split-K: each output's K is divided over the enabled channels, every element once."""
+    params = PIM.params(channels=3, reduce_channels=True, bank_groups=2, banks_per_group=2, row_bytes=64,
+                        col_bytes=8, m_max=64, k_max=256)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(1, 128, (9, 150))
+    rows = {}
+    for ch, bank, row, elements in pim_host.job_placement(params, w, 5, 0b101):
+        assert ch in (0, 2) and (ch, bank, row) not in rows
+        rows[(ch, bank, row)] = elements
+    assert sum(int(e.sum()) for e in rows.values()) == int(w.sum())
+    # 19 columns over 2 channels: 10 local columns, 2 segments of 8 per output and channel.
+    assert len(rows) == 9 * 2 * 2 and pim_host.rows_used(params, 9, 150, 0b101) == 3 * 2
+    slices = pim_host.k_slices(params, 150, 0b101)
+    held = np.concatenate([s[s >= 0] for s in slices])
+    assert sorted(held.tolist()) == list(range(150))
+
+
 @pytest.mark.parametrize("overrides", [
     dict(dual_row_buffer=True, gb_slots=2, n_acc=3, channels=3),
+    dict(reduce_channels=True, channels=3, n_acc=2),
     dict(preset="jedec_hbm2", elem="bf16", refresh_mode="off", channels=2, refresh_postpone=8),
 ])
 def test_corner_configurations_are_lint_clean(overrides):

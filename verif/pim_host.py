@@ -42,10 +42,32 @@ def enabled_channels(params, mask: int) -> list[int]:
     return [ch for ch in range(params.channels) if (mask >> ch) & 1]
 
 
+def k_slices(params, k: int, mask: int) -> list[np.ndarray]:
+    """Split-K (``reduce_channels``): the positions of ``x`` each enabled channel (in rank order)
+    holds, padded with -1 to whole rows. Rank ``r`` holds vector words ``r, r + n_ch, ...``."""
+    cfg = params.config()
+    n_ch, lanes = len(enabled_channels(params, mask)), cfg.lanes
+    words = -(-k // lanes)
+    local = -(-words // n_ch)
+    width = -(-local // cfg.cols_per_row) * cfg.elems_per_row
+    slices = []
+    for rank in range(n_ch):
+        positions = np.full(width, -1, dtype=np.int64)
+        for w in range(local):
+            word = w * n_ch + rank
+            for j in range(lanes):
+                if word * lanes + j < k:
+                    positions[w * lanes + j] = word * lanes + j
+        slices.append(positions)
+    return slices
+
+
 def rows_used(params, m: int, k: int, mask: int) -> int:
     """DRAM rows (per bank) a job of shape ``m x k`` occupies from its ``row_base``."""
     cfg = params.config()
     n_ch = len(enabled_channels(params, mask))
+    if params.reduce_channels:
+        return -(-m // cfg.banks) * (len(k_slices(params, k, mask)[0]) // cfg.elems_per_row)
     groups = -(-m // (n_ch * cfg.banks))
     return groups * -(-k // cfg.elems_per_row)
 
@@ -57,6 +79,16 @@ def job_placement(params, w, row_base: int, mask: int):
     m, k = w.shape
     chans = enabled_channels(params, mask)
     n_ch, banks, epr = len(chans), cfg.banks, cfg.elems_per_row
+    if params.reduce_channels:
+        # Every channel holds every output's row, restricted to its K slice.
+        for ch, positions in zip(chans, k_slices(params, k, mask)):
+            n_seg = len(positions) // epr
+            sliced = np.where(positions >= 0, w[:, np.maximum(positions, 0)], 0)
+            for i in range(m):
+                group, bank = i // banks, i % banks
+                for s in range(n_seg):
+                    yield ch, bank, (row_base + group * n_seg + s) % cfg.rows, sliced[i, s * epr:(s + 1) * epr]
+        return
     n_seg = -(-k // epr)
     padded = np.zeros((m, n_seg * epr), dtype=np.int64)
     padded[:, :k] = w
@@ -117,6 +149,9 @@ def expected_beats(params, inputs: dict) -> list[tuple]:
     int8: exact sums, 32-bit wrap-around. bf16: the ISA's order (products exact in binary32,
     added one by one in K order with round-to-nearest-even; the accumulator's bit pattern is
     reported as a signed 32-bit integer).
+
+    With ``reduce_channels`` each enabled channel accumulates its K slice's partial sums and a
+    beat carries the sum of the channels' accumulators (32-bit wrap).
     """
     cfg = params.config()
     banks, n_acc = cfg.banks, cfg.n_acc
@@ -124,6 +159,9 @@ def expected_beats(params, inputs: dict) -> list[tuple]:
     acc = np.zeros((params.channels, banks, n_acc), dtype=np.float32 if bf16 else np.int64)
     beats = []
     for op, _row_base, m, k, mask, tag, w, x in split_batch(inputs):
+        if params.reduce_channels:
+            beats += _reduced_beats(params, acc, op, m, k, mask, tag, w, x)
+            continue
         chans = enabled_channels(params, mask)
         n_ch = len(chans)
         if bf16:
@@ -158,6 +196,37 @@ def expected_beats(params, inputs: dict) -> list[tuple]:
                         if bf16:
                             column = column.astype(np.float32).view(np.int32).astype(np.int64)
                         beats.append((tag, index, tuple(int(v) for v in column), int(index + banks >= m)))
+    return beats
+
+
+def _reduced_beats(params, acc, op, m, k, mask, tag, w, x) -> list[tuple]:
+    """Expected beats of one split-K job; updates the channels' accumulators ``acc``."""
+    cfg = params.config()
+    banks, n_acc = cfg.banks, cfg.n_acc
+    chans = enabled_channels(params, mask)
+    w = np.asarray(w, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    partial = {}
+    for ch, positions in zip(chans, k_slices(params, k, mask)):
+        held = positions[positions >= 0]
+        partial[ch] = w[:, held] @ x[held]
+    groups = -(-m // banks)
+    blocks = -(-groups // n_acc)
+    beats = []
+    for g in range(blocks):
+        if g > 0 or op != JobOp.GEMV_ACC:
+            acc[chans] = 0
+        a_count = min(n_acc, groups - g * n_acc)
+        for a in range(a_count):
+            for b in range(banks):
+                i = (g * n_acc + a) * banks + b
+                if i < m:
+                    for ch in chans:
+                        acc[ch, b, a] = _wrap32(acc[ch, b, a] + partial[ch][i])
+        for a in range(a_count):
+            index = (g * n_acc + a) * banks
+            total = _wrap32(acc[chans, :, a].sum(axis=0))
+            beats.append((tag, index, tuple(int(v) for v in total), int(index + banks >= m)))
     return beats
 
 
