@@ -7,13 +7,12 @@ and, when the job asks for it, compares them with the bit-exact golden model.
 """
 
 import cocotb
-import numpy as np
 
 from ..generators.systolic import SystolicParams
-from .packing import pack_rows, unpack_rows
+from .packing import pack_rows
 from .systolic_tiles import expected_rows
-from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
-from .tb_common import run_jobs
+from .streams import StreamSink, StreamSource, seeded_rng
+from .tb_common import collect_tile_rows, run_jobs
 
 
 async def run_systolic_job(bench, config, job, inputs):
@@ -42,26 +41,8 @@ async def run_systolic_job(bench, config, job, inputs):
     budget = int(slowdown * 4 * (len(last) + tiles * p.rows)) + 4 * (p.rows + p.cols) + 200
     cycles = await bench.run(timeout_cycles=budget, progress=progress)
 
-    c_rows, c_last = unpack_rows(
-        c_sink.received, p.acc_width, p.cols, p.acc_signed, flag_offset=p.cols * p.acc_width
-    )
-    if job.get("check"):
-        expected = expected_rows(p, inputs)
-        row_in_tile = np.arange(len(c_sink.received)) % p.rows
-        Scoreboard(f"{job['name']}: result rows", describe=lambda row: list(row)).check(
-            [tuple(row) for row in expected], [tuple(row) for row in c_rows]
-        )
-        Scoreboard(f"{job['name']}: c.last flags").check(
-            list((row_in_tile == p.rows - 1).astype(int)), list(c_last)
-        )
-        dut._log.info("  %d tiles, %d result rows: bit-exact", tiles, len(c_rows))
-    return {
-        "c": c_rows,
-        "c_last": c_last,
-        "cycle_count": np.int64(dut.cycle_count.value.to_unsigned()),
-        "mac_count": np.int64(dut.mac_count.value.to_unsigned()),
-        "bench_cycles": np.int64(cycles),
-    }
+    expected = expected_rows(p, inputs) if job.get("check") else None
+    return collect_tile_rows(dut, p, job, c_sink, expected, cycles)
 
 
 @cocotb.test()
