@@ -389,6 +389,11 @@ def render_markdown(results: dict) -> list[str]:
     if results.get("compare"):
         lines += ["Side by side with the paper's RTL (`make bench-compare HPTE=<checkout>`; same script, same tools):",
                   "", *render_compare(results["compare"]), ""]
+    else:
+        lines += ["The side-by-side with the paper's own RTL needs a checkout of "
+                  "wqzustc/High-Performance-Tensor-Processing-Engines, which accelgen neither fetches nor vendors: "
+                  "`make bench-compare HPTE=<your checkout>` synthesizes it and accelgen's equivalent configurations "
+                  "with this script and these tools, and its table then appears here.", ""]
     if results.get("quick"):
         lines += ["*Quick run (`--quick`): tiny configurations, no RTL throughput.*", ""]
     return lines
