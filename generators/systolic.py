@@ -113,6 +113,17 @@ class SystolicParams(OperandShapes, DesignParams):
         """Longest dot product of one accumulator: ``k_max`` beats."""
         return self.k_max
 
+    @property
+    def depth(self) -> int:
+        """Products per cell and beat: 1 (the broadcast engines' beat interface with
+        ``depth = 1``, except that ``a.data`` is ``[rows]`` and ``b.data`` ``[cols]``)."""
+        return 1
+
+    @property
+    def macs_per_beat(self) -> int:
+        """Multiply-accumulates per accepted beat: ``rows * cols``."""
+        return self.rows * self.cols
+
     def resolve(self):
         derived = {}
         if self.acc_width is None:

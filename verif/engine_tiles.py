@@ -129,20 +129,27 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
     ]
 
 
-def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
-    """Compare saved outputs with the golden model and counters; return the problems found."""
-    from ..generators._engine import analytic_cycles
+def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, golden_rows=None) -> list[str]:
+    """Compare saved outputs with the golden model and counters; return the problems found.
+
+    ``cycle_model(params, tiles=, k=)`` gives the stall-free busy cycles (default: the
+    broadcast engines' :func:`~accelgen.generators._engine.analytic_cycles`) and
+    ``golden_rows(params, beats)`` the expected result rows (default: :func:`expected_rows`).
+    """
+    if cycle_model is None:
+        from ..generators._engine import analytic_cycles as cycle_model
+    golden_rows = golden_rows or expected_rows
 
     problems = []
     for job, out in zip(jobs, outputs):
-        expected = expected_rows(params, job["inputs"])
+        expected = golden_rows(params, job["inputs"])
         if out["c"].shape != expected.shape or not np.array_equal(out["c"], expected):
             problems.append(f"{job['name']}: result rows differ from the golden model")
         macs = len(job["inputs"]["last"]) * params.macs_per_beat
         if int(out["mac_count"]) != macs:
             problems.append(f"{job['name']}: mac_count {int(out['mac_count'])}, expected {macs}")
         if job.get("stall", 0) == 0 and job.get("backpressure", 0) == 0 and "tiles" in job:
-            model = analytic_cycles(params, tiles=job["tiles"], k=job["k"])
+            model = cycle_model(params, tiles=job["tiles"], k=job["k"])
             if int(out["cycle_count"]) != model:
                 problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, analytic model {model}")
     return problems
