@@ -14,8 +14,8 @@ Timing (no stalls on either side):
 - a tile occupies the input for ``max(K, rows)`` cycles: ``K`` beats, and tile ends at
   least ``rows`` cycles apart so that results leave each column one per cycle;
 - the first row of a tile is valid ``cols + result_latency`` cycles after its last beat was
-  accepted (``result_latency`` is 3, or 4 with ``pipeline_product``), and one row follows per
-  cycle;
+  accepted (``result_latency`` is 3, plus 1 with ``pipeline_product``, plus 1 with
+  ``mac="carry_save"``), and one row follows per cycle;
 - busy cycles for ``T`` tiles of ``K`` beats:
   ``K + (T - 1) * max(K, rows) + rows + cols + result_latency - 1`` (see :func:`analytic_cycles`).
 
@@ -105,8 +105,9 @@ class SystolicParams(OperandShapes, DesignParams):
     def result_latency(self) -> int:
         """Cycles from the beat that ends a tile to row 0 of its results on ``c``, less the
         ``cols`` cycles of skew: the input register, the MAC (two cycles with
-        ``pipeline_product``) and the two stages of the column result FIFO."""
-        return 3 + self.pipeline_product
+        ``pipeline_product``), the two stages of the column result FIFO, and with
+        ``mac="carry_save"`` the register between the row select and the final adder."""
+        return 3 + self.pipeline_product + (self.mac == "carry_save")
 
     @property
     def reduction_length(self) -> int:
@@ -338,16 +339,20 @@ class SystolicArray(wiring.Component):
             def select(field):
                 return functools.reduce(operator.or_, (Mux(pe.done, getattr(pe, field).as_unsigned(), 0) for pe in column))
 
+            any_done = functools.reduce(operator.or_, (pe.done for pe in column))
             if p.mac == "carry_save":
                 # The carry-propagate addition of the carry-save pair: one log-depth adder per
-                # column, so the deferred addition is not the longest path.
-                w_data = prefix_add(m, select("acc_sum"), select("acc_carry"), p.acc_width, name=f"cpa_{j}")
+                # column, a register after the row select, so that neither is on the longest
+                # path (on FPGAs the adder is LUT logic, slower than a carry chain).
+                pair_valid = Signal(name=f"pair_valid_{j}")
+                pair_sum = Signal(p.acc_width, name=f"pair_sum_{j}")
+                pair_carry = Signal(p.acc_width, name=f"pair_carry_{j}")
+                m.d.sync += [pair_valid.eq(any_done), pair_sum.eq(select("acc_sum")), pair_carry.eq(select("acc_carry"))]
+                w_en = pair_valid
+                w_data = prefix_add(m, pair_sum, pair_carry, p.acc_width, name=f"cpa_{j}")
             else:
-                w_data = select("acc")
-            m.d.comb += [
-                q.w_en.eq(functools.reduce(operator.or_, (pe.done for pe in column))),
-                q.w_data.eq(w_data),
-            ]
+                w_en, w_data = any_done, select("acc")
+            m.d.comb += [q.w_en.eq(w_en), q.w_data.eq(w_data)]
             out_fifos.append(q)
 
         # Column j receives each row j cycles after column 0 and all columns pop together, so
