@@ -3,6 +3,8 @@
 4-bit A code against B corner values, shared digit positions across a grid, cycles per beat
 against :func:`beat_steps`, and the Python digit helpers."""
 
+import re
+
 import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
@@ -153,3 +155,47 @@ def test_booth_digits_reconstruct_every_code(width, is_signed):
     for code, mask in zip(codes, masks):
         assert mask == sum(1 << p for p, d in enumerate(booth_digits(int(code), width, is_signed)) if d)
     assert beat_steps(np.zeros((3, 2, 2)), width, is_signed).tolist() == [1, 1, 1]
+
+
+BAD = [
+    ("systolic", dict(mac="booth_serial"),
+     r"mac='booth_serial' is not legal for the systolic array: .*legal values: 'baseline', 'carry_save'"),
+    ("systolic_ws", dict(mac="booth_serial"), r"mac='booth_serial' is not legal: must be one of 'baseline', 'carry_save'"),
+    ("gemm", dict(engine="matrix2d", mac="booth_serial"),
+     r"mac='booth_serial' is not legal: must be one of 'baseline', 'carry_save', 'same_weight_tree'"),
+    ("gemm", dict(engine="os", mac="booth_serial"), r"mac='booth_serial' is not legal: must be one of 'baseline'"),
+    ("matrix2d", dict(mac="booth_serial", acc_width=12, overflow="saturate"),
+     r"overflow='saturate' is not legal with mac='booth_serial'.*use overflow='wrap'"),
+    ("tree", dict(mac="booth_serial", overflow="saturate"), r"overflow='saturate' is not legal with mac='booth_serial'"),
+    ("cube3d", dict(mac="booth_serial", acc_width=10, overflow="saturate"),
+     r"overflow='saturate' is not legal with mac='booth_serial'"),
+]
+
+
+@pytest.mark.parametrize("design,kwargs,message", BAD)
+def test_booth_serial_is_rejected_where_it_cannot_work(design, kwargs, message, capsys, tmp_path):
+    """From the API and the CLI alike: a clear one-line error naming parameter, value and the
+    legal values, and nothing written."""
+    from accelgen.generators import get_design
+    from accelgen.sim.cli import main
+
+    with pytest.raises(ValueError, match=message):
+        get_design(design).params(**kwargs)
+    args = [f"-p{name}={value}" for name, value in kwargs.items()]
+    assert main(["generate", design, *args, "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accelgen: error: ") and err.count("\n") == 1
+    assert re.search(message, err)
+    assert not list(tmp_path.iterdir())
+
+
+def test_booth_serial_is_legal_for_the_broadcast_engines():
+    from accelgen.generators import get_design
+
+    for design in ("tree", "matrix2d", "cube3d"):
+        params = get_design(design).params(mac="booth_serial")
+        assert params.overflow == "wrap" and params.mac == "booth_serial"
+    with pytest.raises(ValueError, match=r"mac='booth_serial' is a grid-level digit-serial unit"):
+        from accelgen.hdl.trees import DotProductAccumulator
+
+        DotProductAccumulator(a_shape=signed(8), b_shape=signed(8), depth=1, acc_shape=signed(20), mac="booth_serial")
