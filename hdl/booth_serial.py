@@ -178,7 +178,7 @@ class BoothSerialGrid(wiring.Component):
         m.d.comb += [
             pending.eq(nonzero & ~visited),
             lowest.eq(pending & (~pending + 1)),
-            final.eq(busy & ((pending & ~lowest) == 0)),
+            final.eq(busy & ~(pending & ~lowest).any()),
             self.ready.eq(~busy | final),
             self.tile_end.eq(final & in_last),
         ]

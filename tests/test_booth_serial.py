@@ -199,3 +199,16 @@ def test_booth_serial_is_legal_for_the_broadcast_engines():
         from accelgen.hdl.trees import DotProductAccumulator
 
         DotProductAccumulator(a_shape=signed(8), b_shape=signed(8), depth=1, acc_shape=signed(20), mac="booth_serial")
+
+
+@pytest.mark.parametrize("design,kwargs", [
+    ("matrix2d", dict(rows=1, cols=1, a_width=2, k_max=1)),  # one digit position
+    ("tree", dict(depth=1, cols=1, a_width=2, a_signed=False, b_width=16, b_signed=False)),
+    ("cube3d", dict(rows=2, cols=3, depth=2, a_width=7, acc_width=9, overflow="wrap")),
+])
+def test_corner_configurations_are_lint_clean(design, kwargs):
+    from accelgen.generators import get_design
+    from accelgen.sim.lint import lint_design
+
+    params = get_design(design).params(**kwargs, mac="booth_serial")
+    assert lint_design(get_design(design), params) == []
