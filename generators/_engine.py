@@ -50,7 +50,8 @@ from ..hdl.mac import MAC_STYLES
 from ..hdl.trees import DotProductAccumulator
 from .params import DesignParams, OperandShapes, param
 
-__all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "booth_serial_cycles", "ideal_cycles"]
+__all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "booth_serial_cycles", "serial_cycles",
+           "ideal_cycles"]
 
 #: Cycles from accepting a tile's last beat to its first result row on ``c``: the input
 #: register, the accumulate stage, the write of row 0 into the result FIFO, and its output
@@ -188,12 +189,19 @@ def booth_serial_cycles(params: EngineParams, a_beats, last) -> int:
     final cycle: ``t_last + s_last - 1 + rows + result_latency``. With one cycle per beat
     this is :func:`analytic_cycles`. Exact for the default ``out_fifo_depth``.
     """
+    return serial_cycles(params, beat_steps(a_beats, params.a_width, params.a_signed), last)
+
+
+def serial_cycles(params: EngineParams, steps, last) -> int:
+    """Busy cycles of a stall-free run of a serial grid whose beat ``b`` takes ``steps[b] >= 1``
+    cycles (the recurrence of :func:`booth_serial_cycles`; e.g. a constant ``steps`` gives a
+    fixed-latency bit-serial grid)."""
     import numpy as np
 
-    steps = beat_steps(a_beats, params.a_width, params.a_signed)
+    steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), np.shape(last))
     last = np.asarray(last).astype(bool)
     if len(last) != len(steps) or not last[-1]:
-        raise ValueError("a_beats and last must have one entry per beat, and the final beat must end a tile")
+        raise ValueError("steps and last must have one entry per beat, and the final beat must end a tile")
     accepted = 0
     previous_end = None  # final cycle of the previous tile
     for beat, (count, ends_tile) in enumerate(zip(steps.tolist(), last.tolist())):
