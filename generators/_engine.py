@@ -110,8 +110,10 @@ class EngineParams(OperandShapes, DesignParams):
 
     @property
     def result_latency(self) -> int:
-        """Cycles from a tile's last accepted beat to its first result row on ``c``."""
-        return RESULT_LATENCY
+        """Cycles from a tile's last accepted beat to its first result row on ``c`` (for
+        ``mac="booth_serial"``: from the final cycle of the tile's last beat, plus one; its
+        digit selection and accumulation are two pipeline stages)."""
+        return RESULT_LATENCY + (self.mac == "booth_serial")
 
     @property
     def reduction_length(self) -> int:

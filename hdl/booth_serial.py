@@ -113,7 +113,8 @@ class BoothSerialGrid(wiring.Component):
     tile_end : Out(1)
         This cycle is the final cycle of a beat with ``last`` (``done`` follows).
     done : Out(1)
-        One-cycle pulse: new finished sums are in ``result``.
+        One-cycle pulse: new finished sums are in ``result`` (two cycles after ``tile_end``:
+        a position is selected in one cycle and added in the next).
     result : Out(ArrayLayout(ArrayLayout(acc_shape, cols), rows))
         The finished sums, held until the next ones.
     """
@@ -195,13 +196,17 @@ class BoothSerialGrid(wiring.Component):
         with m.Elif(busy):
             m.d.sync += visited.eq(visited | lowest)
 
-        # -- the digit of every A operand at the current position -----------------------------
+        # -- the digit of every A operand at the current position (registered: the selection
+        #    and the accumulation are separate pipeline stages) --------------------------------
+        step_valid = Signal()  # the step registers hold a position to add
+        step_last = Signal()  # ... the final one of a dot product
+        m.d.sync += [step_valid.eq(busy), step_last.eq(final & in_last)]
         selected = {}
         for key, codes in digits.items():
             picked = []
             for field in range(3):
                 bit = Signal(name=f"digit_{key[0]}_{key[1]}_{('one', 'two', 'neg')[field]}")
-                m.d.comb += bit.eq(_any(lowest[p] & codes[p][field] for p in range(positions)))
+                m.d.sync += bit.eq(_any(lowest[p] & codes[p][field] for p in range(positions)))
                 picked.append(bit)
             selected[key] = picked
 
@@ -212,14 +217,14 @@ class BoothSerialGrid(wiring.Component):
         for d in range(depth):
             for j in range(cols):
                 value = Signal(shifted_shape, name=f"b_shifted_{d}_{j}")
-                m.d.comb += value.eq(_any(Mux(lowest[p], in_b[d][j] << (2 * p), 0) for p in range(positions)))
+                m.d.sync += value.eq(_any(Mux(lowest[p], in_b[d][j] << (2 * p), 0) for p in range(positions)))
                 shifted[d, j] = value
 
         # -- the accumulators --------------------------------------------------------------------
-        fresh = Signal(init=1)  # the next cycle starts new sums
-        with m.If(busy):
-            m.d.sync += fresh.eq(final & in_last)
-        m.d.sync += self.done.eq(self.tile_end)
+        fresh = Signal(init=1)  # the next step starts new sums
+        with m.If(step_valid):
+            m.d.sync += fresh.eq(step_last)
+        m.d.sync += self.done.eq(step_valid & step_last)
         for i in range(rows):
             for j in range(cols):
                 acc = Signal(self._acc_shape, name=f"acc_{i}_{j}")
@@ -229,8 +234,8 @@ class BoothSerialGrid(wiring.Component):
                     magnitude = Mux(two, shifted[d, j] << 1, Mux(one, shifted[d, j], 0))
                     partials.append(Mux(neg, -magnitude, magnitude))
                 total = Mux(fresh, 0, acc) + adder_tree(partials)
-                with m.If(busy):
+                with m.If(step_valid):
                     m.d.sync += acc.eq(total)
-                    with m.If(final & in_last):
+                    with m.If(step_last):
                         m.d.sync += self.result[i][j].eq(total)
         return m
