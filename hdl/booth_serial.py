@@ -19,7 +19,7 @@ the golden side; they work on Python ints and on numpy integer arrays alike.
 import functools
 import operator
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -232,8 +232,12 @@ class BoothSerialGrid(wiring.Component):
                 for d in range(depth):
                     one, two, neg = selected[i, d]
                     magnitude = Mux(two, shifted[d, j] << 1, Mux(one, shifted[d, j], 0))
-                    partials.append(Mux(neg, -magnitude, magnitude))
-                total = Mux(fresh, 0, acc) + adder_tree(partials)
+                    # -m = ~m + 1: the inversion here, the +1s as one small sum of the signs.
+                    if not magnitude.shape().signed:
+                        magnitude = Cat(magnitude, Const(0, 1)).as_signed()
+                    partials.append(magnitude ^ neg.replicate(len(magnitude)).as_signed())
+                signs = [selected[i, d][2] for d in range(depth)]
+                total = Mux(fresh, 0, acc) + adder_tree(partials) + adder_tree(signs)
                 with m.If(step_valid):
                     m.d.sync += acc.eq(total)
                     with m.If(step_last):
