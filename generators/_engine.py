@@ -29,7 +29,9 @@ may follow the previous tile's last beat in the next cycle), except that tile en
 least ``rows`` cycles apart so results leave at one row per cycle; the first result row of a
 tile is on ``c`` :data:`RESULT_LATENCY` cycles after its last beat was accepted. Busy cycles
 for ``T`` tiles of ``K`` beats: ``K + (T-1)*max(K, rows) + rows + RESULT_LATENCY - 1``
-(:func:`analytic_cycles`).
+(:func:`analytic_cycles`). With ``mac="booth_serial"`` a beat takes ``max(1, nonzero radix-4
+Booth digit positions of its A operands)`` cycles (``a.ready``/``b.ready`` low meanwhile) and
+results come one cycle later; :func:`booth_serial_cycles` gives the busy cycles.
 
 Counters: ``cycle_count`` counts busy cycles (a tile being accepted, or results in flight or
 waiting to leave), ``mac_count`` the multiply-accumulates performed (``rows*cols*depth`` per

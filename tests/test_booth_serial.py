@@ -228,3 +228,30 @@ def test_serial_cycle_model_reduces_to_the_parallel_one():
                 assert serial_cycles(params, 1, last) == analytic_cycles(params, tiles=tiles, k=k), (rows, tiles, k)
         # A fixed s cycles per beat: beats back to back, tiles spaced by rows when s*K < rows.
         assert serial_cycles(params, 4, np.tile([0, 0, 1], 3)) == 4 * 9 - 1 + rows + params.result_latency
+
+
+def test_bench_section_flags_cycle_mismatches_and_renders():
+    """The benchmark's bookkeeping (no simulation or synthesis): a model mismatch or a wrong
+    result is a failure; the report names every distribution."""
+    from accelgen.sim import bench_booth_serial as bench
+
+    speed = {"design": "matrix2d", "label": "2D column", "rows": 1, "distribution": "normal20", "operands_per_beat": 1,
+             "zero_operands": 0.03, "nonzero_digits_per_operand": 2.3, "steps_per_beat": 2.3, "rtl_cycles": 100,
+             "model_cycles": 100, "rtl_cycles_per_beat": 2.4, "parallel_cycles": 40, "fixed_serial_cycles": 160,
+             "speedup_vs_fixed_serial": 1.6, "slowdown_vs_parallel": 2.5, "problems": []}
+    synth = {"label": "2D column 1x2", "mac": "booth_serial", "generic": {"gates": 800, "ff": 300, "logic_depth": 40},
+             "ecp5_nodsp": {"lut4": 200, "ccu2": 30, "ff": 230, "fmax_mhz": 150.0},
+             "per_distribution": {d: {"cells_per_mbeat_s": 3.0} for d in bench.DISTRIBUTIONS}}
+    result = {"quick": True, "speed": [speed], "synthesis": [synth]}
+    assert bench.failures(result) == []
+    text = "\n".join(bench.render_markdown(result))
+    assert text.startswith("## ") and all(bench.DISTRIBUTION_TEXT[d] in text for d in bench.DISTRIBUTIONS)
+    assert bench.failures(dict(result, speed=[dict(speed, rtl_cycles=101)]))
+    assert bench.failures(dict(result, speed=[dict(speed, problems=["normal20: result rows differ"])]))
+    rng = np.random.default_rng(0)
+    for distribution in bench.DISTRIBUTIONS:
+        values = bench.draw_a(distribution, rng, (1000,))
+        assert values.min() >= -128 and values.max() <= 127
+    assert (bench.draw_a("relu_normal20", rng, (1000,)) >= 0).all()
+    with pytest.raises(ValueError, match="distribution='cauchy' is not legal"):
+        bench.draw_a("cauchy", rng, (3,))
