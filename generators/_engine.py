@@ -48,7 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.booth_serial import BoothSerialGrid, beat_steps
-from ..hdl.mac import MAC_STYLES
+from ..hdl.mac import MAC_STYLES, prefix_add
 from ..hdl.trees import DotProductAccumulator
 from .params import DesignParams, OperandShapes, param
 
@@ -395,8 +395,10 @@ class BroadcastEngine(wiring.Component):
         row_words = []
         for j in range(cols):
             if p.mac == "carry_save":
-                # The carry-propagate addition of the carry-save pair: one adder per column.
-                word = (row_mux("result_sum", j) + row_mux("result_carry", j))[:p.acc_width]
+                # The carry-propagate addition of the carry-save pair: one log-depth adder per
+                # column, so the deferred addition is not the longest path.
+                word = prefix_add(m, row_mux("result_sum", j), row_mux("result_carry", j), p.acc_width,
+                                  name=f"cpa_{j}")
             else:
                 word = row_mux("result", j)
             row_words.append(word)

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
-from ..hdl.mac import MAC_STYLES
+from ..hdl.mac import MAC_STYLES, prefix_add
 from ..hdl.pe import OutputStationaryPE
 from . import DesignParams, param, register
 from .params import OperandShapes
@@ -112,6 +112,17 @@ class SystolicParams(OperandShapes, DesignParams):
     def reduction_length(self) -> int:
         """Longest dot product of one accumulator: ``k_max`` beats."""
         return self.k_max
+
+    @property
+    def depth(self) -> int:
+        """Products per cell and beat: 1 (the broadcast engines' beat interface with
+        ``depth = 1``, except that ``a.data`` is ``[rows]`` and ``b.data`` ``[cols]``)."""
+        return 1
+
+    @property
+    def macs_per_beat(self) -> int:
+        """Multiply-accumulates per accepted beat: ``rows * cols``."""
+        return self.rows * self.cols
 
     def resolve(self):
         derived = {}
@@ -334,8 +345,9 @@ class SystolicArray(wiring.Component):
                 return functools.reduce(operator.or_, (Mux(pe.done, getattr(pe, field).as_unsigned(), 0) for pe in column))
 
             if p.mac == "carry_save":
-                # The carry-propagate addition of the carry-save pair: one adder per column.
-                w_data = (select("acc_sum") + select("acc_carry"))[:p.acc_width]
+                # The carry-propagate addition of the carry-save pair: one log-depth adder per
+                # column, so the deferred addition is not the longest path.
+                w_data = prefix_add(m, select("acc_sum"), select("acc_carry"), p.acc_width, name=f"cpa_{j}")
             else:
                 w_data = select("acc")
             m.d.comb += [

@@ -48,6 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
+from ..hdl.mac import prefix_add
 from ..hdl.ws_pe import WeightStationaryPE
 from . import DesignParams, param, register
 from .params import OperandShapes
@@ -352,8 +353,9 @@ class SystolicWSArray(wiring.Component):
         for j in range(cols):
             bottom = pes[rows - 1][j]
             if p.mac == "carry_save":
-                # The one carry-propagate adder of the column (modulo 2**acc_width).
-                column_sum = (bottom.sum_out + bottom.carry_out)[:p.acc_width]
+                # The one carry-propagate adder of the column (modulo 2**acc_width), log-depth
+                # so that the deferred addition is not the longest path.
+                column_sum = prefix_add(m, bottom.sum_out, bottom.carry_out, p.acc_width, name=f"cpa_{j}")
             else:
                 column_sum = bottom.psum_out
             line = m.submodules[f"col_deskew_{j}"] = DelayLine(p.acc_shape, cols - 1 - j)

@@ -10,7 +10,9 @@ that engines can choose *where* the single carry-propagate addition happens
 - :func:`compress` reduces any number of rows to two (a carry-save pair) with a Dadda tree of
   explicit full and half adders (XOR / majority), so synthesis sees a compressor tree and no
   ``+`` operator; the caller adds the two rows (one carry-propagate adder) only where the
-  result is needed in binary.
+  result is needed in binary;
+- :func:`prefix_add` is that carry-propagate adder with logarithmic depth, so the addition
+  moved out of the MAC loop does not become the longest path where the result leaves.
 
 Everything is modulo ``2**width``: rows are ``width``-bit values and carries out of the top
 column are dropped, which is exactly two's complement wrap-around at ``width`` bits.
@@ -27,7 +29,7 @@ import operator
 from amaranth.hdl import Cat, Const, Signal, Value
 from amaranth.hdl import _ast
 
-__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress"]
+__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "prefix_add"]
 
 #: The multiply-accumulate micro-architectures engines offer (their ``mac`` parameter).
 MAC_STYLES = ("baseline", "carry_save", "same_weight_tree", "booth_serial")
@@ -425,3 +427,71 @@ def compress(rows, width: int, *, m=None, name: str = "csa") -> tuple[Value, Val
         pair.append(value)
     return pair[0], pair[1]
 
+
+
+def _kept_signal(m, value, name: str) -> Signal:
+    """A comb signal marked ``keep``: logic optimizers (ABC) must preserve it as a net, so
+    they cannot restructure across it. Without this, area-driven mapping turns the prefix
+    network back into a ripple-carry chain (same function, fewer gates, ``width`` levels)."""
+    signal = Signal(len(value), name=name, attrs={"keep": 1})
+    m.d.comb += signal.eq(value)
+    return signal
+
+
+def prefix_add(m, a, b, width: int, *, name: str = "cpa") -> Signal:
+    """``(a + b) % 2**width`` by a Sklansky parallel-prefix adder of explicit gates.
+
+    The carry of bit ``i`` is the group generate of bits ``0..i-1``, combined in
+    ``ceil(log2(width))`` levels of ``g | (p & g')`` cells, so the depth grows with
+    ``log2(width)`` (about 13 two-input gates at 32 bits) instead of ``width``: the synthesis
+    tool's default mapping of ``+`` to generic gates is a ripple-carry adder (two gates per
+    bit). Used where a carry-save pair becomes binary, outside the MAC loop. The level signals
+    are marked ``keep`` so that logic optimization preserves the prefix structure. FPGA flows
+    map it to LUTs rather than the carry chain, which at one adder per column costs little.
+
+    Parameters
+    ----------
+    m : Module
+        The module that receives the comb logic (one named signal per prefix level,
+        ``<name>_g<level>`` / ``<name>_p<level>``, for readable Verilog and a fast simulator).
+    a, b : Value
+        Addends; the low ``width`` bits of each are used.
+    width : int
+        Width of the sum (carries out of the top bit are dropped).
+    name : str
+        Prefix of the signal names.
+
+    Returns
+    -------
+    Signal
+        The ``width``-bit sum.
+    """
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width={width!r} is not legal: must be a positive integer")
+    a, b = Value.cast(a), Value.cast(b)
+    a_bits = a.as_unsigned()[:width] if len(a) >= width else a.as_unsigned()
+    b_bits = b.as_unsigned()[:width] if len(b) >= width else b.as_unsigned()
+    propagate = _kept_signal(m, a_bits ^ b_bits, f"{name}_p0")
+    generate = _kept_signal(m, a_bits & b_bits, f"{name}_g0")
+    half_sum = propagate
+    level = 0
+    # After level l, bit i holds the generate/propagate of the group from the start of its
+    # 2**(l+1)-aligned block up to i (the whole prefix 0..i once 2**(l+1) > i).
+    while (1 << level) < width:
+        span = 1 << level
+        g_bits, p_bits = [], []
+        for i in range(width):
+            if i & span:
+                j = (i & ~(span - 1)) - 1  # last bit of the lower half of this block
+                g_bits.append(generate[i] | (propagate[i] & generate[j]))
+                p_bits.append(propagate[i] & propagate[j])
+            else:
+                g_bits.append(generate[i])
+                p_bits.append(propagate[i])
+        level += 1
+        generate = _kept_signal(m, Cat(*g_bits), f"{name}_g{level}")
+        if (1 << level) < width:  # the last level's group propagates are not needed
+            propagate = _kept_signal(m, Cat(*p_bits), f"{name}_p{level}")
+    total = Signal(width, name=f"{name}_sum")
+    m.d.comb += total.eq(half_sum ^ (generate << 1)[:width])
+    return total

@@ -4,55 +4,24 @@ streams with stalls and backpressure, counters, the cycle model, mac styles agai
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from accelgen.generators import get_design
 from accelgen.generators._engine import analytic_cycles, booth_serial_cycles
 from accelgen.verif.engine_tiles import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
 from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.pysim_streams import run_streams
 
 
 def simulate(design_name, params, beats, *, stall, backpressure, rng):
     dut = get_design(design_name).component(params)
     count = len(beats["last"])
-    a_words = pack_rows(beats["a_beats"].reshape(count, -1), params.a_width, flags=beats["last"])
-    b_words = pack_rows(beats["b_beats"].reshape(count, -1), params.b_width)
-    expect = int(beats["last"].sum()) * params.rows
-    received = []
-    counters = {}
-
-    async def testbench(ctx):
-        a_index = b_index = 0
-        cycles = 0
-        while len(received) < expect:
-            ctx.set(dut.a.valid, a_index < len(a_words) and rng.random() >= stall)
-            if a_index < len(a_words):
-                ctx.set(dut.a.payload.as_value(), a_words[a_index])
-            ctx.set(dut.b.valid, b_index < len(b_words) and rng.random() >= stall)
-            if b_index < len(b_words):
-                ctx.set(dut.b.payload.as_value(), b_words[b_index])
-            ctx.set(dut.c.ready, rng.random() >= backpressure)
-            _, _, a_go, b_go, c_go, c_word = await ctx.tick().sample(
-                dut.a.valid & dut.a.ready, dut.b.valid & dut.b.ready, dut.c.valid & dut.c.ready, dut.c.payload.as_value()
-            )
-            assert a_go == b_go  # a and b transfer together
-            a_index += a_go
-            b_index += b_go
-            if c_go:
-                received.append(c_word)
-            cycles += 1
-            assert cycles < 20000
-        await ctx.tick()
-        counters["cycles"] = ctx.get(dut.cycle_count)
-        counters["macs"] = ctx.get(dut.mac_count)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    words = {"a": pack_rows(beats["a_beats"].reshape(count, -1), params.a_width, flags=beats["last"]),
+             "b": pack_rows(beats["b_beats"].reshape(count, -1), params.b_width)}
+    received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
+                                   backpressure=backpressure, together=("a", "b"))
     rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
                               flag_offset=params.cols * params.acc_width)
-    return rows, flags, counters
+    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 # (design, geometry and operand parameters): small, odd shapes.

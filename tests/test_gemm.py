@@ -4,13 +4,13 @@ parameter errors, and the Verilator/cocotb regression."""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from accelgen.generators import get_design
 from accelgen.generators.gemm import GemmEngine, GemmParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import gemm_jobs
 from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.pysim_streams import run_streams
 from accelgen.verif.tb_gemm import pack_descriptors
 
 DESIGN = get_design("gemm")
@@ -18,49 +18,20 @@ DESIGN = get_design("gemm")
 
 def pysim(params, job, *, rng, stall=None, backpressure=None):
     """Stream a job through the engine in the Amaranth simulator; C beats, last flags, counters."""
-    stall = job["stall"] if stall is None else stall
-    backpressure = job["backpressure"] if backpressure is None else backpressure
     inputs = job["inputs"]
-    dut = GemmEngine(params)
     words = {
         "desc": pack_descriptors(params, inputs["desc"]),
         "a": pack_rows(inputs["a_words"], params.a_width),
         "b": pack_rows(inputs["b_words"], params.b_width),
     }
-    ports = {name: getattr(dut, name) for name in words}
-    expect = len(inputs["c_expected"])
-    received, counters = [], {}
-
-    async def testbench(ctx):
-        index = dict.fromkeys(words, 0)
-        cycles = 0
-        while len(received) < expect:
-            for name, port in ports.items():
-                ctx.set(port.valid, index[name] < len(words[name]) and rng.random() >= stall)
-                if index[name] < len(words[name]):
-                    ctx.set(port.payload.as_value(), words[name][index[name]])
-            ctx.set(dut.c.ready, rng.random() >= backpressure)
-            _, _, *fired, c_go, c_word = await ctx.tick().sample(
-                *[port.valid & port.ready for port in ports.values()], dut.c.valid & dut.c.ready,
-                dut.c.payload.as_value())
-            for name, go in zip(ports, fired):
-                index[name] += go
-            if c_go:
-                received.append(c_word)
-            cycles += 1
-            assert cycles < 50000, f"stuck: {index}, {len(received)}/{expect} C beats"
-        # The last tile's padding rows may still be draining after the last C beat.
-        await ctx.tick().repeat(params.rows + 2)
-        counters["cycles"] = ctx.get(dut.cycle_count)
-        counters["macs"] = ctx.get(dut.mac_count)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    # The last tile's padding rows may still be draining after the last C beat.
+    received, values = run_streams(GemmEngine(params), words, expect=len(inputs["c_expected"]), rng=rng,
+                                   stall=job["stall"] if stall is None else stall,
+                                   backpressure=job["backpressure"] if backpressure is None else backpressure,
+                                   settle_cycles=params.rows + 2, max_cycles=50000)
     rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
                               flag_offset=params.cols * params.acc_width)
-    return {"c": rows, "c_last": flags, "cycle_count": counters["cycles"], "mac_count": counters["macs"]}
+    return {"c": rows, "c_last": flags, "cycle_count": values["cycle_count"], "mac_count": values["mac_count"]}
 
 
 ENGINE_CONFIGS = {

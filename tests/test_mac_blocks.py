@@ -16,7 +16,7 @@ from amaranth.hdl import Const, Module, Signal, _ast, signed, unsigned
 from amaranth.hdl._ast import SignalDict
 from amaranth.sim import Simulator
 
-from accelgen.hdl.mac import MAC_STYLE_DOCS, MAC_STYLES, PP_ENCODINGS, compress, partial_products
+from accelgen.hdl.mac import MAC_STYLE_DOCS, MAC_STYLES, PP_ENCODINGS, compress, partial_products, prefix_add
 
 
 def evaluate(value, env: dict, cache=None) -> np.ndarray:
@@ -261,6 +261,56 @@ def test_compressor_is_explicit_logic():
         assert cell not in text
 
 
+def _prefix_adder_outputs(width, a_width, b_width, pairs):
+    """Run ``pairs`` through a ``prefix_add`` of the given widths in the Amaranth simulator."""
+    a, b = Signal(a_width, name="a"), Signal(b_width, name="b")
+    m = Module()
+    total = prefix_add(m, a, b, width)
+    seen = []
+
+    async def testbench(ctx):
+        for x, y in pairs:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            seen.append(ctx.get(total))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 6])
+def test_prefix_add_every_operand_pair(width):
+    pairs = list(itertools.product(range(1 << width), repeat=2))
+    assert _prefix_adder_outputs(width, width, width, pairs) == [(x + y) % (1 << width) for x, y in pairs]
+
+
+@pytest.mark.parametrize("width", [13, 32, 47])
+def test_prefix_add_random_wide(width, seed):
+    rng = random.Random(seed)
+    top = (1 << width) - 1
+    # All-ones plus one carries through every bit: the longest carry chain.
+    pairs = [(top, 1), (1, top), (top, top), (0, 0), (top >> 1, (top >> 1) + 1)]
+    pairs += [(rng.randrange(1 << width), rng.randrange(1 << width)) for _ in range(300)]
+    assert _prefix_adder_outputs(width, width, width, pairs) == [(x + y) % (1 << width) for x, y in pairs]
+
+
+def test_prefix_add_truncates_wider_and_extends_narrower_operands():
+    pairs = [(x, y) for x in (0, 1, 255, 256, 511) for y in (0, 1, 7)]
+    assert _prefix_adder_outputs(8, 9, 3, pairs) == [(x + y) % 256 for x, y in pairs]
+
+
+def test_prefix_adder_is_explicit_logic():
+    a, b = Signal(16), Signal(16)
+    m = Module()
+    out = Signal(16)
+    m.d.comb += out.eq(prefix_add(m, a, b, 16))
+    text = rtlil.convert(m, ports=[a, b, out])
+    for cell in ("$add", "$sub", "$alu"):
+        assert cell not in text
+
+
 def test_bad_arguments_are_rejected():
     a, b = Signal(signed(8)), Signal(signed(8))
     with pytest.raises(ValueError, match="encoding='wallace' is not legal: must be one of 'booth_radix4', 'and_array'"):
@@ -269,6 +319,8 @@ def test_bad_arguments_are_rejected():
         partial_products(a, b, 0)
     with pytest.raises(ValueError, match="width=0 is not legal"):
         compress([a], 0)
+    with pytest.raises(ValueError, match="width=0 is not legal"):
+        prefix_add(Module(), a, b, 0)
 
 
 def test_every_mac_style_is_documented():

@@ -4,54 +4,22 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from accelgen.generators.systolic import SystolicArray, SystolicParams, analytic_cycles
 from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.pysim_streams import run_streams
 from accelgen.verif.systolic_tiles import expected_rows, random_beats
 
 
 def simulate(params, beats, *, stall, backpressure, rng):
     dut = SystolicArray(params)
-    a_words = pack_rows(beats["a_beats"], params.a_width, flags=beats["last"])
-    b_words = pack_rows(beats["b_beats"], params.b_width)
-    expect = int(beats["last"].sum()) * params.rows
-    received = []
-    counters = {}
-
-    async def testbench(ctx):
-        a_index = b_index = 0
-        cycles = 0
-        while len(received) < expect:
-            ctx.set(dut.a.valid, a_index < len(a_words) and rng.random() >= stall)
-            if a_index < len(a_words):
-                ctx.set(dut.a.payload.as_value(), a_words[a_index])
-            ctx.set(dut.b.valid, b_index < len(b_words) and rng.random() >= stall)
-            if b_index < len(b_words):
-                ctx.set(dut.b.payload.as_value(), b_words[b_index])
-            ctx.set(dut.c.ready, rng.random() >= backpressure)
-            _, _, a_go, b_go, c_go, c_word = await ctx.tick().sample(
-                dut.a.valid & dut.a.ready, dut.b.valid & dut.b.ready, dut.c.valid & dut.c.ready, dut.c.payload.as_value()
-            )
-            # a and b transfer together, never one without the other.
-            assert a_go == b_go
-            a_index += a_go
-            b_index += b_go
-            if c_go:
-                received.append(c_word)
-            cycles += 1
-            assert cycles < 20000
-        await ctx.tick()
-        counters["cycles"] = ctx.get(dut.cycle_count)
-        counters["macs"] = ctx.get(dut.mac_count)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    words = {"a": pack_rows(beats["a_beats"], params.a_width, flags=beats["last"]),
+             "b": pack_rows(beats["b_beats"], params.b_width)}
+    received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
+                                   backpressure=backpressure, together=("a", "b"))
     rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
                               flag_offset=params.cols * params.acc_width)
-    return rows, flags, counters
+    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 @pytest.mark.parametrize("mac", ["baseline", "carry_save"])

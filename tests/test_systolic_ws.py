@@ -4,54 +4,26 @@ Verilator/cocotb regression (bit-exact, random stalls and backpressure, cycle mo
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from accelgen.generators import get_design
 from accelgen.generators.systolic_ws import SystolicWSArray, SystolicWSParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import systolic_ws_tiles
 from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.pysim_streams import run_streams
 
 DESIGN = get_design("systolic_ws")
 
 
 def pysim(params, job, *, stall, backpressure, rng):
     """Stream a job through the array in the Amaranth simulator; rows, last flags, counters."""
-    dut = SystolicWSArray(params)
-    w_words = pack_rows(job["w_beats"], params.b_width)
-    a_words = pack_rows(job["a_beats"], params.a_width, flags=job["last"])
-    received, counters = [], {}
-
-    async def testbench(ctx):
-        w_index = a_index = cycles = 0
-        while len(received) < len(a_words):
-            ctx.set(dut.w.valid, w_index < len(w_words) and rng.random() >= stall)
-            if w_index < len(w_words):
-                ctx.set(dut.w.payload.as_value(), w_words[w_index])
-            ctx.set(dut.a.valid, a_index < len(a_words) and rng.random() >= stall)
-            if a_index < len(a_words):
-                ctx.set(dut.a.payload.as_value(), a_words[a_index])
-            ctx.set(dut.c.ready, rng.random() >= backpressure)
-            _, _, w_go, a_go, c_go, c_word = await ctx.tick().sample(
-                dut.w.valid & dut.w.ready, dut.a.valid & dut.a.ready, dut.c.valid & dut.c.ready,
-                dut.c.payload.as_value())
-            w_index += w_go
-            a_index += a_go
-            if c_go:
-                received.append(c_word)
-            cycles += 1
-            assert cycles < 20000
-        await ctx.tick()
-        counters["cycles"] = ctx.get(dut.cycle_count)
-        counters["macs"] = ctx.get(dut.mac_count)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    words = {"w": pack_rows(job["w_beats"], params.b_width),
+             "a": pack_rows(job["a_beats"], params.a_width, flags=job["last"])}
+    received, values = run_streams(SystolicWSArray(params), words, expect=len(words["a"]), rng=rng, stall=stall,
+                                   backpressure=backpressure)
     rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
                               flag_offset=params.cols * params.acc_width)
-    return rows, flags, counters
+    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 @pytest.mark.parametrize("config", [dict(rows=3, cols=2), dict(rows=1, cols=1), dict(rows=2, cols=3, a_signed=False)])

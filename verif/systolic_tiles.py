@@ -1,13 +1,16 @@
 """Mapping matrices onto the systolic array's beat streams, and stimulus for its tests.
 
-A product ``A (M x K) @ B (K x N)`` is cut into ``ceil(M/rows) * ceil(N/cols)`` output tiles;
-tile ``(ti, tj)`` streams ``K`` beats (column ``k`` of the A row-block with row ``k`` of the B
-column-block), zero-padded at the edges. Tiles go row-block-major: ``(0,0), (0,1), ...``.
+The output-stationary array takes the broadcast engines' beat streams with ``depth = 1``, so
+tiling, stimulus and checks are those of :mod:`accelgen.verif.engine_tiles`; only the beat
+arrays are flat: ``a_beats`` is ``(beats, rows)`` and ``b_beats`` ``(beats, cols)`` (the
+array's ``a.data`` is ``[rows]``, not ``[rows][1]``). A product ``A (M x K) @ B (K x N)`` is
+cut into ``ceil(M/rows) * ceil(N/cols)`` output tiles; tile ``(ti, tj)`` streams ``K`` beats
+(column ``k`` of the A row-block with row ``k`` of the B column-block), zero-padded at the
+edges. Tiles go row-block-major: ``(0,0), (0,1), ...``.
 """
 
-import numpy as np
-
-from . import golden
+from . import engine_tiles
+from .engine_tiles import rows_to_matrix, user_outputs
 
 __all__ = [
     "matrices_to_beats",
@@ -22,129 +25,54 @@ __all__ = [
 ]
 
 
+def _flat(beats: dict) -> dict:
+    """Engine beats (``depth = 1``) as the array's flat beats."""
+    return {"a_beats": beats["a_beats"][:, :, 0], "b_beats": beats["b_beats"][:, 0, :], "last": beats["last"]}
+
+
+def _nested(beats: dict) -> dict:
+    """The array's flat beats as engine beats with ``depth = 1``."""
+    return {"a_beats": beats["a_beats"][:, :, None], "b_beats": beats["b_beats"][:, None, :], "last": beats["last"]}
+
+
+def _flat_jobs(jobs: list[dict]) -> list[dict]:
+    return [dict(job, inputs=_flat(job["inputs"])) for job in jobs]
+
+
 def matrices_to_beats(a, b, rows: int, cols: int) -> dict:
     """Beat arrays (``a_beats``, ``b_beats``, ``last``) for ``a @ b`` on a rows x cols array."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or a.shape[1] == 0:
-        raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N) with K >= 1")
-    m, k = a.shape
-    n = b.shape[1]
-    tiles_m, tiles_n = -(-m // rows), -(-n // cols)
-    a_pad = np.zeros((tiles_m * rows, k), dtype=np.int64)
-    a_pad[:m] = a
-    b_pad = np.zeros((k, tiles_n * cols), dtype=np.int64)
-    b_pad[:, :n] = b
-    a_beats, b_beats = [], []
-    for ti in range(tiles_m):
-        for tj in range(tiles_n):
-            a_beats.append(a_pad[ti * rows:(ti + 1) * rows].T)
-            b_beats.append(b_pad[:, tj * cols:(tj + 1) * cols])
-    last = np.tile(np.arange(k) == k - 1, tiles_m * tiles_n).astype(np.int64)
-    return {"a_beats": np.concatenate(a_beats), "b_beats": np.concatenate(b_beats), "last": last}
+    return _flat(engine_tiles.matrices_to_beats(a, b, rows, cols, 1))
 
 
-def rows_to_matrix(c_rows, m: int, n: int, rows: int, cols: int) -> np.ndarray:
-    """Reassemble result rows (in tile order) into the ``m x n`` product."""
-    tiles_m, tiles_n = -(-m // rows), -(-n // cols)
-    c_rows = np.asarray(c_rows)
-    if c_rows.shape != (tiles_m * tiles_n * rows, cols):
-        raise ValueError(f"expected {(tiles_m * tiles_n * rows, cols)} result rows, got {c_rows.shape}")
-    blocks = c_rows.reshape(tiles_m, tiles_n, rows, cols).transpose(0, 2, 1, 3)
-    return blocks.reshape(tiles_m * rows, tiles_n * cols)[:m, :n]
-
-
-def random_beats(params, rng: np.random.Generator, k_values) -> dict:
+def random_beats(params, rng, k_values) -> dict:
     """Random operands over the full code range, one tile per entry of ``k_values``."""
-    a_lo, a_hi = golden.value_range(params.a_width, params.a_signed)
-    b_lo, b_hi = golden.value_range(params.b_width, params.b_signed)
-    beats = int(sum(k_values))
-    last = np.zeros(beats, dtype=np.int64)
-    last[np.cumsum(k_values) - 1] = 1
-    return {
-        "a_beats": rng.integers(a_lo, a_hi, size=(beats, params.rows), endpoint=True),
-        "b_beats": rng.integers(b_lo, b_hi, size=(beats, params.cols), endpoint=True),
-        "last": last,
-    }
+    return _flat(engine_tiles.random_beats(params, rng, k_values))
 
 
 def extreme_beats(params, k: int) -> dict:
-    """Tiles of constant extreme operands: min x min, max x max, min x max, max x min."""
-    a_lo, a_hi = golden.value_range(params.a_width, params.a_signed)
-    b_lo, b_hi = golden.value_range(params.b_width, params.b_signed)
-    pairs = [(a_lo, b_lo), (a_hi, b_hi), (a_lo, b_hi), (a_hi, b_lo)]
-    a_beats = np.concatenate([np.full((k, params.rows), a) for a, _ in pairs])
-    b_beats = np.concatenate([np.full((k, params.cols), b) for _, b in pairs])
-    last = np.tile(np.arange(k) == k - 1, len(pairs)).astype(np.int64)
-    return {"a_beats": a_beats, "b_beats": b_beats, "last": last}
+    """Tiles of constant extreme operands, then one of alternating extremes
+    (:func:`accelgen.verif.engine_tiles.extreme_beats`)."""
+    return _flat(engine_tiles.extreme_beats(params, k))
 
 
-def expected_rows(params, beats: dict) -> np.ndarray:
+def expected_rows(params, beats: dict):
     """Golden result rows for a beat stream."""
-    return golden.tile_matmul(
-        beats["a_beats"], beats["b_beats"], beats["last"],
-        a_width=params.a_width, a_signed=params.a_signed,
-        b_width=params.b_width, b_signed=params.b_signed,
-        acc_width=params.acc_width, acc_signed=params.acc_signed, overflow=params.overflow,
-    )
+    return engine_tiles.expected_rows(params, _nested(beats))
 
 
-def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
-    """The standard regression of one configuration.
-
-    Random tiles of mixed K (1 and ``k_max`` included, back to back), extreme operands at
-    K = 1 and K = ``k_max``, all under random source stalls and sink backpressure; then a
-    stall-free run whose busy-cycle count is compared with the analytic model.
-    """
-    k_max = params.k_max
-    mixed_k = [1, k_max, 1, 1, 2, k_max, max(1, k_max // 3), 1, params.rows, params.rows + 1]
-    return [
-        {"name": "random_mixed_k_stalls", "inputs": random_beats(params, rng, mixed_k), "stall": 0.3, "backpressure": 0.4},
-        {"name": "extremes_k1", "inputs": extreme_beats(params, 1), "stall": 0.2, "backpressure": 0.5},
-        {"name": "extremes_kmax", "inputs": extreme_beats(params, k_max), "stall": 0.1, "backpressure": 0.1},
-        {"name": "random_heavy_backpressure", "inputs": random_beats(params, rng, [3] * 6), "stall": 0.0, "backpressure": 0.8},
-        {"name": "random_no_stalls", "inputs": random_beats(params, rng, [k_max] * 3), "stall": 0.0, "backpressure": 0.0,
-         "tiles": 3, "k": k_max},
-    ]
+def regression_jobs(params, rng) -> list[dict]:
+    """The standard regression of one configuration
+    (:func:`accelgen.verif.engine_tiles.regression_jobs`)."""
+    return _flat_jobs(engine_tiles.regression_jobs(params, rng))
 
 
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     """Compare saved outputs with the golden model and counters; return the problems found."""
     from ..generators.systolic import analytic_cycles
 
-    problems = []
-    for job, out in zip(jobs, outputs):
-        expected = expected_rows(params, job["inputs"])
-        if out["c"].shape != expected.shape or not np.array_equal(out["c"], expected):
-            problems.append(f"{job['name']}: result rows differ from the golden model")
-        macs = len(job["inputs"]["last"]) * params.rows * params.cols
-        if int(out["mac_count"]) != macs:
-            problems.append(f"{job['name']}: mac_count {int(out['mac_count'])}, expected {macs}")
-        if job.get("stall", 0) == 0 and job.get("backpressure", 0) == 0 and "tiles" in job:
-            model = analytic_cycles(params, tiles=job["tiles"], k=job["k"])
-            if int(out["cycle_count"]) != model:
-                problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, analytic model {model}")
-    return problems
+    return engine_tiles.check(params, jobs, outputs, cycle_model=analytic_cycles, golden_rows=expected_rows)
 
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``arrays['a'] @ arrays['b']`` (any M, N, K), tiled onto the array."""
-    for key in ("a", "b"):
-        if key not in arrays:
-            raise ValueError(f"inputs must hold integer arrays 'a' (M x K) and 'b' (K x N); '{key}' is missing")
-    a = golden.check_fits("a", arrays["a"], params.a_width, params.a_signed)
-    b = golden.check_fits("b", arrays["b"], params.b_width, params.b_signed)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N)")
-    return [{"name": "user", "inputs": matrices_to_beats(a, b, params.rows, params.cols), "check": False}]
-
-
-def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:
-    """Arrays for the user's output file: ``c`` (M x N, int64) and ``cycles``."""
-    m, n = arrays["a"].shape[0], arrays["b"].shape[1]
-    out = outputs[0]
-    return {
-        "c": rows_to_matrix(out["c"], m, n, params.rows, params.cols).astype(np.int64),
-        "cycles": out["cycle_count"],
-        "mac_count": out["mac_count"],
-    }
+    return _flat_jobs(engine_tiles.user_jobs(params, arrays))
