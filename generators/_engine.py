@@ -29,7 +29,9 @@ may follow the previous tile's last beat in the next cycle), except that tile en
 least ``rows`` cycles apart so results leave at one row per cycle; the first result row of a
 tile is on ``c`` :data:`RESULT_LATENCY` cycles after its last beat was accepted. Busy cycles
 for ``T`` tiles of ``K`` beats: ``K + (T-1)*max(K, rows) + rows + RESULT_LATENCY - 1``
-(:func:`analytic_cycles`).
+(:func:`analytic_cycles`). With ``mac="booth_serial"`` a beat takes ``max(1, nonzero radix-4
+Booth digit positions of its A operands)`` cycles (``a.ready``/``b.ready`` low meanwhile) and
+results come one cycle later; :func:`booth_serial_cycles` gives the busy cycles.
 
 Counters: ``cycle_count`` counts busy cycles (a tile being accepted, or results in flight or
 waiting to leave), ``mac_count`` the multiply-accumulates performed (``rows*cols*depth`` per
@@ -45,11 +47,13 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.arith import OVERFLOW_MODES
+from ..hdl.booth_serial import BoothSerialGrid, beat_steps
 from ..hdl.mac import MAC_STYLES, prefix_add
 from ..hdl.trees import DotProductAccumulator
 from .params import DesignParams, OperandShapes, param
 
-__all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "ideal_cycles"]
+__all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "booth_serial_cycles", "serial_cycles",
+           "ideal_cycles"]
 
 #: Cycles from accepting a tile's last beat to its first result row on ``c``: the input
 #: register, the accumulate stage, the write of row 0 into the result FIFO, and its output
@@ -87,8 +91,9 @@ class EngineParams(OperandShapes, DesignParams):
         Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
     mac : str
         MAC micro-architecture, one of :data:`accelgen.hdl.mac.MAC_STYLES`; all give
-        bit-identical results. ``carry_save`` needs ``overflow="wrap"``;
-        ``same_weight_tree`` needs ``depth >= 2``.
+        bit-identical results. ``carry_save`` and ``booth_serial`` need ``overflow="wrap"``;
+        ``same_weight_tree`` needs ``depth >= 2``. ``booth_serial`` takes
+        ``max(1, nonzero Booth digit positions)`` cycles per beat (:func:`booth_serial_cycles`).
     """
 
     a_width: int = param(8, "A operand width in bits", min=2, max=16)
@@ -107,8 +112,10 @@ class EngineParams(OperandShapes, DesignParams):
 
     @property
     def result_latency(self) -> int:
-        """Cycles from a tile's last accepted beat to its first result row on ``c``."""
-        return RESULT_LATENCY
+        """Cycles from a tile's last accepted beat to its first result row on ``c`` (for
+        ``mac="booth_serial"``: from the final cycle of the tile's last beat, plus one; its
+        digit selection and accumulation are two pipeline stages)."""
+        return RESULT_LATENCY + (self.mac == "booth_serial")
 
     @property
     def reduction_length(self) -> int:
@@ -150,6 +157,12 @@ class EngineParams(OperandShapes, DesignParams):
                 "clamped after every addition; use overflow='wrap' (with acc_width >= the safe width "
                 f"{self.safe_acc_width} nothing wraps for k_max={self.k_max}) or another mac"
             )
+        if self.mac == "booth_serial" and self.overflow == "saturate":
+            raise ValueError(
+                "overflow='saturate' is not legal with mac='booth_serial': it adds a beat's products one Booth "
+                "digit position at a time, so there is no per-beat sum to clamp; use overflow='wrap' (with "
+                f"acc_width >= the safe width {self.safe_acc_width} nothing wraps for k_max={self.k_max}) or another mac"
+            )
         if self.mac == "same_weight_tree" and self.depth < 2:
             raise ValueError(
                 f"mac='same_weight_tree' is not legal for {self.engine} with depth={self.depth}: it merges the "
@@ -166,6 +179,43 @@ def analytic_cycles(params: EngineParams, tiles: int, k: int) -> int:
     ``out_fifo_depth`` (a smaller FIFO can add drain stalls).
     """
     return k + (tiles - 1) * max(k, params.rows) + params.rows + params.result_latency - 1
+
+
+def booth_serial_cycles(params: EngineParams, a_beats, last) -> int:
+    """Busy cycles of a stall-free run of ``mac="booth_serial"`` on the given beats.
+
+    ``a_beats`` is ``(beats, rows, depth)`` (the A operands), ``last`` ends each tile. Beat
+    ``b`` takes ``s_b = max(1, nonzero Booth digit positions of its A operands)`` cycles
+    (:func:`accelgen.hdl.booth_serial.beat_steps`) and the next beat is accepted in its final
+    cycle, so beats are accepted at ``t_{b+1} = t_b + s_b``; a tile's last beat is accepted
+    no earlier than ``rows - 1`` cycles after the previous tile's final cycle (so result rows
+    leave one per cycle), and the last tile's rows leave ``result_latency`` cycles after its
+    final cycle: ``t_last + s_last - 1 + rows + result_latency``. With one cycle per beat
+    this is :func:`analytic_cycles`. Exact for the default ``out_fifo_depth``.
+    """
+    return serial_cycles(params, beat_steps(a_beats, params.a_width, params.a_signed), last)
+
+
+def serial_cycles(params: EngineParams, steps, last) -> int:
+    """Busy cycles of a stall-free run of a serial grid whose beat ``b`` takes ``steps[b] >= 1``
+    cycles (the recurrence of :func:`booth_serial_cycles`; e.g. a constant ``steps`` gives a
+    fixed-latency bit-serial grid)."""
+    import numpy as np
+
+    steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), np.shape(last))
+    last = np.asarray(last).astype(bool)
+    if len(last) != len(steps) or not last[-1]:
+        raise ValueError("steps and last must have one entry per beat, and the final beat must end a tile")
+    accepted = 0
+    previous_end = None  # final cycle of the previous tile
+    for beat, (count, ends_tile) in enumerate(zip(steps.tolist(), last.tolist())):
+        if beat:
+            accepted += steps[beat - 1]
+        if ends_tile:
+            if previous_end is not None and params.rows > 1:
+                accepted = max(accepted, previous_end + params.rows - 1)
+            previous_end = accepted + count
+    return int(accepted + steps[-1] - 1 + params.rows + params.result_latency)
 
 
 def ideal_cycles(params: EngineParams, m: int, n: int, k: int) -> int:
@@ -226,6 +276,10 @@ class BroadcastEngine(wiring.Component):
                 "last_beat_to_first_row": p.result_latency,
                 "cycles_per_tile": f"max(K, {p.rows})",
                 "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.result_latency - 1}",
+            } if p.mac != "booth_serial" else {
+                "last_beat_final_cycle_to_first_row": p.result_latency - 1,
+                "cycles_per_beat": "max(1, nonzero Booth digit positions of the beat's A operands)",
+                "busy_cycles": "booth_serial_cycles(params, a_beats, last)",
             },
         }
 
@@ -237,13 +291,27 @@ class BroadcastEngine(wiring.Component):
         # -- admission: a tile's final beat needs result space and spacing ------------------
         reserved = Signal(range(fifo_rows + 1))  # result rows promised to accepted tiles
         is_last = self.a.payload.last
+        serial = p.mac == "booth_serial"
+        if serial:
+            # Digit-serial: a beat stays in the grid for one or more cycles; the next one is
+            # taken in its final cycle. A tile ends in the grid's final cycle of its last beat.
+            grid = m.submodules.grid = BoothSerialGrid(a_shape=p.a_shape, b_shape=p.b_shape, rows=rows, cols=cols,
+                                                       depth=depth, acc_shape=p.acc_shape)
+            tile_end_event = grid.tile_end
         if rows > 1:
             since_tile_end = Signal(range(rows + 1), init=rows)
-            spaced = since_tile_end >= rows
+            if serial:
+                # The last beat takes >= 1 cycle, so accepting it rows - 1 cycles after the
+                # previous tile's final cycle keeps the tiles' final cycles rows apart.
+                spaced = (since_tile_end >= rows - 1) & ~grid.tile_end
+            else:
+                spaced = since_tile_end >= rows
         else:
             spaced = Const(1)
         can_end_tile = spaced & (reserved <= fifo_rows - rows)
         accept = ~is_last | can_end_tile
+        if serial:
+            accept = accept & grid.ready
         fire = Signal()
         m.d.comb += [
             self.a.ready.eq(self.b.valid & accept),
@@ -251,40 +319,58 @@ class BroadcastEngine(wiring.Component):
             fire.eq(self.a.valid & self.b.valid & accept),
         ]
         ends_tile = fire & is_last
+        if not serial:
+            tile_end_event = ends_tile
         if rows > 1:
-            with m.If(ends_tile):
+            with m.If(tile_end_event):
                 m.d.sync += since_tile_end.eq(1)
             with m.Elif(since_tile_end < rows):
                 m.d.sync += since_tile_end.eq(since_tile_end + 1)
 
-        # -- input registers (load every cycle; in_valid says whether they hold a beat) ------
-        in_valid = Signal()
-        in_last = Signal()
-        in_a = Signal.like(self.a.payload.data, name="in_a")
-        in_b = Signal.like(self.b.payload.data, name="in_b")
-        m.d.sync += [
-            in_valid.eq(fire),
-            in_last.eq(is_last),
-            in_a.eq(self.a.payload.data),
-            in_b.eq(self.b.payload.data),
-        ]
+        if serial:
+            # The grid holds the beat in its own input registers.
+            m.d.comb += [
+                grid.a.eq(self.a.payload.data),
+                grid.b.eq(self.b.payload.data),
+                grid.load.eq(fire),
+                grid.last.eq(is_last),
+            ]
+            done = grid.done
 
-        # -- the grid: row i shares in_a[i], column j shares column j of in_b ----------------
-        units = [[None] * cols for _ in range(rows)]
-        for i in range(rows):
-            for j in range(cols):
-                unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
-                    a_shape=p.a_shape, b_shape=p.b_shape, depth=depth, acc_shape=p.acc_shape,
-                    overflow=p.overflow, mac=p.mac,
-                )
-                units[i][j] = unit
-                m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]
-                for d in range(depth):
-                    m.d.comb += [unit.a[d].eq(in_a[i][d]), unit.b[d].eq(in_b[d][j])]
+            def result_of(field, i, j):
+                return grid.result[i][j]
+        else:
+            # -- input registers (load every cycle; in_valid says whether they hold a beat) --
+            in_valid = Signal()
+            in_last = Signal()
+            in_a = Signal.like(self.a.payload.data, name="in_a")
+            in_b = Signal.like(self.b.payload.data, name="in_b")
+            m.d.sync += [
+                in_valid.eq(fire),
+                in_last.eq(is_last),
+                in_a.eq(self.a.payload.data),
+                in_b.eq(self.b.payload.data),
+            ]
 
-        # -- drain: the finished tile (held in the units' result registers) moves into the
-        #    result FIFO one row per cycle, row 0 in the cycle of `done` --------------------
-        done = units[0][0].done
+            # -- the grid: row i shares in_a[i], column j shares column j of in_b ------------
+            units = [[None] * cols for _ in range(rows)]
+            for i in range(rows):
+                for j in range(cols):
+                    unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
+                        a_shape=p.a_shape, b_shape=p.b_shape, depth=depth, acc_shape=p.acc_shape,
+                        overflow=p.overflow, mac=p.mac,
+                    )
+                    units[i][j] = unit
+                    m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]
+                    for d in range(depth):
+                        m.d.comb += [unit.a[d].eq(in_a[i][d]), unit.b[d].eq(in_b[d][j])]
+            done = units[0][0].done
+
+            def result_of(field, i, j):
+                return getattr(units[i][j], field)
+
+        # -- drain: the finished tile (held in the result registers) moves into the result
+        #    FIFO one row per cycle, row 0 in the cycle of `done` ---------------------------
         if rows > 1:
             drain_row = Signal(range(rows), name="drain_row")  # 0: idle, else the next row
             with m.If(done):
@@ -299,7 +385,7 @@ class BroadcastEngine(wiring.Component):
             selects = [Const(1)]
 
         def row_mux(field, j):
-            values = [getattr(units[i][j], field).as_unsigned() for i in range(rows)]
+            values = [result_of(field, i, j).as_unsigned() for i in range(rows)]
             if rows == 1:
                 return values[0]
             return functools.reduce(operator.or_, (Mux(select, value, 0) for select, value in zip(selects, values)))

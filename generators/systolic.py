@@ -139,6 +139,12 @@ class SystolicParams(OperandShapes, DesignParams):
         return derived
 
     def check(self):
+        if self.mac == "booth_serial":
+            raise ValueError(
+                "mac='booth_serial' is not legal for the systolic array: its cycle count depends on the data, "
+                "and the skewed array moves one beat per cycle; legal values: 'baseline', 'carry_save' "
+                "(booth_serial is for the tree, matrix2d and cube3d engines)"
+            )
         if self.mac == "same_weight_tree":
             raise ValueError(
                 "mac='same_weight_tree' is not legal for the systolic array: each cell adds one product "

@@ -32,7 +32,7 @@ from amaranth.hdl import _ast
 __all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "prefix_add"]
 
 #: The multiply-accumulate micro-architectures engines offer (their ``mac`` parameter).
-MAC_STYLES = ("baseline", "carry_save", "same_weight_tree")
+MAC_STYLES = ("baseline", "carry_save", "same_weight_tree", "booth_serial")
 
 #: One-paragraph description of each :data:`MAC_STYLES` entry.
 MAC_STYLE_DOCS = {
@@ -52,6 +52,14 @@ MAC_STYLE_DOCS = {
         "partial products of all the products are compressed together, column by bit weight, "
         "in one tree, and only one carry-propagate adder per output remains (instead of one "
         "multiplier's final adder per product plus an adder tree)."
+    ),
+    "booth_serial": (
+        "Digit-serial with zero skipping (the paper's sparsity-encoded serial PE, OPT3/OPT4C), "
+        "for the broadcast engines: the A operands of a beat are recoded into radix-4 Booth "
+        "digits and the grid adds one digit position per cycle (a partial product from {0, "
+        "+-B, +-2B} per product, no multiplier), skipping the positions where every A operand "
+        "of the beat has a zero digit. A beat takes max(1, nonzero positions) cycles, so the "
+        "throughput depends on the data; needs overflow='wrap'."
     ),
 }
 

@@ -12,7 +12,8 @@ Its MAC micro-architecture is chosen by ``mac`` (:data:`accelgen.hdl.mac.MAC_STY
   so there is no carry-propagate adder in the loop at all; the pair is added once, when the
   result leaves the engine.
 
-All three compute bit-identical results.
+All three compute bit-identical results. (``"booth_serial"`` is not a per-output unit: its
+digit positions are shared by a whole grid, see :class:`accelgen.hdl.booth_serial.BoothSerialGrid`.)
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -81,6 +82,8 @@ class DotProductAccumulator(wiring.Component):
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {overflow!r}")
         if mac not in MAC_STYLES:
             raise ValueError(f"mac={mac!r} is not legal: must be one of {', '.join(map(repr, MAC_STYLES))}")
+        if mac == "booth_serial":
+            raise ValueError("mac='booth_serial' is a grid-level digit-serial unit: use accelgen.hdl.booth_serial.BoothSerialGrid")
         if mac == "carry_save" and overflow != "wrap":
             raise ValueError("mac='carry_save' accumulates in carry-save form and cannot saturate: overflow must be 'wrap'")
         if not isinstance(depth, int) or depth < 1:

@@ -3,7 +3,9 @@ MAC style, bit-exact against the golden model; the styles are also compared with
 
 One small Verilator build per engine and MAC style; the jobs (``regression_jobs``) cover random
 tiles of mixed K including 1 and k_max back to back, extreme operands, random stalls and
-backpressure, and stall-free runs whose busy-cycle count must equal the analytic model.
+backpressure, and stall-free runs whose busy-cycle count must equal the analytic model (for
+``booth_serial``, whose cycles depend on the A data: ``booth_serial_cycles``, also on zero-heavy
+and all-zero data).
 """
 
 import numpy as np
@@ -29,6 +31,13 @@ CONFIGS = {
     "cube3d_2x3x3_s6s4_sat10-same_weight_tree": ("cube3d", dict(rows=2, cols=3, depth=3, a_width=6, b_width=4, k_max=8,
                                                                 acc_width=10, overflow="saturate",
                                                                 mac="same_weight_tree")),
+    # Digit-serial: odd widths (5-bit unsigned A: 3 digit positions, 7-bit signed A: 4).
+    "matrix2d_2x3_u5s6-booth_serial": ("matrix2d", dict(rows=2, cols=3, a_width=5, a_signed=False, b_width=6, k_max=6,
+                                                        mac="booth_serial")),
+    "tree_d3_c2_s7u4-booth_serial": ("tree", dict(depth=3, cols=2, a_width=7, b_width=4, b_signed=False, k_max=6,
+                                                  mac="booth_serial")),
+    "cube3d_2x2x2_s7s5_wrap9-booth_serial": ("cube3d", dict(rows=2, cols=2, depth=2, a_width=7, b_width=5, k_max=6,
+                                                            acc_width=9, overflow="wrap", mac="booth_serial")),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from accelgen.generators import get_design
-from accelgen.generators._engine import analytic_cycles
+from accelgen.generators._engine import analytic_cycles, booth_serial_cycles
 from accelgen.verif.engine_tiles import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
 from accelgen.verif.packing import pack_rows, unpack_rows
 from accelgen.verif.pysim_streams import run_streams
@@ -30,7 +30,7 @@ SHAPES = {
     "matrix2d_3x2_u5s6": ("matrix2d", dict(rows=3, cols=2, a_width=5, a_signed=False, b_width=6, k_max=8)),
     "cube3d_2x3x2_s4u7": ("cube3d", dict(rows=2, cols=3, depth=2, a_width=4, b_width=7, b_signed=False, k_max=8)),
 }
-MACS = ["baseline", "carry_save", "same_weight_tree"]
+MACS = ["baseline", "carry_save", "same_weight_tree", "booth_serial"]
 
 
 def configs():
@@ -61,7 +61,34 @@ def test_cycle_counter_matches_analytic_model(design, kwargs, seed):
         beats = random_beats(params, rng, [k] * 4)
         rows, _, counters = simulate(design, params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))
-        assert counters["cycles"] == analytic_cycles(params, tiles=4, k=k), k
+        if params.mac == "booth_serial":
+            assert counters["cycles"] == booth_serial_cycles(params, beats["a_beats"], beats["last"]), k
+        else:
+            assert counters["cycles"] == analytic_cycles(params, tiles=4, k=k), k
+
+
+@pytest.mark.parametrize("design,kwargs", [
+    ("matrix2d", dict(rows=3, cols=2, a_width=5, a_signed=False, b_width=6, k_max=8)),
+    ("matrix2d", dict(rows=1, cols=3, a_width=7, b_width=4, k_max=8)),
+    ("cube3d", dict(rows=2, cols=2, depth=2, a_width=4, b_width=5, b_signed=False, k_max=8)),
+    ("tree", dict(depth=3, cols=2, a_width=6, k_max=8)),
+])
+def test_booth_serial_cycles_follow_the_data(design, kwargs, seed):
+    """Zero-heavy, all-zero and dense A data with mixed tile lengths: the busy cycles of a
+    stall-free run equal :func:`booth_serial_cycles` exactly; with all-zero A every beat takes
+    one cycle (:func:`analytic_cycles`)."""
+    rng = np.random.default_rng(seed)
+    params = get_design(design).params(**kwargs, mac="booth_serial")
+    for zeros in (0.0, 0.6, 0.9, 1.0):
+        for k_values in ([1, 1, 1, 1], [2, 1, 5, 1, 3], [8, 8]):
+            beats = random_beats(params, rng, k_values)
+            beats["a_beats"][rng.random(beats["a_beats"].shape) < zeros] = 0
+            rows, _, counters = simulate(design, params, beats, stall=0.0, backpressure=0.0, rng=rng)
+            np.testing.assert_array_equal(rows, expected_rows(params, beats))
+            model = booth_serial_cycles(params, beats["a_beats"], beats["last"])
+            assert counters["cycles"] == model, (zeros, k_values)
+            if zeros == 1.0 and len(set(k_values)) == 1:
+                assert model == analytic_cycles(params, tiles=len(k_values), k=k_values[0])
 
 
 @pytest.mark.parametrize("design,mac,overflow_mode", [
@@ -106,6 +133,8 @@ BAD = [
     ("matrix2d", dict(a_width=17), r"a_width=17 is out of range: must be an integer in 2\.\.16"),
     ("cube3d", dict(acc_width=12), r"acc_width=12 can overflow for k_max=64 \(the safe width is 24\)"),
     ("tree", dict(mac="wallace"), r"mac='wallace' is not legal: must be one of 'baseline', 'carry_save', 'same_weight_tree'"),
+    ("matrix2d", dict(mac="booth_serial", acc_width=12, overflow="saturate"),
+     r"overflow='saturate' is not legal with mac='booth_serial'"),
     ("matrix2d", dict(rows=8, out_fifo_depth=4), r"out_fifo_depth=4 is out of range: must be an integer in 8\.\.4096"),
 ]
 

@@ -28,6 +28,7 @@ BAD_PARAMS = [
     (dict(counter_width=8), r"counter_width=8 is out of range: must be an integer in 16\.\.64"),
     (dict(mac="wallace"), r"mac='wallace' is not legal: must be one of 'baseline', 'carry_save', 'same_weight_tree'"),
     (dict(mac="same_weight_tree"), r"mac='same_weight_tree' is not legal for the systolic array"),
+    (dict(mac="booth_serial"), r"mac='booth_serial' is not legal for the systolic array: .*legal values: 'baseline', 'carry_save'"),
     (dict(mac="carry_save", acc_width=12, overflow="saturate"),
      r"overflow='saturate' is not legal with mac='carry_save': a carry-save accumulator cannot be clamped"),
 ]

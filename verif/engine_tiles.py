@@ -113,11 +113,25 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
     Random tiles of mixed K (1 and ``k_max`` included, back to back, shorter and longer than
     ``rows``), extreme operands at K = 1 and K = ``k_max``, all under random source stalls and
     sink backpressure; then a stall-free run whose busy-cycle count is compared with the
-    analytic model.
+    analytic model. With ``mac="booth_serial"`` (whose cycles depend on the A data) also
+    zero-heavy and all-zero A operands, stalled and stall-free.
     """
     k_max = params.k_max
     mixed_k = [1, k_max, 1, 1, 2, k_max, max(1, k_max // 3), 1, params.rows, params.rows + 1]
-    return [
+    serial_jobs = []
+    if getattr(params, "mac", None) == "booth_serial":
+        def zero_heavy(k_values, zeros):
+            beats = random_beats(params, rng, k_values)
+            beats["a_beats"][rng.random(beats["a_beats"].shape) < zeros] = 0
+            return beats
+
+        serial_jobs = [
+            {"name": "zero_heavy_stalls", "inputs": zero_heavy(mixed_k, 0.7), "stall": 0.3, "backpressure": 0.4},
+            {"name": "zero_heavy_no_stalls", "inputs": zero_heavy(mixed_k, 0.6), "stall": 0.0, "backpressure": 0.0},
+            {"name": "all_zero_no_stalls", "inputs": zero_heavy([2, 1, 3], 1.0), "stall": 0.0, "backpressure": 0.0},
+            {"name": "extremes_no_stalls", "inputs": extreme_beats(params, 2), "stall": 0.0, "backpressure": 0.0},
+        ]
+    return serial_jobs + [
         {"name": "random_mixed_k_stalls", "inputs": random_beats(params, rng, mixed_k), "stall": 0.3, "backpressure": 0.4},
         {"name": "extremes_k1", "inputs": extreme_beats(params, 1), "stall": 0.2, "backpressure": 0.5},
         {"name": "extremes_kmax", "inputs": extreme_beats(params, k_max), "stall": 0.1, "backpressure": 0.1},
@@ -135,7 +149,11 @@ def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, go
     ``cycle_model(params, tiles=, k=)`` gives the stall-free busy cycles (default: the
     broadcast engines' :func:`~accelgen.generators._engine.analytic_cycles`) and
     ``golden_rows(params, beats)`` the expected result rows (default: :func:`expected_rows`).
+    With ``mac="booth_serial"`` the cycles of every stall-free job follow from its A data
+    (:func:`~accelgen.generators._engine.booth_serial_cycles`).
     """
+    from ..generators._engine import booth_serial_cycles
+
     if cycle_model is None:
         from ..generators._engine import analytic_cycles as cycle_model
     golden_rows = golden_rows or expected_rows
@@ -148,7 +166,12 @@ def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, go
         macs = len(job["inputs"]["last"]) * params.macs_per_beat
         if int(out["mac_count"]) != macs:
             problems.append(f"{job['name']}: mac_count {int(out['mac_count'])}, expected {macs}")
-        if job.get("stall", 0) == 0 and job.get("backpressure", 0) == 0 and "tiles" in job:
+        stall_free = job.get("stall", 0) == 0 and job.get("backpressure", 0) == 0
+        if stall_free and getattr(params, "mac", None) == "booth_serial" and job.get("check", True):
+            model = booth_serial_cycles(params, job["inputs"]["a_beats"], job["inputs"]["last"])
+            if int(out["cycle_count"]) != model:
+                problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, booth_serial model {model}")
+        elif stall_free and "tiles" in job:
             model = cycle_model(params, tiles=job["tiles"], k=job["k"])
             if int(out["cycle_count"]) != model:
                 problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, analytic model {model}")

@@ -1,0 +1,245 @@
+"""Digit-serial multiply-accumulate with zero-digit skipping (``mac="booth_serial"``).
+
+Each A operand is recoded into radix-4 Booth digits ``d_p`` in {-2, -1, 0, 1, 2} of weight
+``4**p`` (``ceil(n/2)`` digits for an ``n``-bit signed operand, ``ceil((n+1)/2)`` unsigned),
+so ``a * b = sum_p d_p * (b << 2p)``. A :class:`BoothSerialGrid` (``rows x cols`` outputs of
+``depth`` products each, operands broadcast as in the broadcast engines) works through one
+beat one digit *position* per cycle, and only through the positions where some A operand of
+the beat has a nonzero digit: the positions are shared by the whole grid, so one
+position sequencer serves every cell, and ``b << 2p`` is formed once per B operand and
+broadcast down its column. A beat therefore takes ``max(1, nonzero positions)`` cycles
+(:func:`beat_steps`); every cell adds ``sum_d d_p(a[i][d]) * (b[d][j] << 2p)`` to a binary
+accumulator each cycle, selecting the partial product from {0, +-B, +-2B} (no multiplier).
+
+The pure-Python helpers (:func:`booth_digit_count`, :func:`booth_digits`,
+:func:`nonzero_positions`, :func:`beat_steps`) are shared by the generator's cycle model and
+the golden side; they work on Python ints and on numpy integer arrays alike.
+"""
+
+import functools
+import operator
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .trees import adder_tree
+
+__all__ = ["booth_digit_count", "booth_digits", "nonzero_positions", "beat_steps", "BoothSerialGrid"]
+
+
+def booth_digit_count(width: int, signed: bool) -> int:
+    """Radix-4 Booth digits of an operand: ``ceil(width/2)`` signed, ``ceil((width+1)/2)``
+    unsigned (an unsigned operand is recoded as a signed number one bit wider)."""
+    return -(-(width + (0 if signed else 1)) // 2)
+
+
+def booth_digits(value, width: int, signed: bool) -> list:
+    """The Booth digits of ``value`` (int or numpy integer array), least significant first:
+    ``d_p = -2*x[2p+1] + x[2p] + x[2p-1]`` with ``x[-1] = 0``, and ``sum_p d_p * 4**p ==
+    value``. ``value`` must be the operand's integer value (in range for ``width``/``signed``)."""
+
+    def bit(k):
+        return 0 if k < 0 else (value >> k) & 1
+
+    return [-2 * bit(2 * p + 1) + bit(2 * p) + bit(2 * p - 1) for p in range(booth_digit_count(width, signed))]
+
+
+def nonzero_positions(values, width: int, signed: bool):
+    """Bit mask of the digit positions at which any of ``values`` has a nonzero digit.
+
+    ``values`` is an integer array whose last axis holds the operands of one beat (e.g.
+    ``(beats, rows*depth)``); the result has that axis removed. A Python int is one operand.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.int64)
+    mask = np.zeros(values.shape[:-1] if values.ndim else (), dtype=np.int64)
+    for p, digit in enumerate(booth_digits(values, width, signed)):
+        nonzero = digit != 0
+        if values.ndim:
+            nonzero = nonzero.any(axis=-1)
+        mask = mask | (nonzero.astype(np.int64) << p)
+    return mask
+
+
+def beat_steps(a_beats, width: int, signed: bool):
+    """Cycles the grid spends on each beat: ``max(1, nonzero positions)``.
+
+    ``a_beats`` is ``(beats, ...)``: all A operands of a beat after the first axis.
+    """
+    import numpy as np
+
+    a_beats = np.asarray(a_beats, dtype=np.int64)
+    mask = nonzero_positions(a_beats.reshape(len(a_beats), -1), width, signed)
+    count = np.zeros(len(a_beats), dtype=np.int64)
+    for p in range(booth_digit_count(width, signed)):
+        count += (mask >> p) & 1
+    return np.maximum(count, 1)
+
+
+def _any(bits):
+    return functools.reduce(operator.or_, bits)
+
+
+class BoothSerialGrid(wiring.Component):
+    """``rows x cols`` dot products of ``depth`` products, accumulated over beats, one nonzero
+    Booth digit position of the beat's A operands per cycle (see the module docstring).
+
+    A beat (``a``, ``b``, ``last``) is taken when ``load`` is high; the caller may only raise
+    ``load`` while ``ready`` is high (the grid is idle, or in the final cycle of its current
+    beat, so beats follow each other without a gap). ``last`` marks the final beat of a dot
+    product: after its final cycle the sums go to ``result``, ``done`` pulses for one cycle,
+    and the next beat starts fresh sums. A beat of all-zero A operands takes one cycle.
+
+    Parameters
+    ----------
+    a_shape, b_shape : Shape
+        Operand shapes (signedness from the shape).
+    rows, cols, depth : int
+        Outputs are ``rows x cols``; each reduces ``depth`` products per beat. ``a`` row
+        ``i`` is shared by the outputs of row ``i``, ``b`` column ``j`` by column ``j``.
+    acc_shape : Shape
+        Accumulator / result shape; sums wrap modulo ``2**acc_shape.width``.
+
+    Members
+    -------
+    a : In(ArrayLayout(ArrayLayout(a_shape, depth), rows))
+    b : In(ArrayLayout(ArrayLayout(b_shape, cols), depth))
+    load, last : In(1)
+        Take the beat on ``a``/``b`` / it is the final beat of a dot product.
+    ready : Out(1)
+        A beat may be loaded this cycle (depends only on the grid's registers).
+    tile_end : Out(1)
+        This cycle is the final cycle of a beat with ``last`` (``done`` follows).
+    done : Out(1)
+        One-cycle pulse: new finished sums are in ``result`` (two cycles after ``tile_end``:
+        a position is selected in one cycle and added in the next).
+    result : Out(ArrayLayout(ArrayLayout(acc_shape, cols), rows))
+        The finished sums, held until the next ones.
+    """
+
+    def __init__(self, *, a_shape, b_shape, rows: int, cols: int, depth: int, acc_shape):
+        for name, value in (("rows", rows), ("cols", cols), ("depth", depth)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} is not legal: must be a positive integer")
+        self._a_shape, self._b_shape, self._acc_shape = a_shape, b_shape, acc_shape
+        self._rows, self._cols, self._depth = rows, cols, depth
+        super().__init__({
+            "a": In(data.ArrayLayout(data.ArrayLayout(a_shape, depth), rows)),
+            "b": In(data.ArrayLayout(data.ArrayLayout(b_shape, cols), depth)),
+            "load": In(1),
+            "last": In(1),
+            "ready": Out(1),
+            "tile_end": Out(1),
+            "done": Out(1),
+            "result": Out(data.ArrayLayout(data.ArrayLayout(acc_shape, cols), rows)),
+        })
+
+    @property
+    def positions(self) -> int:
+        """Booth digit positions of an A operand."""
+        return booth_digit_count(self._a_shape.width, self._a_shape.signed)
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols, depth, positions = self._rows, self._cols, self._depth, self.positions
+        a_signed = self._a_shape.signed
+
+        # -- the beat being worked on ----------------------------------------------------------
+        busy = Signal()  # in_a/in_b hold a beat with positions left
+        in_last = Signal()
+        in_a = Signal.like(self.a, name="in_a")
+        in_b = Signal.like(self.b, name="in_b")
+        visited = Signal(positions)  # positions already added for this beat
+
+        # -- Booth recoding of every A operand (the same for all columns) -----------------------
+        digits = {}  # (i, d) -> [(one, two, neg)] per position
+        for i in range(rows):
+            for d in range(depth):
+                operand = in_a[i][d]
+                width = len(operand)
+                fill = operand[width - 1] if a_signed else Const(0, 1)
+                bits = [operand[k] if k < width else fill for k in range(2 * positions)]
+                codes = []
+                for p in range(positions):
+                    x0 = bits[2 * p - 1] if p > 0 else Const(0, 1)
+                    x1, x2 = bits[2 * p], bits[2 * p + 1]
+                    one = x1 ^ x0
+                    two = (x2 & ~x1 & ~x0) | (~x2 & x1 & x0)
+                    codes.append((one, two, x2))
+                digits[i, d] = codes
+
+        nonzero = Signal(positions)
+        for p in range(positions):
+            m.d.comb += nonzero[p].eq(_any(one | two for (one, two, _) in (digits[key][p] for key in digits)))
+        pending = Signal(positions)
+        lowest = Signal(positions)  # one-hot: the position added this cycle (0 for an all-zero beat)
+        final = Signal()  # this cycle is the beat's final one
+        m.d.comb += [
+            pending.eq(nonzero & ~visited),
+            lowest.eq(pending & (~pending + 1)),
+            final.eq(busy & ~(pending & ~lowest).any()),
+            self.ready.eq(~busy | final),
+            self.tile_end.eq(final & in_last),
+        ]
+        with m.If(self.load):
+            m.d.sync += [
+                busy.eq(1),
+                in_last.eq(self.last),
+                in_a.eq(self.a),
+                in_b.eq(self.b),
+                visited.eq(0),
+            ]
+        with m.Elif(final):
+            m.d.sync += busy.eq(0)
+        with m.Elif(busy):
+            m.d.sync += visited.eq(visited | lowest)
+
+        # -- the digit of every A operand at the current position (registered: the selection
+        #    and the accumulation are separate pipeline stages) --------------------------------
+        step_valid = Signal()  # the step registers hold a position to add
+        step_last = Signal()  # ... the final one of a dot product
+        m.d.sync += [step_valid.eq(busy), step_last.eq(final & in_last)]
+        selected = {}
+        for key, codes in digits.items():
+            picked = []
+            for field in range(3):
+                bit = Signal(name=f"digit_{key[0]}_{key[1]}_{('one', 'two', 'neg')[field]}")
+                m.d.sync += bit.eq(_any(lowest[p] & codes[p][field] for p in range(positions)))
+                picked.append(bit)
+            selected[key] = picked
+
+        # -- b << 2p, formed once per B operand and shared by the column --------------------------
+        b_shape = self._b_shape
+        shifted_shape = (signed if b_shape.signed else unsigned)(b_shape.width + 2 * (positions - 1))
+        shifted = {}
+        for d in range(depth):
+            for j in range(cols):
+                value = Signal(shifted_shape, name=f"b_shifted_{d}_{j}")
+                m.d.sync += value.eq(_any(Mux(lowest[p], in_b[d][j] << (2 * p), 0) for p in range(positions)))
+                shifted[d, j] = value
+
+        # -- the accumulators --------------------------------------------------------------------
+        fresh = Signal(init=1)  # the next step starts new sums
+        with m.If(step_valid):
+            m.d.sync += fresh.eq(step_last)
+        m.d.sync += self.done.eq(step_valid & step_last)
+        for i in range(rows):
+            for j in range(cols):
+                acc = Signal(self._acc_shape, name=f"acc_{i}_{j}")
+                partials = []
+                for d in range(depth):
+                    one, two, neg = selected[i, d]
+                    magnitude = Mux(two, shifted[d, j] << 1, Mux(one, shifted[d, j], 0))
+                    # -m = ~m + 1: the inversion here, the +1s as one small sum of the signs.
+                    if not magnitude.shape().signed:
+                        magnitude = Cat(magnitude, Const(0, 1)).as_signed()
+                    partials.append(magnitude ^ neg.replicate(len(magnitude)).as_signed())
+                signs = [selected[i, d][2] for d in range(depth)]
+                total = Mux(fresh, 0, acc) + adder_tree(partials) + adder_tree(signs)
+                with m.If(step_valid):
+                    m.d.sync += acc.eq(total)
+                    with m.If(step_last):
+                        m.d.sync += self.result[i][j].eq(total)
+        return m
