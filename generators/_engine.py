@@ -112,10 +112,11 @@ class EngineParams(OperandShapes, DesignParams):
 
     @property
     def result_latency(self) -> int:
-        """Cycles from a tile's last accepted beat to its first result row on ``c`` (for
-        ``mac="booth_serial"``: from the final cycle of the tile's last beat, plus one; its
-        digit selection and accumulation are two pipeline stages)."""
-        return RESULT_LATENCY + (self.mac == "booth_serial")
+        """Cycles from a tile's last accepted beat to its first result row on ``c``:
+        :data:`RESULT_LATENCY`, plus one for ``mac="carry_save"`` (a register between the row
+        select and the final adder) and for ``mac="booth_serial"`` (counted from the final
+        cycle of the tile's last beat; digit selection and accumulation are two stages)."""
+        return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save"))
 
     @property
     def reduction_length(self) -> int:
@@ -392,16 +393,21 @@ class BroadcastEngine(wiring.Component):
 
         q = m.submodules.result_fifo = fifo.SyncFIFOBuffered(width=cols * p.acc_width,
                                                              depth=3 if fifo_rows == 2 else fifo_rows)
-        row_words = []
-        for j in range(cols):
-            if p.mac == "carry_save":
-                # The carry-propagate addition of the carry-save pair: one log-depth adder per
-                # column, so the deferred addition is not the longest path.
-                word = prefix_add(m, row_mux("result_sum", j), row_mux("result_carry", j), p.acc_width,
-                                  name=f"cpa_{j}")
-            else:
-                word = row_mux("result", j)
-            row_words.append(word)
+        if p.mac == "carry_save":
+            # The carry-propagate addition of the carry-save pair: one log-depth adder per
+            # column, a register after the row select, so that neither is on the longest path
+            # (on FPGAs the adder is LUT logic, slower than a carry chain).
+            pair_write = Signal(name="pair_write")
+            m.d.sync += pair_write.eq(write)
+            row_words = []
+            for j in range(cols):
+                pair_sum = Signal(p.acc_width, name=f"pair_sum_{j}")
+                pair_carry = Signal(p.acc_width, name=f"pair_carry_{j}")
+                m.d.sync += [pair_sum.eq(row_mux("result_sum", j)), pair_carry.eq(row_mux("result_carry", j))]
+                row_words.append(prefix_add(m, pair_sum, pair_carry, p.acc_width, name=f"cpa_{j}"))
+            write = pair_write
+        else:
+            row_words = [row_mux("result", j) for j in range(cols)]
         m.d.comb += [q.w_en.eq(write), q.w_data.eq(Cat(*row_words))]
 
         transfer = self.c.valid & self.c.ready
