@@ -15,9 +15,13 @@ from .streams import StreamSink, StreamSource, seeded_rng
 from .tb_common import collect_tile_rows, run_jobs
 
 
-async def run_engine_job(bench, config, job, inputs):
+async def run_tile_job(bench, config, job, inputs, *, params, golden_rows, skew: int = 0):
+    """One job of a tile engine with ``a``/``b`` beat streams and ``c`` result rows (the
+    broadcast engines, and the systolic array with ``skew = cols``): stream the beats with
+    random stalls and backpressure, collect the rows, compare them with ``golden_rows(params,
+    inputs)`` when the job asks for it."""
     dut = bench.dut
-    p = get_design(config["design"]).params(**config["params"])
+    p = params
     last = inputs["last"].astype(bool)
     beats = len(last)
     tiles = int(last.sum())
@@ -40,11 +44,16 @@ async def run_engine_job(bench, config, job, inputs):
         dut._log.info("  cycle %d: %d/%d result rows", cycle, len(c_sink.received), c_sink.expect_count)
 
     slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
-    budget = int(slowdown * 4 * (beats + tiles * p.rows)) + 4 * p.rows + 200
+    budget = int(slowdown * 4 * (beats + tiles * p.rows)) + 4 * (p.rows + skew) + 200
     cycles = await bench.run(timeout_cycles=budget, progress=progress)
 
-    expected = expected_rows(p, inputs) if job.get("check") else None
+    expected = golden_rows(p, inputs) if job.get("check") else None
     return collect_tile_rows(dut, p, job, c_sink, expected, cycles)
+
+
+async def run_engine_job(bench, config, job, inputs):
+    params = get_design(config["design"]).params(**config["params"])
+    return await run_tile_job(bench, config, job, inputs, params=params, golden_rows=expected_rows)
 
 
 @cocotb.test()

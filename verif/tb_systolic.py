@@ -9,40 +9,15 @@ and, when the job asks for it, compares them with the bit-exact golden model.
 import cocotb
 
 from ..generators.systolic import SystolicParams
-from .packing import pack_rows
 from .systolic_tiles import expected_rows
-from .streams import StreamSink, StreamSource, seeded_rng
-from .tb_common import collect_tile_rows, run_jobs
+from .tb_common import run_jobs
+from .tb_engine import run_tile_job
 
 
 async def run_systolic_job(bench, config, job, inputs):
-    dut = bench.dut
+    # The engines' job with depth 1 (flat beats) plus the array's column skew.
     p = SystolicParams(**config["params"])
-    a_beats, b_beats = inputs["a_beats"], inputs["b_beats"]
-    last = inputs["last"].astype(bool)
-    tiles = int(last.sum())
-
-    seed = config["seed"]
-    a_src = StreamSource(dut, "a", stall=job["stall"], rng=seeded_rng(seed, job["name"], "a"))
-    b_src = StreamSource(dut, "b", stall=job["stall"], rng=seeded_rng(seed, job["name"], "b"))
-    c_sink = StreamSink(dut, "c", backpressure=job["backpressure"], rng=seeded_rng(seed, job["name"], "c"))
-    bench.sources += [a_src, b_src]
-    bench.sinks.append(c_sink)
-    await bench.reset()
-
-    a_src.send(pack_rows(a_beats, p.a_width, flags=last))
-    b_src.send(pack_rows(b_beats, p.b_width))
-    c_sink.expect_count = tiles * p.rows
-
-    def progress(cycle):
-        dut._log.info("  cycle %d: %d/%d result rows", cycle, len(c_sink.received), c_sink.expect_count)
-
-    slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
-    budget = int(slowdown * 4 * (len(last) + tiles * p.rows)) + 4 * (p.rows + p.cols) + 200
-    cycles = await bench.run(timeout_cycles=budget, progress=progress)
-
-    expected = expected_rows(p, inputs) if job.get("check") else None
-    return collect_tile_rows(dut, p, job, c_sink, expected, cycles)
+    return await run_tile_job(bench, config, job, inputs, params=p, golden_rows=expected_rows, skew=p.cols)
 
 
 @cocotb.test()
