@@ -422,8 +422,6 @@ class ElementwiseActivation(wiring.Component):
 @register(
     "gelu",
     params=GeluParams,
-    testbench="accelgen.verif.tb_activation",
-    host="accelgen.verif.activation_host",
     summary="elementwise GELU, lanes per beat, II=1: exact table (int8) or delta table + interpolation (<= 1 LSB)",
 )
 class Gelu(ElementwiseActivation):
@@ -435,8 +433,6 @@ class Gelu(ElementwiseActivation):
 @register(
     "silu",
     params=SiluParams,
-    testbench="accelgen.verif.tb_activation",
-    host="accelgen.verif.activation_host",
     summary="elementwise SiLU, lanes per beat, II=1: exact table (int8) or delta table + interpolation (<= 1 LSB)",
 )
 class Silu(ElementwiseActivation):

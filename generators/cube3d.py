@@ -9,14 +9,14 @@ With ``mac="same_weight_tree"`` each output's ``depth`` products are reduced as 
 compressor tree of their partial products (one carry-propagate adder per output); with
 ``mac="carry_save"`` the accumulator joins that tree as a carry-save pair.
 
-Stream interface, timing and counters: see :mod:`accelgen.generators._engine` (the common
+Stream interface, timing and counters: see :mod:`accelgen.generators.engines` (the common
 interface of the ``tree``, ``matrix2d`` and ``cube3d`` engines).
 """
 
 import dataclasses
 
 from . import param, register
-from ._engine import BroadcastEngine, EngineParams
+from .engines import BroadcastEngine, EngineParams
 
 __all__ = ["Cube3DParams", "Cube3DEngine"]
 
@@ -43,11 +43,9 @@ class Cube3DParams(EngineParams):
 @register(
     "cube3d",
     params=Cube3DParams,
-    testbench="accelgen.verif.tb_engine",
-    host="accelgen.verif.engine_tiles",
     summary="3D-cube engine: rows x cols x depth multipliers, an adder tree per output, accumulating",
 )
 class Cube3DEngine(BroadcastEngine):
-    """3D-cube engine; the full interface of :class:`~._engine.BroadcastEngine`."""
+    """3D-cube engine; the full interface of :class:`~.engines.BroadcastEngine`."""
 
     params_class = Cube3DParams

@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..hdl.delay import DelayLine
 from ..hdl.exp_tables import APPROX_MODES, ExpSpec
 from ..hdl.exp_unit import ExpUnit, exp_latency
+from ..hdl.util import ceil_div
 from . import DesignParams, param, register
 
 __all__ = ["ExpParams", "ExpStream"]
@@ -58,7 +59,7 @@ class ExpParams(DesignParams):
 
     def resolve(self):
         if self.exp_table_bits is None:
-            return {"exp_table_bits": min(10, max(2, -(-(self.exp_frac - 2) // 2)))}
+            return {"exp_table_bits": min(10, max(2, ceil_div(self.exp_frac - 2, 2)))}
         return {}
 
     def check(self):
@@ -74,8 +75,6 @@ class ExpParams(DesignParams):
 @register(
     "exp",
     params=ExpParams,
-    testbench="accelgen.verif.tb_exp",
-    host="accelgen.verif.exp_codes",
     summary="exp unit e = exp(-d*S) (U1.E) on a stream: exact int8 table or range reduction + interpolation",
 )
 class ExpStream(wiring.Component):

@@ -23,7 +23,7 @@ Engines (``engine``):
     partial sums of the K blocks accumulate in the ``C`` buffer (``c_buffer_words`` rows of
     ``cols`` sums, read-modify-write); the last K block's sums go straight to ``C``.
 ``tree``, ``matrix2d``, ``cube3d``
-    The broadcast dot-product engines (:mod:`accelgen.generators._engine`), driven exactly like
+    The broadcast dot-product engines (:mod:`accelgen.generators.engines`), driven exactly like
     ``os`` but with ``depth`` K lanes per beat: each output tile streams ``ceil(K/depth)``
     beats of a ``rows x depth`` block of A and a ``depth x cols`` block of B (K padded with
     zeros). ``tree`` has ``rows = 1``; ``matrix2d`` has ``depth = 1``.
@@ -57,25 +57,27 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..hdl.mac import MAC_STYLES
+from ..hdl.util import ceil_div
+
 from . import DesignParams, param, register
 from .params import OperandShapes
 from .systolic import SystolicArray, SystolicParams
 from .systolic import analytic_cycles as os_array_cycles
 from .systolic_ws import SystolicWSArray, SystolicWSParams
 from .systolic_ws import analytic_cycles as ws_array_cycles
-from ._engine import analytic_cycles as broadcast_cycles
+from .engines import analytic_cycles as broadcast_cycles
 from .cube3d import Cube3DEngine, Cube3DParams
 from .matrix2d import Matrix2DEngine, Matrix2DParams
 from .tree import TreeEngine, TreeParams
 
-__all__ = ["GemmParams", "GemmEngine", "ENGINES", "MAC_STYLES", "analytic_cycles", "scalesim_cycles", "fold_counts"]
+__all__ = ["GemmParams", "GemmEngine", "ENGINES", "GEMM_MAC_STYLES", "analytic_cycles", "scalesim_cycles", "fold_counts"]
 
 #: Legal values of ``engine``.
 ENGINES = ("os", "ws", "tree", "matrix2d", "cube3d")
-#: Legal values of ``mac``.
-MAC_STYLES = ("baseline", "carry_save", "same_weight_tree")
-#: Engines this version builds.
-AVAILABLE_ENGINES = ENGINES
+#: Legal values of ``mac``: every style of :data:`accelgen.hdl.mac.MAC_STYLES` whose cycles per
+#: beat do not depend on the data (the tile scheduler streams one beat per cycle).
+GEMM_MAC_STYLES = tuple(style for style in MAC_STYLES if style != "booth_serial")
 #: The broadcast dot-product engines (common interface with a K extent ``depth`` per beat).
 BROADCAST_ENGINES = {"tree": (TreeEngine, TreeParams), "matrix2d": (Matrix2DEngine, Matrix2DParams),
                      "cube3d": (Cube3DEngine, Cube3DParams)}
@@ -85,10 +87,6 @@ BROADCAST_ENGINES = {"tree": (TreeEngine, TreeParams), "matrix2d": (Matrix2DEngi
 FEED_LATENCY = 3
 #: Extra cycles of the ``ws`` engine's read-modify-write accumulation and its output FIFO.
 WS_COLLECT_LATENCY = 3
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +132,7 @@ class GemmParams(OperandShapes, DesignParams):
     """
 
     engine: str = param("os", "array architecture", choices=ENGINES)
-    mac: str = param("baseline", "multiply-accumulate style", choices=MAC_STYLES)
+    mac: str = param("baseline", "multiply-accumulate style", choices=GEMM_MAC_STYLES)
     rows: int = param(4, "array rows (os: tile M extent; ws: tile K extent)", min=1, max=64)
     cols: int = param(4, "array columns (tile N extent)", min=1, max=64)
     depth: int = param(1, "K extent of tree and cube engines (1 for systolic engines)", min=1, max=64)
@@ -164,13 +162,13 @@ class GemmParams(OperandShapes, DesignParams):
     def a_words_needed(self) -> int:
         """A buffer words that hold every A of up to ``m_max x k_max``."""
         if self.engine == "ws":
-            return _ceil_div(self.k_max, self.rows) * self.m_max
-        return _ceil_div(self.m_max, self.rows) * self.k_beats_max
+            return ceil_div(self.k_max, self.rows) * self.m_max
+        return ceil_div(self.m_max, self.rows) * self.k_beats_max
 
     @property
     def k_beats_max(self) -> int:
         """Beats of the longest tile: ``ceil(k_max/depth)``."""
-        return _ceil_div(self.k_max, self.depth)
+        return ceil_div(self.k_max, self.depth)
 
     def array_params(self):
         """Parameters of the array inside the engine."""
@@ -190,16 +188,16 @@ class GemmParams(OperandShapes, DesignParams):
 
     def resolve(self):
         derived = {}
-        if self.a_buffer_words is None and self.engine in AVAILABLE_ENGINES:
+        if self.a_buffer_words is None:
             derived["a_buffer_words"] = self.a_words_needed
         if self.b_buffer_words is None:
             derived["b_buffer_words"] = 2 * self.k_beats_max
-        if self.c_buffer_words is None and self.engine in AVAILABLE_ENGINES:
+        if self.c_buffer_words is None:
             if self.engine == "ws":
                 derived["c_buffer_words"] = self.m_max
             elif self.engine in BROADCAST_ENGINES:
                 rows = 1 if self.engine == "tree" else self.rows
-                derived["c_buffer_words"] = rows * _ceil_div(rows + 4, rows)
+                derived["c_buffer_words"] = rows * ceil_div(rows + 4, rows)
             else:
                 probe = SystolicParams(rows=self.rows, cols=self.cols, a_width=self.a_width, b_width=self.b_width,
                                        a_signed=self.a_signed, b_signed=self.b_signed, k_max=self.k_max)
@@ -207,7 +205,7 @@ class GemmParams(OperandShapes, DesignParams):
         return derived
 
     def check(self):
-        legal_macs = ("baseline", "carry_save") if self.engine in ("os", "ws") else MAC_STYLES
+        legal_macs = ("baseline", "carry_save") if self.engine in ("os", "ws") else GEMM_MAC_STYLES
         if self.engine == "tree" and self.rows != 1:
             raise ValueError(f"rows={self.rows} is out of range for engine='tree': must be 1 (the trees share one "
                              "activation vector; use cols for parallel trees and depth for their K lanes)")
@@ -216,11 +214,6 @@ class GemmParams(OperandShapes, DesignParams):
                 f"mac={self.mac!r} is not legal with engine={self.engine!r}: same_weight_tree compresses "
                 "all K products of an output in one tree, which systolic arrays do not have; legal values: "
                 + ", ".join(repr(s) for s in legal_macs)
-            )
-        if self.engine not in AVAILABLE_ENGINES:
-            raise ValueError(
-                f"engine={self.engine!r} is not available in this version of the gemm generator; "
-                f"legal values: {', '.join(repr(e) for e in AVAILABLE_ENGINES)}"
             )
         if self.depth != 1 and self.engine in ("os", "ws", "matrix2d"):
             raise ValueError(
@@ -233,9 +226,9 @@ class GemmParams(OperandShapes, DesignParams):
                 "compresses the partial products of several products per output; needs depth >= 2"
             )
         if self.a_buffer_words < self.a_words_needed:
-            layout = (f"ceil(k_max/rows) * m_max = {_ceil_div(self.k_max, self.rows)} * {self.m_max}"
+            layout = (f"ceil(k_max/rows) * m_max = {ceil_div(self.k_max, self.rows)} * {self.m_max}"
                       if self.engine == "ws" else
-                      f"ceil(m_max/rows) * ceil(k_max/depth) = {_ceil_div(self.m_max, self.rows)} * {self.k_beats_max}")
+                      f"ceil(m_max/rows) * ceil(k_max/depth) = {ceil_div(self.m_max, self.rows)} * {self.k_beats_max}")
             raise ValueError(
                 f"a_buffer_words={self.a_buffer_words} is out of range: must be an integer >= "
                 f"{self.a_words_needed} ({layout}: all of A for m_max={self.m_max}, k_max={self.k_max}); "
@@ -273,8 +266,8 @@ class GemmParams(OperandShapes, DesignParams):
 def fold_counts(params: GemmParams, m: int, n: int, k: int) -> dict:
     """Tile counts of a job: row blocks, column blocks and K blocks."""
     rows = 1 if params.engine == "tree" else params.rows
-    return {"m_blocks": _ceil_div(m, rows), "n_blocks": _ceil_div(n, params.cols),
-            "k_blocks": _ceil_div(k, params.rows)}
+    return {"m_blocks": ceil_div(m, rows), "n_blocks": ceil_div(n, params.cols),
+            "k_blocks": ceil_div(k, params.rows)}
 
 
 def analytic_cycles(params: GemmParams, m: int, n: int, k: int) -> int:
@@ -292,7 +285,7 @@ def analytic_cycles(params: GemmParams, m: int, n: int, k: int) -> int:
     folds = fold_counts(params, m, n, k)
     if params.engine in BROADCAST_ENGINES:
         tiles = folds["m_blocks"] * folds["n_blocks"]
-        return FEED_LATENCY + broadcast_cycles(params.array_params(), tiles=tiles, k=_ceil_div(k, params.depth))
+        return FEED_LATENCY + broadcast_cycles(params.array_params(), tiles=tiles, k=ceil_div(k, params.depth))
     if params.engine == "os":
         array = params.array_params()
         tiles = folds["m_blocks"] * folds["n_blocks"]
@@ -312,15 +305,13 @@ def scalesim_cycles(params: GemmParams, m: int, n: int, k: int) -> int:
     folds = fold_counts(params, m, n, k)
     r, c = params.rows, params.cols
     if params.engine != "ws":
-        return folds["m_blocks"] * folds["n_blocks"] * (_ceil_div(k, params.depth) + r + c - 2)
+        return folds["m_blocks"] * folds["n_blocks"] * (ceil_div(k, params.depth) + r + c - 2)
     return folds["k_blocks"] * folds["n_blocks"] * (2 * r + c + m - 2)
 
 
 @register(
     "gemm",
     params=GemmParams,
-    testbench="accelgen.verif.tb_gemm",
-    host="accelgen.verif.gemm_jobs",
     summary="tiled GEMM engine: A/B/C buffers, tile scheduler for any M, N, K, around an OS or WS array",
 )
 class GemmEngine(wiring.Component):

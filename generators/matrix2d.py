@@ -7,7 +7,7 @@ Unlike the systolic array there is no skew, so a tile's results are all final in
 cycle; they are held and leave one row per cycle while the next tile accumulates.
 ``depth`` is 1.
 
-Stream interface, timing and counters: see :mod:`accelgen.generators._engine` (the common
+Stream interface, timing and counters: see :mod:`accelgen.generators.engines` (the common
 interface of the ``tree``, ``matrix2d`` and ``cube3d`` engines); here ``a.data`` is
 ``[rows][1]`` and ``b.data`` is ``[1][cols]``.
 """
@@ -15,7 +15,7 @@ interface of the ``tree``, ``matrix2d`` and ``cube3d`` engines); here ``a.data``
 import dataclasses
 
 from . import param, register
-from ._engine import BroadcastEngine, EngineParams
+from .engines import BroadcastEngine, EngineParams
 
 __all__ = ["Matrix2DParams", "Matrix2DEngine"]
 
@@ -44,11 +44,9 @@ class Matrix2DParams(EngineParams):
 @register(
     "matrix2d",
     params=Matrix2DParams,
-    testbench="accelgen.verif.tb_engine",
-    host="accelgen.verif.engine_tiles",
     summary="2D-matrix engine: outer product of broadcast A column and B row per beat, output stationary",
 )
 class Matrix2DEngine(BroadcastEngine):
-    """2D-matrix engine; interface of :class:`~._engine.BroadcastEngine` with ``depth = 1``."""
+    """2D-matrix engine; interface of :class:`~.engines.BroadcastEngine` with ``depth = 1``."""
 
     params_class = Matrix2DParams

@@ -4,8 +4,8 @@ The controller takes GEMV / attention-decode jobs and an input-vector stream and
 channel, one DRAM command slot per cycle (:mod:`accelgen.hdl.pim_isa`) that obeys every
 timing rule of its configuration; it collects the accumulator reads into a result stream.
 
-Data mapping (the host writes W this way; :mod:`accelgen.verif.pim_host`)
-------------------------------------------------------------------------
+Data mapping (the host writes W this way)
+-----------------------------------------
 ``B`` banks per channel, ``n_ch`` channels enabled by the job's mask (rank ``r`` = position
 among them), ``E = row_bytes * 8 / elem_bits`` elements per row, ``n_seg = ceil(K / E)``
 segments. Output ``i`` of the job lives in
@@ -196,8 +196,6 @@ def refresh_window(config) -> int:
 @register(
     "pim_ctrl",
     params=PimCtrlParams,
-    testbench="accelgen.verif.tb_pim_ctrl",
-    host="accelgen.verif.pim_host",
     summary="DRAM-PIM controller: GEMV jobs to timing-legal all-bank PIM command streams",
 )
 class PimController(wiring.Component):

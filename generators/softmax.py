@@ -4,7 +4,7 @@ Rows arrive on stream ``x``, ``lanes`` elements per beat, the row's final beat m
 ``last`` (lanes past the end of the row cleared in ``keep``). Probabilities leave on stream
 ``y`` in the same order and beat structure, as unsigned codes with ``out_frac`` fraction bits.
 
-Datapath per row (bit-exact model: :func:`accelgen.verif.softmax_golden.golden_int`):
+Datapath per row (the golden model of the verification package follows it bit for bit):
 
 1. **max** (stage A): the row's beats are written into the row buffer while a lane-max tree
    and a running maximum find ``m`` over the unmasked elements.
@@ -33,16 +33,13 @@ from ..hdl.delay import DelayLine
 from ..hdl.exp_tables import APPROX_MODES, ExpSpec, exp_code
 from ..hdl.exp_unit import ExpUnit, exp_latency
 from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
+from ..hdl.util import ceil_div, ceil_log2
 from . import DesignParams, param, register
 
 __all__ = ["SoftmaxParams", "Softmax"]
 
 #: Exp terms wider than this are multiplied in two registered partial products.
 MULTIPLY_SPLIT = 17
-
-
-def _clog2(value: int) -> int:
-    return max(0, (value - 1).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +88,13 @@ class SoftmaxParams(DesignParams):
     @property
     def row_beats(self) -> int:
         """Beats of the longest row: ``ceil(n_max / lanes)``."""
-        return -(-self.n_max // self.lanes)
+        return ceil_div(self.n_max, self.lanes)
 
     @property
     def min_exp_frac(self) -> int:
         """Fewest exp fraction bits that keep the sum's rounding error statistically below
         about half an LSB (``out_frac + ceil(log2(n_max)/2) + 1``)."""
-        return self.out_frac + -(-_clog2(self.n_max) // 2) + 1
+        return self.out_frac + ceil_div(ceil_log2(self.n_max), 2) + 1
 
     @property
     def exp_spec(self) -> ExpSpec:
@@ -128,9 +125,9 @@ class SoftmaxParams(DesignParams):
     def resolve(self):
         derived = {}
         if self.exp_frac is None:
-            derived["exp_frac"] = self.out_frac + _clog2(self.n_max) + 1
+            derived["exp_frac"] = self.out_frac + ceil_log2(self.n_max) + 1
         if self.exp_table_bits is None:
-            derived["exp_table_bits"] = max(2, -(-(self.out_frac - 2) // 2))
+            derived["exp_table_bits"] = max(2, ceil_div(self.out_frac - 2, 2))
         return derived
 
     def check(self):
@@ -171,13 +168,13 @@ class SoftmaxParams(DesignParams):
     @property
     def sum_to_output_latency(self) -> int:
         """Cycles from stage B reading a row's last beat to stage C being able to read the row."""
-        return self.exp_latency + self.recip_latency + (self.lanes - 1).bit_length() + 6
+        return self.exp_latency + self.recip_latency + ceil_log2(self.lanes) + 6
 
     @property
     def x_buffer_beats(self) -> int:
         """Row buffer: two rows (one being filled, one being read) plus the beats that arrive
         while a row's maximum passes the lane-max tree and the max queue."""
-        return 2 * self.row_beats + (self.lanes - 1).bit_length() + 10
+        return 2 * self.row_beats + ceil_log2(self.lanes) + 10
 
     @property
     def e_buffer_beats(self) -> int:
@@ -193,8 +190,6 @@ class SoftmaxParams(DesignParams):
 @register(
     "softmax",
     params=SoftmaxParams,
-    testbench="accelgen.verif.tb_softmax",
-    host="accelgen.verif.softmax_rows",
     summary="streaming softmax over rows of runtime length, lanes elements per cycle, bit-exact",
 )
 class Softmax(wiring.Component):
@@ -254,7 +249,7 @@ class Softmax(wiring.Component):
 
         m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=x_beat.size, depth=p.x_buffer_beats)
         # Rows of one beat arrive one per cycle and wait for their max through the tree.
-        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=_tree_levels(lanes) + 8)
+        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=ceil_log2(lanes) + 8)
         m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
         m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
         out_depth = 10
@@ -287,7 +282,7 @@ class Softmax(wiring.Component):
         m.d.sync += [a1.eq(x_in), a1_valid.eq(fire_a)]
         lane_values = [Mux(a1.active[i], a1.data[i], most_negative) for i in range(lanes)]
         beat_max = _pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
-        m.submodules.a_side = a_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.submodules.a_side = a_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
         m.d.comb += a_side.i.eq(Cat(a1_valid, a1.last))
         a2_valid, a2_last = a_side.o[0], a_side.o[1]
         running_max = Signal(signed(width), init=most_negative)
@@ -325,7 +320,7 @@ class Softmax(wiring.Component):
         for i in range(lanes):
             m.d.comb += e_in.e[i].eq(exp_values[i])
         beat_sum = _pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
-        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), _tree_levels(lanes) + 1)
+        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
         m.d.comb += b_sum_side.i.eq(Cat(b_side.o.valid, b_side.o.last))
         b2_valid, b2_last = b_sum_side.o[0], b_sum_side.o[1]
         partial = Signal(p.sum_width)
@@ -396,10 +391,6 @@ class Softmax(wiring.Component):
             y_reserved.eq(y_reserved + issue_c - y_transfer),
         ]
         return m
-
-
-def _tree_levels(count: int) -> int:
-    return max(0, (count - 1).bit_length())
 
 
 def _pipelined_tree(m, values, combine, shape, name):

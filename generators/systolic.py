@@ -36,6 +36,7 @@ from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
 from ..hdl.mac import MAC_STYLES, prefix_add
 from ..hdl.pe import OutputStationaryPE
+from ..hdl.util import ceil_div
 from . import DesignParams, param, register
 from .params import OperandShapes
 
@@ -132,7 +133,7 @@ class SystolicParams(OperandShapes, DesignParams):
         if self.out_fifo_depth is None:
             # Results of a tile stay reserved from its last beat until its last row leaves,
             # i.e. for cols + result_latency + rows cycles; tiles end >= rows cycles apart.
-            in_flight = -(-(self.cols + self.result_latency + self.rows) // self.rows)
+            in_flight = ceil_div(self.cols + self.result_latency + self.rows, self.rows)
             derived["out_fifo_depth"] = self.rows * in_flight
         if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
             derived["overflow"] = "wrap"
@@ -184,14 +185,12 @@ def analytic_cycles(params: SystolicParams, tiles: int, k: int) -> int:
 
 def ideal_cycles(params: SystolicParams, m: int, n: int, k: int) -> int:
     """Cycles if every MAC cell did useful work every cycle: ``M*N*K / (rows*cols)``."""
-    return -(-(m * n * k) // (params.rows * params.cols))
+    return ceil_div(m * n * k, params.rows * params.cols)
 
 
 @register(
     "systolic",
     params=SystolicParams,
-    testbench="accelgen.verif.tb_systolic",
-    host="accelgen.verif.systolic_tiles",
     summary="output-stationary systolic array: C = A @ B, tiles streamed back to back",
 )
 class SystolicArray(wiring.Component):

@@ -187,8 +187,6 @@ def analytic_cycles(params: SystolicWSParams, tile_rows: list[int]) -> int:
 @register(
     "systolic_ws",
     params=SystolicWSParams,
-    testbench="accelgen.verif.tb_systolic_ws",
-    host="accelgen.verif.systolic_ws_tiles",
     summary="weight-stationary systolic array: stationary weight tiles, streamed activations, double-buffered weights",
 )
 class SystolicWSArray(wiring.Component):

@@ -13,14 +13,14 @@ compressed together by bit weight, with one carry-propagate adder per tree; with
 only carry-propagate adder is on the way out. The Booth recoding of the shared activations
 is the same logic for every tree, so synthesis shares it.
 
-Stream interface, timing and counters: see :mod:`accelgen.generators._engine` (the common
+Stream interface, timing and counters: see :mod:`accelgen.generators.engines` (the common
 interface of the ``tree``, ``matrix2d`` and ``cube3d`` engines).
 """
 
 import dataclasses
 
 from . import param, register
-from ._engine import BroadcastEngine, EngineParams
+from .engines import BroadcastEngine, EngineParams
 
 __all__ = ["TreeParams", "TreeEngine"]
 
@@ -51,11 +51,9 @@ class TreeParams(EngineParams):
 @register(
     "tree",
     params=TreeParams,
-    testbench="accelgen.verif.tb_engine",
-    host="accelgen.verif.engine_tiles",
     summary="multiplier-adder tree engine: cols dot products of depth lanes per beat, shared activations",
 )
 class TreeEngine(BroadcastEngine):
-    """Multiplier-adder tree engine; interface of :class:`~._engine.BroadcastEngine` with ``rows = 1``."""
+    """Multiplier-adder tree engine; interface of :class:`~.engines.BroadcastEngine` with ``rows = 1``."""
 
     params_class = TreeParams

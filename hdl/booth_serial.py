@@ -24,6 +24,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .trees import adder_tree
+from .util import ceil_div
 
 __all__ = ["booth_digit_count", "booth_digits", "nonzero_positions", "beat_steps", "BoothSerialGrid"]
 
@@ -31,7 +32,7 @@ __all__ = ["booth_digit_count", "booth_digits", "nonzero_positions", "beat_steps
 def booth_digit_count(width: int, signed: bool) -> int:
     """Radix-4 Booth digits of an operand: ``ceil(width/2)`` signed, ``ceil((width+1)/2)``
     unsigned (an unsigned operand is recoded as a signed number one bit wider)."""
-    return -(-(width + (0 if signed else 1)) // 2)
+    return ceil_div(width + (0 if signed else 1), 2)
 
 
 def booth_digits(value, width: int, signed: bool) -> list:

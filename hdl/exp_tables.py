@@ -31,6 +31,7 @@ import math
 from fractions import Fraction
 
 from .fixedpoint import round_div, round_real, round_shift
+from .util import ceil_log2
 
 __all__ = ["APPROX_MODES", "ExpSpec", "exp_code", "exp_table", "ibert_exp_code", "shift_exp_code"]
 
@@ -39,10 +40,6 @@ APPROX_MODES = ("accurate", "shift", "ibert")
 
 #: Guard bits of the interpolation table below the output's fraction bits.
 INTERP_GUARD = 2
-
-
-def _clog2(value: int) -> int:
-    return max(0, (value - 1).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +107,7 @@ class ExpSpec:
         """Extra fraction bits of the ``S*log2(e)`` constant, dropped (rounded) after the
         multiply: enough that the constant's own rounding moves ``t`` by at most half a unit
         for every relevant ``d``."""
-        return _clog2(self.d_relevant + 1)
+        return ceil_log2(self.d_relevant + 1)
 
     @property
     def log2e_const(self) -> int:

@@ -29,6 +29,8 @@ import operator
 from amaranth.hdl import Cat, Const, Signal, Value
 from amaranth.hdl import _ast
 
+from .util import ceil_div
+
 __all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "prefix_add"]
 
 #: The multiply-accumulate micro-architectures engines offer (their ``mac`` parameter).
@@ -224,7 +226,7 @@ def _booth_rows(matrix: _BitMatrix, a_bits, a_signed, b_bits, b_signed):
     single bit of weight ``4**j``).
     """
     n = len(a_bits) + (0 if a_signed else 1)
-    digits = -(-n // 2)
+    digits = ceil_div(n, 2)
     a_ext = _extend(a_bits, a_signed, 2 * digits) if a_signed else (a_bits + [0] * (2 * digits))[: 2 * digits]
     # Width of the signed row |d|*b inverted: b signed -> -M-1 fits nb+1 bits; unsigned -> nb+2.
     k = len(b_bits) + (1 if b_signed else 2)

@@ -4,7 +4,7 @@ Speed on real-looking data: signed int8 A operands drawn from a uniform distribu
 N(0, 20) rounded and clipped (the distribution the paper measures), from ReLU'd N(0, 20), and
 all zero; B uniform int8. For each engine shape the RTL (Verilator, stall-free, results
 checked bit-exact) gives the busy cycles, compared with the data-dependent model
-(:func:`accelgen.generators._engine.booth_serial_cycles`), with the parallel engine (one
+(:func:`accelgen.generators.engines.booth_serial_cycles`), with the parallel engine (one
 cycle per beat, :func:`analytic_cycles`) and with a fixed bit-serial grid that always spends
 the 4 radix-4 digit cycles of an int8 operand (:func:`serial_cycles`).
 
@@ -61,9 +61,9 @@ def _speed_plans(quick: bool):
 def speed_rows(ctx: BenchContext) -> list[dict]:
     """Cycles per beat on each distribution, RTL vs model vs the parallel and fixed-serial
     grids, per engine shape."""
-    from ..generators._engine import analytic_cycles, booth_serial_cycles, serial_cycles
+    from ..generators.engines import analytic_cycles, booth_serial_cycles, serial_cycles
     from ..hdl.booth_serial import beat_steps, booth_digits
-    from ..verif import engine_tiles
+    from ..verif import engines_host
     from .runner import build, simulate
 
     k, tiles, plans = _speed_plans(ctx.quick)
@@ -74,7 +74,7 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
         rng = np.random.default_rng(ctx.seed)
         jobs = []
         for distribution in DISTRIBUTIONS:
-            beats = engine_tiles.random_beats(params, rng, [k] * tiles)
+            beats = engines_host.random_beats(params, rng, [k] * tiles)
             beats["a_beats"] = draw_a(distribution, rng, beats["a_beats"].shape)
             jobs.append({"name": distribution, "inputs": beats, "stall": 0.0, "backpressure": 0.0, "check": True})
         workdir = (ctx.out_dir / "sim" / design_name / str(params.rows)).resolve()
@@ -99,7 +99,7 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
                 "rtl_cycles_per_beat": rtl / count,
                 "speedup_vs_fixed_serial": fixed / rtl,
                 "slowdown_vs_parallel": rtl / parallel,
-                "problems": engine_tiles.check(params, [job], [out]),
+                "problems": engines_host.check(params, [job], [out]),
             }
             rows.append(row)
             print(f"  {label} {job['name']}: {rtl} cycles (model {model}, parallel {parallel}, fixed-4 {fixed}), "

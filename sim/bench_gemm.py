@@ -68,7 +68,7 @@ def gemm_rows(params: GemmParams, shapes: list[tuple[int, int, int]], *, seed: i
         ``scalesim_cycles``, ``ideal_cycles``, ``utilization``, ``rtl_vs_analytic_pct``,
         ``mac_count``, ``bit_exact`` and ``problems``.
     """
-    from ..verif import gemm_jobs
+    from ..verif import gemm_host
     from .runner import build, simulate
 
     jobs = []
@@ -76,12 +76,12 @@ def gemm_rows(params: GemmParams, shapes: list[tuple[int, int, int]], *, seed: i
         rng = np.random.default_rng([seed, m, n, k])
         a = rng.integers(-128, 128, (m, k))
         b = rng.integers(-128, 128, (k, n))
-        jobs.append(gemm_jobs.make_job(params, f"{m}x{n}x{k}", [(a, b)], rng=rng))
+        jobs.append(gemm_host.make_job(params, f"{m}x{n}x{k}", [(a, b)], rng=rng))
     outputs = simulate(build(get_design("gemm"), params), jobs, seed=seed, workdir=workdir)
     rows = []
     pes = params.rows * params.cols
     for (m, n, k), job, out in zip(shapes, jobs, outputs):
-        problems = gemm_jobs.check(params, [job], [out])
+        problems = gemm_host.check(params, [job], [out])
         cycles = int(out["cycle_count"])
         model = analytic_cycles(params, m, n, k)
         rows.append({
@@ -102,19 +102,19 @@ def ws_array_rows(params: SystolicWSParams, cases: list[tuple[int, int]], *, see
     Returns one row per ``(tiles, m)`` case with ``rtl_cycles``, ``analytic_cycles``,
     ``utilization`` (``mac_count / (rows*cols*cycles)``), ``bit_exact`` and ``problems``.
     """
-    from ..verif import systolic_ws_tiles
+    from ..verif import systolic_ws_host
     from .runner import build, simulate
 
     jobs = []
     for tiles, m in cases:
         rng = np.random.default_rng([seed, tiles, m])
-        jobs.append({"name": f"tiles{tiles}_m{m}", "inputs": systolic_ws_tiles.random_job(params, rng, [m] * tiles),
+        jobs.append({"name": f"tiles{tiles}_m{m}", "inputs": systolic_ws_host.random_job(params, rng, [m] * tiles),
                      "stall": 0.0, "backpressure": 0.0, "check": True, "tile_rows": [m] * tiles})
     outputs = simulate(build(get_design("systolic_ws"), params), jobs, seed=seed, workdir=workdir)
     rows = []
     pes = params.rows * params.cols
     for (tiles, m), job, out in zip(cases, jobs, outputs):
-        problems = systolic_ws_tiles.check(params, [job], [out])
+        problems = systolic_ws_host.check(params, [job], [out])
         cycles = int(out["cycle_count"])
         model = ws_array_cycles(params, [m] * tiles)
         rows.append({

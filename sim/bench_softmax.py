@@ -121,7 +121,7 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
 def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int = 8) -> dict:
     """Stall-free runs on the RTL: one row (latency), ``rows`` and ``2*rows`` back-to-back rows
     of ``n_max`` and of ``lanes`` elements (sustained rate)."""
-    from ..verif import softmax_rows
+    from ..verif import softmax_host
     from .runner import build, simulate
 
     design = get_design("softmax")
@@ -129,10 +129,10 @@ def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int =
     plan = [("single", [params.n_max])]
     for n in sorted({params.n_max, params.lanes}):
         plan += [(f"n{n}_x{rows}", [n] * rows), (f"n{n}_x{2 * rows}", [n] * (2 * rows))]
-    jobs = [{"name": name, "inputs": softmax_rows.random_rows(params, rng, lengths, 0.1), "stall": 0.0,
+    jobs = [{"name": name, "inputs": softmax_host.random_rows(params, rng, lengths, 0.1), "stall": 0.0,
              "backpressure": 0.0} for name, lengths in plan]
     outputs = simulate(build(design, params), jobs, seed=seed, workdir=workdir)
-    problems = softmax_rows.check(params, jobs, outputs)
+    problems = softmax_host.check(params, jobs, outputs)
     cycles = {job["name"]: int(out["cycles"]) for job, out in zip(jobs, outputs)}
     sustained = []
     for n in sorted({params.n_max, params.lanes}):

@@ -96,14 +96,14 @@ def throughput_rows(
         One row per case: configuration, ``tiles``, ``k``, ``rtl_cycles`` (``cycle_count``),
         ``mac_count``, ``expected_macs``, ``ideal_cycles``, ``analytic_cycles``,
         ``utilization`` (measured), ``analytic_utilization``, ``rtl_vs_analytic_pct``,
-        ``bit_exact`` and ``problems`` (from :func:`accelgen.verif.systolic_tiles.check`).
+        ``bit_exact`` and ``problems`` (from :func:`accelgen.verif.systolic_host.check`).
 
     Raises
     ------
     accelgen.sim.runner.SimulationError
         If the testbench's scoreboard finds a mismatch or the simulation fails.
     """
-    from ..verif import systolic_tiles
+    from ..verif import systolic_host
     from .runner import build, simulate
 
     design = get_design("systolic")
@@ -113,11 +113,11 @@ def throughput_rows(
     jobs = [
         {
             "name": f"tiles{case.tiles}_k{case.k}",
-            "inputs": systolic_tiles.random_beats(params, np.random.default_rng(seed), [case.k] * case.tiles),
+            "inputs": systolic_host.random_beats(params, np.random.default_rng(seed), [case.k] * case.tiles),
             "stall": 0.0,
             "backpressure": 0.0,
             "check": True,
-            # Lets systolic_tiles.check compare the busy cycles with the analytic model.
+            # Lets systolic_host.check compare the busy cycles with the analytic model.
             "tiles": case.tiles,
             "k": case.k,
         }
@@ -128,7 +128,7 @@ def throughput_rows(
     pes = params.rows * params.cols
     rows = []
     for case, job, out in zip(cases, jobs, outputs):
-        problems = systolic_tiles.check(params, [job], [out])
+        problems = systolic_host.check(params, [job], [out])
         result_ok = not any("result rows" in problem for problem in problems)
         cycles = int(out["cycle_count"])
         macs = int(out["mac_count"])

@@ -248,8 +248,8 @@ def add_ratios(rows: list[dict]) -> None:
 def _throughput_rows(ctx: BenchContext) -> list[dict]:
     import numpy as np
 
-    from ..generators._engine import analytic_cycles
-    from ..verif import engine_tiles
+    from ..generators.engines import analytic_cycles
+    from ..verif import engines_host
     from .runner import build, simulate
 
     rows = []
@@ -261,9 +261,9 @@ def _throughput_rows(ctx: BenchContext) -> list[dict]:
         tiles, k = 16, 64
         job = {"name": f"{design_name}_tiles{tiles}_k{k}", "stall": 0.0, "backpressure": 0.0, "check": True,
                "tiles": tiles, "k": k,
-               "inputs": engine_tiles.random_beats(params, np.random.default_rng(ctx.seed), [k] * tiles)}
+               "inputs": engines_host.random_beats(params, np.random.default_rng(ctx.seed), [k] * tiles)}
         out = simulate(build(design, params), [job], seed=ctx.seed, workdir=(ctx.out_dir / "sim" / design_name).resolve())[0]
-        problems = engine_tiles.check(params, [job], [out])
+        problems = engines_host.check(params, [job], [out])
         cycles = int(out["cycle_count"])
         model = analytic_cycles(params, tiles=tiles, k=k)
         rows.append({"design": design_name, "params": params.to_dict(), "tiles": tiles, "k": k, "rtl_cycles": cycles,

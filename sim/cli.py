@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..generators import all_designs, get_design
+from ..verif import plan_for
 
 __all__ = ["main"]
 
@@ -99,7 +100,7 @@ def cmd_sim(args) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     print(f"{design.name} {params.to_dict()}\nseed {seed}", flush=True)
     built = build(design, params, waves=args.waves or None)
-    host = design.host_module()
+    host = plan_for(design.name).host
     jobs = host.regression_jobs(params, np.random.default_rng(seed))
     workdir = _workdir(built, "sim")
     outputs = _simulate_with_progress(built, jobs, seed, workdir)
@@ -145,7 +146,7 @@ def cmd_run(args) -> int:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as error:
         raise ValueError(f"--inputs {args.inputs}: {error}") from None
-    host = design.host_module()
+    host = plan_for(design.name).host
     jobs = host.user_jobs(params, arrays)
     beats = sum(len(next(iter(job["inputs"].values()))) for job in jobs)
     print(f"{design.name}: {beats} input beats", flush=True)
@@ -197,7 +198,7 @@ def cmd_report(args) -> int:
         params = design.params()
         manifest = write_design(design, params, out_dir / name)
         print(f"{name}: generated {out_dir / name / manifest['verilog']}", flush=True)
-        host = design.host_module()
+        host = plan_for(design.name).host
         jobs = host.regression_jobs(params, np.random.default_rng(args.seed))
         outputs = simulate(build(design, params), jobs, seed=args.seed, workdir=out_dir / name / "sim")
         problems = host.check(params, jobs, outputs)

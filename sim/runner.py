@@ -3,7 +3,7 @@
 - :func:`build` exports a configuration and builds it with Verilator once: the build folder is
   named by a hash of the Verilog text and the build flags, and reused by every later test,
   sweep or CLI call (parallel pytest workers wait on a file lock instead of building twice).
-- :func:`simulate` runs the design's cocotb testbench (``Design.testbench``) on a list of
+- :func:`simulate` runs the design's cocotb testbench (:func:`accelgen.verif.plan_for`) on a list of
   jobs: ``.npz`` inputs in, ``.npz`` outputs back. Parameters reach the testbench in a JSON
   file named by a plusarg, never in environment variables (the cocotb runner lets the parent
   environment override them).
@@ -27,6 +27,7 @@ import numpy as np
 
 from ..generators import Design, DesignParams
 from ..generators.export import to_verilog
+from ..verif import plan_for
 from .toolchain import WAIVER_FILE, fst_supported, prepare_verilator_env
 
 __all__ = ["Build", "SimulationError", "build", "simulate", "build_root", "BUILD_ARGS"]
@@ -181,7 +182,7 @@ def simulate(
     log = workdir / "sim.log"
     try:
         runner.test(
-            test_module=built.design.testbench,
+            test_module=plan_for(built.design.name).testbench,
             hdl_toplevel=built.module,
             hdl_toplevel_lang="verilog",
             build_dir=built.build_dir,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..generators import get_design
+from ..verif import plan_for
 
 __all__ = ["parse_sweep", "sweep_points", "run_point", "run_sweep"]
 
@@ -48,7 +49,7 @@ def run_point(design_name: str, params, out_dir: Path, target: str, seed: int) -
     point_dir = Path(out_dir) / f"{design.name}_{params.digest()}"
     manifest = write_design(design, params, point_dir)
     row = dict(params.to_dict(), module=manifest["module"], seed=seed)
-    host = design.host_module()
+    host = plan_for(design.name).host
     jobs = host.regression_jobs(params, np.random.default_rng(seed))
     try:
         outputs = simulate(build(design, params), jobs, seed=seed, workdir=point_dir / "sim")

@@ -218,7 +218,7 @@ def test_serial_cycle_model_reduces_to_the_parallel_one():
     """One cycle per beat is the parallel engines' analytic model, for every tile length
     around ``rows`` (the spacing rule) and several tiles."""
     from accelgen.generators import get_design
-    from accelgen.generators._engine import analytic_cycles, serial_cycles
+    from accelgen.generators.engines import analytic_cycles, serial_cycles
 
     for rows in (1, 2, 3, 5):
         params = get_design("matrix2d").params(rows=rows, cols=2, mac="booth_serial")

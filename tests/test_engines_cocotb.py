@@ -13,7 +13,7 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import engine_tiles
+from accelgen.verif import engines_host
 
 # Odd shapes, mixed signedness and widths; one configuration per engine and MAC style.
 CONFIGS = {
@@ -47,9 +47,9 @@ def test_engine_regression(config, seed, tmp_path):
     design_name, kwargs = CONFIGS[config]
     design = get_design(design_name)
     params = design.params(**kwargs)
-    jobs = engine_tiles.regression_jobs(params, np.random.default_rng(seed))
+    jobs = engines_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(design, params), jobs, seed=seed, workdir=tmp_path)
-    assert engine_tiles.check(params, jobs, outputs) == []
+    assert engines_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb
@@ -72,8 +72,8 @@ def test_mac_styles_agree_on_user_matrices(pair, seed, tmp_path):
             arrays = {"a": rng.integers(lo_a, hi_a, (7, 13)), "b": rng.integers(lo_b, hi_b, (13, 5))}
             if params.overflow == "saturate":
                 arrays["a"] //= 8  # 13 products of |a| <= 4, |b| <= 8 stay within 10 bits
-        jobs = engine_tiles.user_jobs(params, arrays)
+        jobs = engines_host.user_jobs(params, arrays)
         outputs = simulate(build(design, params), jobs, seed=seed, workdir=tmp_path / config)
-        results.append(engine_tiles.user_outputs(params, arrays, outputs)["c"])
+        results.append(engines_host.user_outputs(params, arrays, outputs)["c"])
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[0], arrays["a"] @ arrays["b"])

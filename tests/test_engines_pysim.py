@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from accelgen.generators import get_design
-from accelgen.generators._engine import analytic_cycles, booth_serial_cycles
-from accelgen.verif.engine_tiles import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
+from accelgen.generators.engines import analytic_cycles, booth_serial_cycles
+from accelgen.verif.engines_host import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
 from accelgen.verif.packing import pack_rows, unpack_rows
 from accelgen.verif.pysim_streams import run_streams
 

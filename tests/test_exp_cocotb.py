@@ -8,7 +8,7 @@ import pytest
 from accelgen.generators import get_design
 from accelgen.generators.exp import ExpParams
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import exp_codes
+from accelgen.verif import exp_host
 
 DESIGN = get_design("exp")
 
@@ -16,9 +16,9 @@ DESIGN = get_design("exp")
 @pytest.mark.cocotb
 def test_exp_int8_regression(seed, tmp_path):
     params = DESIGN.params(width=8, in_frac=4, exp_frac=16, lanes=2)
-    jobs = exp_codes.regression_jobs(params, np.random.default_rng(seed))
+    jobs = exp_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
-    assert exp_codes.check(params, jobs, outputs) == []
+    assert exp_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb
@@ -29,7 +29,7 @@ def test_exp_range_reduction_every_code(seed, tmp_path):
     codes = np.random.default_rng(seed).permutation(1 << 12)
     jobs = [{"name": "every_code", "inputs": {"d": codes}, "stall": 0.1, "backpressure": 0.2}]
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
-    assert exp_codes.check(params, jobs, outputs) == []
+    assert exp_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb

@@ -8,7 +8,7 @@ import pytest
 from accelgen.generators import get_design
 from accelgen.generators.gemm import GemmEngine, GemmParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import gemm_jobs
+from accelgen.verif import gemm_host
 from accelgen.verif.packing import pack_rows, unpack_rows
 from accelgen.verif.pysim_streams import run_streams
 from accelgen.verif.tb_gemm import pack_descriptors
@@ -54,9 +54,9 @@ def test_regression_jobs_in_the_amaranth_simulator(config, seed):
     """Odd shapes back to back with stalls, extremes, backpressure, and exact cycle counts."""
     params = GemmParams(**ENGINE_CONFIGS[config])
     rng = np.random.default_rng(seed)
-    jobs = gemm_jobs.regression_jobs(params, rng)
+    jobs = gemm_host.regression_jobs(params, rng)
     outputs = [pysim(params, job, rng=rng) for job in jobs]
-    assert gemm_jobs.check(params, jobs, outputs) == []
+    assert gemm_host.check(params, jobs, outputs) == []
 
 
 def test_model_is_exact_over_odd_shapes(seed):
@@ -67,9 +67,9 @@ def test_model_is_exact_over_odd_shapes(seed):
         for m, n, k in [(1, 1, 1), (4, 3, 2), (8, 7, 9), (2, 5, 4), (7, 2, 1), (5, 4, 7)]:
             a = rng.integers(-128, 128, (m, k))
             b = rng.integers(-128, 128, (k, n))
-            job = gemm_jobs.make_job(params, "model", [(a, b)], rng=rng)
+            job = gemm_host.make_job(params, "model", [(a, b)], rng=rng)
             out = pysim(params, job, rng=rng)
-            np.testing.assert_array_equal(gemm_jobs.beats_to_matrix(params, out["c"], m, n), a @ b)
+            np.testing.assert_array_equal(gemm_host.beats_to_matrix(params, out["c"], m, n), a @ b)
             assert out["cycle_count"] == analytic_cycles(params, m, n, k), (engine, m, n, k)
 
 
@@ -80,8 +80,8 @@ def test_padding_lanes_are_ignored(seed):
         params = GemmParams(engine=engine, rows=3, cols=2, m_max=8, n_max=7, k_max=9)
         a = rng.integers(-128, 128, (4, 5))
         b = rng.integers(-128, 128, (5, 3))
-        with_junk = gemm_jobs.make_job(params, "junk", [(a, b)], rng=rng)
-        words_a, words_b = gemm_jobs.operand_words(params, a, b)
+        with_junk = gemm_host.make_job(params, "junk", [(a, b)], rng=rng)
+        words_a, words_b = gemm_host.operand_words(params, a, b)
         # The junk really differs from the zero padding.
         assert not np.array_equal(with_junk["inputs"]["a_words"], words_a)
         assert not np.array_equal(with_junk["inputs"]["b_words"], words_b)
@@ -135,9 +135,9 @@ def test_mac_styles_agree_on_the_same_job(seed):
     for mac in ("baseline", "carry_save", "same_weight_tree"):
         params = GemmParams(engine="cube3d", mac=mac, rows=2, cols=2, depth=2, m_max=3, n_max=3, k_max=5,
                             a_width=4, b_width=4)
-        out = pysim(params, gemm_jobs.make_job(params, mac, [(a, b)], rng=np.random.default_rng(seed)), rng=rng)
+        out = pysim(params, gemm_host.make_job(params, mac, [(a, b)], rng=np.random.default_rng(seed)), rng=rng)
         results[mac] = out["c"].tolist()
-        np.testing.assert_array_equal(gemm_jobs.beats_to_matrix(params, out["c"], 3, 3), a @ b)
+        np.testing.assert_array_equal(gemm_host.beats_to_matrix(params, out["c"], 3, 3), a @ b)
         assert out["cycle_count"] == analytic_cycles(params, 3, 3, 5), mac
     assert results["baseline"] == results["carry_save"] == results["same_weight_tree"]
 
@@ -145,11 +145,11 @@ def test_mac_styles_agree_on_the_same_job(seed):
 def test_jobs_beyond_the_buffers_are_refused():
     params = GemmParams(m_max=8, n_max=6, k_max=5)
     with pytest.raises(ValueError, match=r"M=9 is out of range for this gemm configuration: must be an integer in 1\.\.8"):
-        gemm_jobs.user_jobs(params, {"a": np.zeros((9, 5), dtype=int), "b": np.zeros((5, 6), dtype=int)})
+        gemm_host.user_jobs(params, {"a": np.zeros((9, 5), dtype=int), "b": np.zeros((5, 6), dtype=int)})
     with pytest.raises(ValueError, match=r"K=6 is out of range .* 1\.\.5 \(k_max=5"):
-        gemm_jobs.user_jobs(params, {"a": np.zeros((8, 6), dtype=int), "b": np.zeros((6, 6), dtype=int)})
+        gemm_host.user_jobs(params, {"a": np.zeros((8, 6), dtype=int), "b": np.zeros((6, 6), dtype=int)})
     with pytest.raises(ValueError, match=r"'b' is missing"):
-        gemm_jobs.user_jobs(params, {"a": np.zeros((8, 5), dtype=int)})
+        gemm_host.user_jobs(params, {"a": np.zeros((8, 5), dtype=int)})
 
 
 COCOTB_CONFIGS = {
@@ -163,9 +163,9 @@ COCOTB_CONFIGS = {
 @pytest.mark.parametrize("config", list(COCOTB_CONFIGS))
 def test_gemm_regression(config, seed, tmp_path):
     params = DESIGN.params(**COCOTB_CONFIGS[config])
-    jobs = gemm_jobs.regression_jobs(params, np.random.default_rng(seed))
+    jobs = gemm_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
-    assert gemm_jobs.check(params, jobs, outputs) == []
+    assert gemm_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb

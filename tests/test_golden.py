@@ -8,7 +8,7 @@ import pytest
 from accelgen.hdl.fixedpoint import ROUNDING_MODES, round_div, round_real, round_shift, saturate
 from accelgen.verif import golden
 from accelgen.verif.packing import pack_array, unpack_array
-from accelgen.verif.systolic_tiles import matrices_to_beats, rows_to_matrix
+from accelgen.verif.systolic_host import matrices_to_beats, rows_to_matrix
 
 
 def test_matmul_wrap_equals_exact_product_modulo(seed):

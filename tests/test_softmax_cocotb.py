@@ -12,7 +12,7 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import softmax_rows
+from accelgen.verif import softmax_host
 
 DESIGN = get_design("softmax")
 
@@ -29,11 +29,11 @@ CONFIGS = {
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_softmax_regression(config, seed, tmp_path):
     params = DESIGN.params(**CONFIGS[config])
-    jobs = softmax_rows.regression_jobs(params, np.random.default_rng(seed))
+    jobs = softmax_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
     # The testbench compared in the simulation; check the saved outputs again with the
     # sustained-throughput bound of the stall-free job.
-    assert softmax_rows.check(params, jobs, outputs) == []
+    assert softmax_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb
@@ -44,10 +44,10 @@ def test_back_to_back_rows_sustain_one_beat_per_cycle(seed, tmp_path):
     jobs = []
     for rows in (8, 16):
         for length in (params.lanes, params.lanes + 1, params.n_max):
-            jobs.append({"name": f"rows{rows}_n{length}", "inputs": softmax_rows.random_rows(params, rng, [length] * rows),
+            jobs.append({"name": f"rows{rows}_n{length}", "inputs": softmax_host.random_rows(params, rng, [length] * rows),
                          "stall": 0.0, "backpressure": 0.0})
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
-    assert softmax_rows.check(params, jobs, outputs) == []
+    assert softmax_host.check(params, jobs, outputs) == []
     for short, long in zip(range(0, 3), range(3, 6)):
         beats = int(sum(-(-int(n) // params.lanes) for n in jobs[short]["inputs"]["length"]))
         assert int(outputs[long]["cycles"]) - int(outputs[short]["cycles"]) == beats

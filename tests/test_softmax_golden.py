@@ -11,7 +11,7 @@ import pytest
 
 from accelgen.generators.softmax import SoftmaxParams
 from accelgen.verif.softmax_golden import accuracy, golden_int, reference_real
-from accelgen.verif.softmax_rows import corner_rows, padded_inactive
+from accelgen.verif.softmax_host import corner_rows, padded_inactive
 
 INT8 = dict(width=8, in_frac=4, out_frac=8, n_max=4096, lanes=4)
 INT16 = dict(width=16, in_frac=12, out_frac=16, n_max=4096, lanes=4)

@@ -10,7 +10,7 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import systolic_tiles
+from accelgen.verif import systolic_host
 
 DESIGN = get_design("systolic")
 
@@ -34,11 +34,11 @@ CONFIGS = {
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_systolic_regression(config, seed, tmp_path):
     params = DESIGN.params(**CONFIGS[config])
-    jobs = systolic_tiles.regression_jobs(params, np.random.default_rng(seed))
+    jobs = systolic_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
     # The testbench's scoreboard compared in the simulation; check the saved outputs again,
     # with the MAC counter and the analytic cycle count.
-    assert systolic_tiles.check(params, jobs, outputs) == []
+    assert systolic_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb
@@ -47,8 +47,8 @@ def test_user_matrices_of_odd_shapes(seed, tmp_path):
     params = DESIGN.params(rows=3, cols=4, k_max=64)
     rng = np.random.default_rng(seed)
     arrays = {"a": rng.integers(-128, 128, (7, 13)), "b": rng.integers(-128, 128, (13, 10))}
-    outputs = simulate(build(DESIGN, params), systolic_tiles.user_jobs(params, arrays), seed=seed, workdir=tmp_path)
-    result = systolic_tiles.user_outputs(params, arrays, outputs)
+    outputs = simulate(build(DESIGN, params), systolic_host.user_jobs(params, arrays), seed=seed, workdir=tmp_path)
+    result = systolic_host.user_outputs(params, arrays, outputs)
     np.testing.assert_array_equal(result["c"], arrays["a"] @ arrays["b"])
 
 
@@ -94,7 +94,7 @@ def test_cli_sim_passes_and_prints_its_seed(capsys):
     assert main(["sim", "systolic", "-p", "rows=1", "-p", "cols=1", "-p", "k_max=16", "--seed", "7"]) == 0
     out = capsys.readouterr().out
     params = get_design("systolic").params(rows=1, cols=1, k_max=16)
-    jobs = systolic_tiles.regression_jobs(params, np.random.default_rng(7))
+    jobs = systolic_host.regression_jobs(params, np.random.default_rng(7))
     assert "seed 7" in out and f"PASS: {len(jobs)} jobs bit-exact" in out
 
 

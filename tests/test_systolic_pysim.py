@@ -8,7 +8,7 @@ import pytest
 from accelgen.generators.systolic import SystolicArray, SystolicParams, analytic_cycles
 from accelgen.verif.packing import pack_rows, unpack_rows
 from accelgen.verif.pysim_streams import run_streams
-from accelgen.verif.systolic_tiles import expected_rows, random_beats
+from accelgen.verif.systolic_host import expected_rows, random_beats
 
 
 def simulate(params, beats, *, stall, backpressure, rng):

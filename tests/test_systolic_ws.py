@@ -8,7 +8,7 @@ import pytest
 from accelgen.generators import get_design
 from accelgen.generators.systolic_ws import SystolicWSArray, SystolicWSParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
-from accelgen.verif import systolic_ws_tiles
+from accelgen.verif import systolic_ws_host
 from accelgen.verif.packing import pack_rows, unpack_rows
 from accelgen.verif.pysim_streams import run_streams
 
@@ -33,9 +33,9 @@ def test_cycle_counter_matches_analytic_model(config, seed):
     rng = np.random.default_rng(seed)
     r, c = params.rows, params.cols
     for tile_rows in ([1, 1, 1, 1], [1, 5, 2, 9, 1], [r] * 4, [2 * r + c - 2] * 3, [max(1, 2 * r + c - 3)] * 3):
-        job = systolic_ws_tiles.random_job(params, rng, tile_rows)
+        job = systolic_ws_host.random_job(params, rng, tile_rows)
         rows, flags, counters = pysim(params, job, stall=0.0, backpressure=0.0, rng=rng)
-        np.testing.assert_array_equal(rows, systolic_ws_tiles.expected_rows(params, job))
+        np.testing.assert_array_equal(rows, systolic_ws_host.expected_rows(params, job))
         assert counters["cycles"] == analytic_cycles(params, tile_rows), tile_rows
         assert counters["macs"] == sum(tile_rows) * r * c
 
@@ -55,9 +55,9 @@ def test_weight_loads_hide_under_long_tiles():
 def test_random_tiles_with_stalls_and_backpressure(config, seed):
     params = SystolicWSParams(**config)
     rng = np.random.default_rng(seed)
-    job = systolic_ws_tiles.random_job(params, rng, [1, 3, 1, 7, 2, 1, 4])
+    job = systolic_ws_host.random_job(params, rng, [1, 3, 1, 7, 2, 1, 4])
     rows, flags, counters = pysim(params, job, stall=0.3, backpressure=0.5, rng=rng)
-    np.testing.assert_array_equal(rows, systolic_ws_tiles.expected_rows(params, job))
+    np.testing.assert_array_equal(rows, systolic_ws_host.expected_rows(params, job))
     np.testing.assert_array_equal(flags, job["last"])
     assert counters["macs"] == len(job["last"]) * params.rows * params.cols
 
@@ -65,8 +65,8 @@ def test_random_tiles_with_stalls_and_backpressure(config, seed):
 def test_saturation_is_exercised():
     """The saturating configuration's extreme tiles really clamp (the golden model agrees)."""
     params = SystolicWSParams(rows=2, cols=4, acc_width=9, overflow="saturate", a_width=6)
-    job = systolic_ws_tiles.extreme_job(params, 2)
-    expected = systolic_ws_tiles.expected_rows(params, job)
+    job = systolic_ws_host.extreme_job(params, 2)
+    expected = systolic_ws_host.expected_rows(params, job)
     assert expected.max() == 255 and expected.min() == -256
 
 
@@ -78,11 +78,11 @@ def test_mac_styles_agree_bit_for_bit(config, seed):
     results = []
     for mac in ("baseline", "carry_save"):
         params = SystolicWSParams(mac=mac, **config)
-        job = systolic_ws_tiles.random_job(params, np.random.default_rng(seed), [1, 6, 2])
-        job_extreme = systolic_ws_tiles.extreme_job(params, 2)
+        job = systolic_ws_host.random_job(params, np.random.default_rng(seed), [1, 6, 2])
+        job_extreme = systolic_ws_host.extreme_job(params, 2)
         runs = [pysim(params, j, stall=0.0, backpressure=0.0, rng=rng) for j in (job, job_extreme)]
         for j, (rows, _, _) in zip((job, job_extreme), runs):
-            np.testing.assert_array_equal(rows, systolic_ws_tiles.expected_rows(params, j))
+            np.testing.assert_array_equal(rows, systolic_ws_host.expected_rows(params, j))
         results.append([(rows.tolist(), counters["cycles"]) for rows, _, counters in runs])
     assert results[0] == results[1]
 
@@ -115,9 +115,9 @@ COCOTB_CONFIGS = {
 @pytest.mark.parametrize("config", list(COCOTB_CONFIGS))
 def test_systolic_ws_regression(config, seed, tmp_path):
     params = DESIGN.params(**COCOTB_CONFIGS[config])
-    jobs = systolic_ws_tiles.regression_jobs(params, np.random.default_rng(seed))
+    jobs = systolic_ws_host.regression_jobs(params, np.random.default_rng(seed))
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
-    assert systolic_ws_tiles.check(params, jobs, outputs) == []
+    assert systolic_ws_host.check(params, jobs, outputs) == []
 
 
 @pytest.mark.cocotb

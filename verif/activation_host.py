@@ -7,17 +7,21 @@ stall-free runs whose cycle counts must equal ``beats + latency`` (II = 1, fixed
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from . import golden
 from .activation_golden import all_codes, golden_int
 
 __all__ = ["codes_to_beats", "regression_jobs", "expected_beats", "check", "user_jobs", "user_outputs"]
 
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_activation`).
+VERIFIES = ("gelu", "silu")
+
 
 def codes_to_beats(codes, lanes: int, fill: int = 0) -> np.ndarray:
     """Input codes in order, ``lanes`` per beat; the last beat is padded with ``fill``."""
     codes = np.asarray(codes, dtype=np.int64).ravel()
-    beats = -(-codes.size // lanes)
+    beats = ceil_div(codes.size, lanes)
     padded = np.full(beats * lanes, fill, dtype=np.int64)
     padded[:codes.size] = codes
     return padded.reshape(beats, lanes)

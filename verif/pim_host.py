@@ -31,6 +31,9 @@ __all__ = [
     "split_batch",
 ]
 
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_pim`).
+VERIFIES = ("pim_ctrl",)
+
 
 def _wrap32(values):
     values = np.asarray(values, dtype=np.int64) & 0xFFFFFFFF

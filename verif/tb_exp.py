@@ -5,7 +5,7 @@ import cocotb
 import numpy as np
 
 from ..generators.exp import ExpParams
-from .exp_codes import to_beats
+from .exp_host import to_beats
 from .packing import pack_rows, unpack_rows
 from .softmax_golden import exp_int
 from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng

@@ -8,6 +8,7 @@ and their ``last`` flags with the golden beats.
 import cocotb
 from cocotb.triggers import ClockCycles
 import numpy as np
+from ..hdl.util import ceil_div
 
 from ..generators.gemm import GemmParams
 from .packing import pack_rows, unpack_rows
@@ -41,8 +42,8 @@ async def run_gemm_job(bench, config, job, inputs):
     def progress(cycle):
         dut._log.info("  cycle %d: %d/%d C beats", cycle, len(c_sink.received), c_sink.expect_count)
 
-    macs = sum(-(-int(m) // p.rows) * -(-int(n) // p.cols) * int(k) for m, n, k in inputs["desc"])
-    macs = max(macs, sum(int(m) * -(-int(n) // p.cols) * int(k) for m, n, k in inputs["desc"]))
+    macs = sum(ceil_div(int(m), p.rows) * ceil_div(int(n), p.cols) * int(k) for m, n, k in inputs["desc"])
+    macs = max(macs, sum(int(m) * ceil_div(int(n), p.cols) * int(k) for m, n, k in inputs["desc"]))
     work = len(inputs["a_words"]) + len(inputs["b_words"]) + 2 * macs + len(expected) \
         + len(inputs["desc"]) * 4 * (p.rows + p.cols + 8)
     slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))

@@ -1,7 +1,7 @@
 """cocotb testbench of the streaming softmax (design ``softmax``).
 
 Each job is a padded matrix of rows (``x``, ``length``, ``mask``; see
-:mod:`accelgen.verif.softmax_rows`). The bench streams its beats with random source stalls
+:mod:`accelgen.verif.softmax_host`). The bench streams its beats with random source stalls
 on ``x`` and random backpressure on ``y``, collects the output beats and, when the job asks
 for it, compares them (values and ``last`` flags, in order) with the bit-exact golden model.
 """
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..generators.softmax import SoftmaxParams
 from .packing import pack_array, unpack_rows
-from .softmax_rows import beats_to_rows, expected_rows, rows_to_beats
+from .softmax_host import beats_to_rows, expected_rows, rows_to_beats
 from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
 from .tb_common import run_jobs
 

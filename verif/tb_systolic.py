@@ -9,9 +9,9 @@ and, when the job asks for it, compares them with the bit-exact golden model.
 import cocotb
 
 from ..generators.systolic import SystolicParams
-from .systolic_tiles import expected_rows
+from .systolic_host import expected_rows
 from .tb_common import run_jobs
-from .tb_engine import run_tile_job
+from .tb_engines import run_tile_job
 
 
 async def run_systolic_job(bench, config, job, inputs):

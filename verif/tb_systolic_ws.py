@@ -11,7 +11,7 @@ import numpy as np
 from ..generators.systolic_ws import SystolicWSParams
 from .packing import pack_rows, unpack_rows
 from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
-from .systolic_ws_tiles import expected_rows
+from .systolic_ws_host import expected_rows
 from .tb_common import run_jobs
 
 

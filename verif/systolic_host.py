@@ -1,7 +1,7 @@
 """Mapping matrices onto the systolic array's beat streams, and stimulus for its tests.
 
 The output-stationary array takes the broadcast engines' beat streams with ``depth = 1``, so
-tiling, stimulus and checks are those of :mod:`accelgen.verif.engine_tiles`; only the beat
+tiling, stimulus and checks are those of :mod:`accelgen.verif.engines_host`; only the beat
 arrays are flat: ``a_beats`` is ``(beats, rows)`` and ``b_beats`` ``(beats, cols)`` (the
 array's ``a.data`` is ``[rows]``, not ``[rows][1]``). A product ``A (M x K) @ B (K x N)`` is
 cut into ``ceil(M/rows) * ceil(N/cols)`` output tiles; tile ``(ti, tj)`` streams ``K`` beats
@@ -9,8 +9,8 @@ cut into ``ceil(M/rows) * ceil(N/cols)`` output tiles; tile ``(ti, tj)`` streams
 edges. Tiles go row-block-major: ``(0,0), (0,1), ...``.
 """
 
-from . import engine_tiles
-from .engine_tiles import rows_to_matrix, user_outputs
+from . import engines_host
+from .engines_host import rows_to_matrix, user_outputs
 
 __all__ = [
     "matrices_to_beats",
@@ -23,6 +23,9 @@ __all__ = [
     "user_jobs",
     "user_outputs",
 ]
+
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_systolic`).
+VERIFIES = ("systolic",)
 
 
 def _flat(beats: dict) -> dict:
@@ -41,38 +44,38 @@ def _flat_jobs(jobs: list[dict]) -> list[dict]:
 
 def matrices_to_beats(a, b, rows: int, cols: int) -> dict:
     """Beat arrays (``a_beats``, ``b_beats``, ``last``) for ``a @ b`` on a rows x cols array."""
-    return _flat(engine_tiles.matrices_to_beats(a, b, rows, cols, 1))
+    return _flat(engines_host.matrices_to_beats(a, b, rows, cols, 1))
 
 
 def random_beats(params, rng, k_values) -> dict:
     """Random operands over the full code range, one tile per entry of ``k_values``."""
-    return _flat(engine_tiles.random_beats(params, rng, k_values))
+    return _flat(engines_host.random_beats(params, rng, k_values))
 
 
 def extreme_beats(params, k: int) -> dict:
     """Tiles of constant extreme operands, then one of alternating extremes
-    (:func:`accelgen.verif.engine_tiles.extreme_beats`)."""
-    return _flat(engine_tiles.extreme_beats(params, k))
+    (:func:`accelgen.verif.engines_host.extreme_beats`)."""
+    return _flat(engines_host.extreme_beats(params, k))
 
 
 def expected_rows(params, beats: dict):
     """Golden result rows for a beat stream."""
-    return engine_tiles.expected_rows(params, _nested(beats))
+    return engines_host.expected_rows(params, _nested(beats))
 
 
 def regression_jobs(params, rng) -> list[dict]:
     """The standard regression of one configuration
-    (:func:`accelgen.verif.engine_tiles.regression_jobs`)."""
-    return _flat_jobs(engine_tiles.regression_jobs(params, rng))
+    (:func:`accelgen.verif.engines_host.regression_jobs`)."""
+    return _flat_jobs(engines_host.regression_jobs(params, rng))
 
 
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     """Compare saved outputs with the golden model and counters; return the problems found."""
     from ..generators.systolic import analytic_cycles
 
-    return engine_tiles.check(params, jobs, outputs, cycle_model=analytic_cycles, golden_rows=expected_rows)
+    return engines_host.check(params, jobs, outputs, cycle_model=analytic_cycles, golden_rows=expected_rows)
 
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``arrays['a'] @ arrays['b']`` (any M, N, K), tiled onto the array."""
-    return _flat_jobs(engine_tiles.user_jobs(params, arrays))
+    return _flat_jobs(engines_host.user_jobs(params, arrays))

@@ -9,6 +9,7 @@ row-block-major: ``(0,0), (0,1), ...``.
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from . import golden
 
@@ -24,6 +25,9 @@ __all__ = [
     "user_outputs",
 ]
 
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_engines`).
+VERIFIES = ("tree", "matrix2d", "cube3d")
+
 
 def matrices_to_beats(a, b, rows: int, cols: int, depth: int) -> dict:
     """Beat arrays (``a_beats`` (B, rows, depth), ``b_beats`` (B, depth, cols), ``last``)."""
@@ -33,7 +37,7 @@ def matrices_to_beats(a, b, rows: int, cols: int, depth: int) -> dict:
         raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N) with K >= 1")
     m, k = a.shape
     n = b.shape[1]
-    tiles_m, tiles_n, steps = -(-m // rows), -(-n // cols), -(-k // depth)
+    tiles_m, tiles_n, steps = ceil_div(m, rows), ceil_div(n, cols), ceil_div(k, depth)
     a_pad = np.zeros((tiles_m * rows, steps * depth), dtype=np.int64)
     a_pad[:m, :k] = a
     b_pad = np.zeros((steps * depth, tiles_n * cols), dtype=np.int64)
@@ -51,7 +55,7 @@ def matrices_to_beats(a, b, rows: int, cols: int, depth: int) -> dict:
 
 def rows_to_matrix(c_rows, m: int, n: int, rows: int, cols: int) -> np.ndarray:
     """Reassemble result rows (in tile order) into the ``m x n`` product."""
-    tiles_m, tiles_n = -(-m // rows), -(-n // cols)
+    tiles_m, tiles_n = ceil_div(m, rows), ceil_div(n, cols)
     c_rows = np.asarray(c_rows)
     if c_rows.shape != (tiles_m * tiles_n * rows, cols):
         raise ValueError(f"expected {(tiles_m * tiles_n * rows, cols)} result rows, got {c_rows.shape}")
@@ -147,15 +151,15 @@ def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, go
     """Compare saved outputs with the golden model and counters; return the problems found.
 
     ``cycle_model(params, tiles=, k=)`` gives the stall-free busy cycles (default: the
-    broadcast engines' :func:`~accelgen.generators._engine.analytic_cycles`) and
+    broadcast engines' :func:`~accelgen.generators.engines.analytic_cycles`) and
     ``golden_rows(params, beats)`` the expected result rows (default: :func:`expected_rows`).
     With ``mac="booth_serial"`` the cycles of every stall-free job follow from its A data
-    (:func:`~accelgen.generators._engine.booth_serial_cycles`).
+    (:func:`~accelgen.generators.engines.booth_serial_cycles`).
     """
-    from ..generators._engine import booth_serial_cycles
+    from ..generators.engines import booth_serial_cycles
 
     if cycle_model is None:
-        from ..generators._engine import analytic_cycles as cycle_model
+        from ..generators.engines import analytic_cycles as cycle_model
     golden_rows = golden_rows or expected_rows
 
     problems = []

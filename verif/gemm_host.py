@@ -7,6 +7,7 @@ beats. Lanes past a matrix edge carry random junk, which the engine must ignore.
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from . import golden
 
@@ -20,6 +21,9 @@ __all__ = [
     "user_jobs",
     "user_outputs",
 ]
+
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_gemm`).
+VERIFIES = ("gemm",)
 
 
 def _junk(rng, shape, width, is_signed):
@@ -35,18 +39,18 @@ def operand_words(params, a, b, rng=None) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(b, dtype=np.int64)
     (m, k), n = a.shape, b.shape[1]
     r, c, d = (1 if params.engine == "tree" else params.rows), params.cols, params.depth
-    tn, kg = -(-n // c), -(-k // d)
+    tn, kg = ceil_div(n, c), ceil_div(k, d)
     b_pad = _junk(rng, (kg * d, tn * c), params.b_width, params.b_signed)
     b_pad[:k, :n] = b
     # Word (nt, g): the depth x cols block B[g*d:(g+1)*d, nt*c:(nt+1)*c], row-major.
     b_words = np.concatenate([b_pad[:, j * c:(j + 1) * c].reshape(kg, d * c) for j in range(tn)])
     if params.engine == "ws":
-        tk = -(-k // r)
+        tk = ceil_div(k, r)
         a_pad = _junk(rng, (m, tk * r), params.a_width, params.a_signed)
         a_pad[:, :k] = a
         a_words = np.concatenate([a_pad[:, i * r:(i + 1) * r] for i in range(tk)])
     else:
-        tm = -(-m // r)
+        tm = ceil_div(m, r)
         a_pad = _junk(rng, (tm * r, kg * d), params.a_width, params.a_signed)
         a_pad[:m, :k] = a
         # Word (mt, g): the rows x depth block A[mt*r:(mt+1)*r, g*d:(g+1)*d], row-major.
@@ -61,7 +65,7 @@ def expected_beats(params, a, b) -> np.ndarray:
                       b_signed=params.b_signed, acc_width=params.acc_width, acc_signed=params.acc_signed,
                       overflow="wrap")
     m, n = c.shape
-    tn = -(-n // params.cols)
+    tn = ceil_div(n, params.cols)
     c_pad = np.zeros((m, tn * params.cols), dtype=np.int64)
     c_pad[:, :n] = c
     return np.concatenate([c_pad[:, j * params.cols:(j + 1) * params.cols] for j in range(tn)])
@@ -69,7 +73,7 @@ def expected_beats(params, a, b) -> np.ndarray:
 
 def beats_to_matrix(params, beats, m: int, n: int) -> np.ndarray:
     """Reassemble one descriptor's ``C`` beats into the ``m x n`` product."""
-    tn = -(-n // params.cols)
+    tn = ceil_div(n, params.cols)
     beats = np.asarray(beats)
     if beats.shape != (tn * m, params.cols):
         raise ValueError(f"expected {(tn * m, params.cols)} C beats, got {beats.shape}")
@@ -154,7 +158,7 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
         expected = job["inputs"]["c_expected"]
         if out["c"].shape != expected.shape or not np.array_equal(out["c"], expected):
             problems.append(f"{job['name']}: C beats differ from the golden model")
-        ends = np.cumsum([-(-int(n) // params.cols) * int(m) for m, n, _ in job["inputs"]["desc"]]) - 1
+        ends = np.cumsum([ceil_div(int(n), params.cols) * int(m) for m, n, _ in job["inputs"]["desc"]]) - 1
         flags = np.zeros(len(expected), dtype=np.int64)
         flags[ends] = 1
         if "c_last" in out and not np.array_equal(out["c_last"], flags):

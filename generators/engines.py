@@ -50,6 +50,7 @@ from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.booth_serial import BoothSerialGrid, beat_steps
 from ..hdl.mac import MAC_STYLES, prefix_add
 from ..hdl.trees import DotProductAccumulator
+from ..hdl.util import ceil_div
 from .params import DesignParams, OperandShapes, param
 
 __all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "booth_serial_cycles", "serial_cycles",
@@ -135,7 +136,7 @@ class EngineParams(OperandShapes, DesignParams):
         if self.out_fifo_depth is None:
             # A tile's rows stay reserved from its last beat until its last row leaves,
             # i.e. for result_latency + rows cycles; tile ends are >= rows cycles apart.
-            in_flight = -(-(self.result_latency + self.rows) // self.rows)
+            in_flight = ceil_div(self.result_latency + self.rows, self.rows)
             derived["out_fifo_depth"] = self.rows * in_flight
         if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
             derived["overflow"] = "wrap"
@@ -221,7 +222,7 @@ def serial_cycles(params: EngineParams, steps, last) -> int:
 
 def ideal_cycles(params: EngineParams, m: int, n: int, k: int) -> int:
     """Cycles if every multiplier did useful work every cycle: ``M*N*K / (rows*cols*depth)``."""
-    return -(-(m * n * k) // params.macs_per_beat)
+    return ceil_div(m * n * k, params.macs_per_beat)
 
 
 class BroadcastEngine(wiring.Component):

@@ -11,6 +11,7 @@ the host (:func:`user_outputs`).
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from . import golden
 
@@ -24,6 +25,9 @@ __all__ = [
     "user_jobs",
     "user_outputs",
 ]
+
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_systolic_ws`).
+VERIFIES = ("systolic_ws",)
 
 
 def _ranges(params):
@@ -76,7 +80,7 @@ def matrices_to_tiles(a, b, rows: int, cols: int) -> dict:
         raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N) with M, N, K >= 1")
     m, k = a.shape
     n = b.shape[1]
-    tiles_k, tiles_n = -(-k // rows), -(-n // cols)
+    tiles_k, tiles_n = ceil_div(k, rows), ceil_div(n, cols)
     a_pad = np.zeros((m, tiles_k * rows), dtype=np.int64)
     a_pad[:, :k] = a
     b_pad = np.zeros((tiles_k * rows, tiles_n * cols), dtype=np.int64)
@@ -147,7 +151,7 @@ def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:
     """``c`` (M x N, int64: the K blocks' partial sums added) and ``cycles``."""
     a, b = np.asarray(arrays["a"]), np.asarray(arrays["b"])
     (m, k), n = a.shape, b.shape[1]
-    tiles_k, tiles_n = -(-k // params.rows), -(-n // params.cols)
+    tiles_k, tiles_n = ceil_div(k, params.rows), ceil_div(n, params.cols)
     rows = np.asarray(outputs[0]["c"]).reshape(tiles_n, tiles_k, m, params.cols).sum(axis=1)
     c = rows.transpose(1, 0, 2).reshape(m, tiles_n * params.cols)[:, :n]
     return {"c": c.astype(np.int64), "cycles": outputs[0]["cycle_count"], "mac_count": outputs[0]["mac_count"]}

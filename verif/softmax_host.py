@@ -8,6 +8,7 @@ matrix with padding and masked elements both masked.
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from .softmax_golden import golden_int
 
@@ -25,6 +26,9 @@ __all__ = [
     "max_busy_cycles",
 ]
 
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_softmax`).
+VERIFIES = ("softmax",)
+
 
 def padded_inactive(inputs: dict) -> np.ndarray:
     """``True`` where an element of the padded matrix is masked or past its row's end."""
@@ -39,7 +43,7 @@ def rows_to_beats(params, inputs: dict) -> dict:
     data, keep, mask, last = [], [], [], []
     for row, length in enumerate(inputs["length"]):
         length = int(length)
-        beats = -(-length // lanes)
+        beats = ceil_div(length, lanes)
         padded = np.zeros(beats * lanes, dtype=np.int64)
         padded[:length] = inputs["x"][row, :length]
         row_mask = np.zeros(beats * lanes, dtype=np.int64)
@@ -59,7 +63,7 @@ def beats_to_rows(params, inputs: dict, y_beats) -> np.ndarray:
     y = np.zeros(inputs["x"].shape, dtype=np.int64)
     position = 0
     for row, length in enumerate(inputs["length"]):
-        beats = -(-int(length) // lanes)
+        beats = ceil_div(int(length), lanes)
         flat = np.asarray(y_beats[position:position + beats]).reshape(-1)[:int(length)]
         y[row, :len(flat)] = flat
         position += beats
@@ -175,8 +179,8 @@ def fill_latency(params) -> int:
 def max_busy_cycles(params, inputs: dict) -> int:
     """Upper bound on the cycles of a stall-free job at one beat per cycle: every beat enters
     once, and the last row's sum and normalize passes and the reciprocal follow."""
-    beats = int(sum(-(-int(n) // params.lanes) for n in inputs["length"]))
-    final = -(-int(inputs["length"][-1]) // params.lanes)
+    beats = int(sum(ceil_div(int(n), params.lanes) for n in inputs["length"]))
+    final = ceil_div(int(inputs["length"][-1]), params.lanes)
     return beats + 2 * final + fill_latency(params)
 
 

@@ -5,17 +5,21 @@ zeros, whose outputs are dropped). The regression covers every input code.
 """
 
 import numpy as np
+from ..hdl.util import ceil_div
 
 from .golden import check_fits
 from .softmax_golden import exp_int
 
 __all__ = ["to_beats", "regression_jobs", "check", "user_jobs", "user_outputs"]
 
+#: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_exp`).
+VERIFIES = ("exp",)
+
 
 def to_beats(params, d) -> np.ndarray:
     """``(beats, lanes)`` input codes, zero-padded."""
     d = np.asarray(d, dtype=np.int64).ravel()
-    beats = -(-len(d) // params.lanes)
+    beats = ceil_div(len(d), params.lanes)
     padded = np.zeros(beats * params.lanes, dtype=np.int64)
     padded[:len(d)] = d
     return padded.reshape(beats, params.lanes)

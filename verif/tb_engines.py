@@ -9,7 +9,7 @@ rows, and, when the job asks for it, compares them with the bit-exact golden mod
 import cocotb
 
 from ..generators import get_design
-from .engine_tiles import expected_rows
+from .engines_host import expected_rows
 from .packing import pack_rows
 from .streams import StreamSink, StreamSource, seeded_rng
 from .tb_common import collect_tile_rows, run_jobs
