@@ -29,12 +29,13 @@ import dataclasses
 import functools
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl import activation_tables as tables
 from ..hdl.arith import clamp
 from ..hdl.fixedpoint import round_shift_expr
+from ..hdl.layouts import TileStreamSignature
 from . import DesignParams, param, register
 
 __all__ = ["ActivationParams", "GeluParams", "SiluParams", "ElementwiseActivation", "Gelu", "Silu", "LATENCY"]
@@ -253,9 +254,9 @@ class ElementwiseActivation(wiring.Component):
 
     Members
     -------
-    x : In(stream.Signature(ArrayLayout(signed(width), lanes)))
+    x : In(TileStreamSignature(signed(width), lanes, last=False))
         Input codes, ``lanes`` per beat.
-    y : Out(stream.Signature(ArrayLayout(signed(out_width), lanes)))
+    y : Out(TileStreamSignature(signed(out_width), lanes, last=False))
         Output codes in the same order, ``latency`` cycles after the input when not stalled.
         ``x.ready`` depends on ``y.ready`` (combinationally); ``y.valid`` never on ``y.ready``.
     """
@@ -267,8 +268,8 @@ class ElementwiseActivation(wiring.Component):
             raise TypeError(f"params must be a {self.params_class.__name__}, not {params!r}")
         self.params = params
         super().__init__({
-            "x": In(stream.Signature(data.ArrayLayout(signed(params.width), params.lanes))),
-            "y": Out(stream.Signature(data.ArrayLayout(signed(params.out_width), params.lanes))),
+            "x": In(TileStreamSignature(signed(params.width), params.lanes, last=False)),
+            "y": Out(TileStreamSignature(signed(params.out_width), params.lanes, last=False)),
         })
 
     def manifest(self) -> dict:
@@ -312,8 +313,8 @@ class ElementwiseActivation(wiring.Component):
         build = {"table": self._table, "interp": self._interp, "ibert": self._ibert,
                  "hard_sigmoid": self._hard_sigmoid}[p.datapath]
         for lane in range(p.lanes):
-            y = build(m, stage, self.x.payload[lane], f"lane{lane}")
-            m.d.comb += self.y.payload[lane].eq(y)
+            y = build(m, stage, self.x.payload.data[lane], f"lane{lane}")
+            m.d.comb += self.y.payload.data[lane].eq(y)
         return m
 
     # -- datapaths (each returns the output register of one lane) -------------------------------

@@ -29,32 +29,34 @@ may follow the previous tile's last beat in the next cycle), except that tile en
 least ``rows`` cycles apart so results leave at one row per cycle; the first result row of a
 tile is on ``c`` :data:`RESULT_LATENCY` cycles after its last beat was accepted. Busy cycles
 for ``T`` tiles of ``K`` beats: ``K + (T-1)*max(K, rows) + rows + RESULT_LATENCY - 1``
-(:func:`analytic_cycles`). With ``mac="booth_serial"`` a beat takes ``max(1, nonzero radix-4
+(:meth:`~accelgen.generators.params.TileEngineParams.busy_cycles`). With ``mac="booth_serial"`` a beat takes ``max(1, nonzero radix-4
 Booth digit positions of its A operands)`` cycles (``a.ready``/``b.ready`` low meanwhile) and
 results come one cycle later; :func:`booth_serial_cycles` gives the busy cycles.
 
 Counters: ``cycle_count`` counts busy cycles (a tile being accepted, or results in flight or
 waiting to leave), ``mac_count`` the multiply-accumulates performed (``rows*cols*depth`` per
 accepted beat).
+
+The stream shell around the grid (operand admission, result rows, busy counters; the
+components of :mod:`accelgen.hdl.tile_io`) is :class:`TileEngine`, which the output-stationary
+``systolic`` array shares: each engine supplies only its grid.
 """
 
 import dataclasses
-import functools
-import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, stream, wiring
+import numpy as np
+from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.booth_serial import BoothSerialGrid, beat_steps
-from ..hdl.mac import MAC_STYLES, prefix_add
+from ..hdl.layouts import TileStreamSignature
+from ..hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission
 from ..hdl.trees import DotProductAccumulator
-from ..hdl.util import ceil_div
-from .params import DesignParams, OperandShapes, param
+from .params import TileEngineParams, param
 
-__all__ = ["RESULT_LATENCY", "EngineParams", "BroadcastEngine", "analytic_cycles", "booth_serial_cycles", "serial_cycles",
-           "ideal_cycles"]
+__all__ = ["RESULT_LATENCY", "GridResults", "TileEngine", "EngineParams", "BroadcastEngine", "booth_serial_cycles",
+           "serial_cycles"]
 
 #: Cycles from accepting a tile's last beat to its first result row on ``c``: the input
 #: register, the accumulate stage, the write of row 0 into the result FIFO, and its output
@@ -63,50 +65,25 @@ RESULT_LATENCY = 4
 
 
 @dataclasses.dataclass(frozen=True)
-class EngineParams(OperandShapes, DesignParams):
-    """Operand, accumulator and interface parameters shared by the broadcast engines.
+class EngineParams(TileEngineParams):
+    """Operand, accumulator and interface parameters shared by the broadcast engines (see
+    :class:`~accelgen.generators.params.MacArrayParams` for the operand fields).
 
     The grid (``rows``, ``cols``, ``depth``) is defined by each engine: a field where the
     engine lets it vary, a fixed property otherwise.
 
     Parameters
     ----------
-    a_width, b_width : int
-        Operand widths in bits (2..16).
-    a_signed, b_signed : bool
-        Whether operands are two's complement (else unsigned).
     k_max : int
         Longest tile (beats) the accumulators are sized for (1..65536); a tile reduces
         ``K * depth`` products per output.
-    acc_width : int or None
-        Accumulator and result width (2..64). Default: the narrowest width that cannot
-        overflow for ``k_max`` beats. A narrower width needs an explicit ``overflow``.
     overflow : str or None
-        ``"wrap"`` (two's complement modulo ``2**acc_width``) or ``"saturate"`` (clamp after
-        every beat; each beat's sum of ``depth`` products is exact). Must be given when
-        ``acc_width`` is narrower than the safe width; otherwise ``"wrap"``.
-    out_fifo_depth : int or None
-        Result rows buffered (``rows``..4096). Default: enough that back-to-back tiles never
-        wait for the result drain when ``c`` is always ready.
-    counter_width : int
-        Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
+        ``"wrap"`` or ``"saturate"`` (clamp after every beat; each beat's sum of ``depth``
+        products is exact).
     mac : str
-        MAC micro-architecture, one of :data:`accelgen.hdl.mac.MAC_STYLES`; all give
-        bit-identical results. ``carry_save`` and ``booth_serial`` need ``overflow="wrap"``;
         ``same_weight_tree`` needs ``depth >= 2``. ``booth_serial`` takes
         ``max(1, nonzero Booth digit positions)`` cycles per beat (:func:`booth_serial_cycles`).
     """
-
-    a_width: int = param(8, "A operand width in bits", min=2, max=16)
-    b_width: int = param(8, "B operand width in bits", min=2, max=16)
-    a_signed: bool = param(True, "A operands are signed (two's complement)")
-    b_signed: bool = param(True, "B operands are signed (two's complement)")
-    k_max: int = param(64, "longest tile (beats) the accumulator is sized for", min=1, max=65536)
-    acc_width: int | None = param(None, "accumulator/result width; default: never overflows for k_max", min=2, max=64)
-    overflow: str | None = param(None, "accumulator overflow mode", choices=OVERFLOW_MODES)
-    out_fifo_depth: int | None = param(None, "result rows buffered; default: no drain stalls", min=1, max=4096)
-    counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
-    mac: str = param("baseline", "MAC micro-architecture (bit-identical results)", choices=MAC_STYLES)
 
     #: Registry name of the engine (set by each subclass).
     engine = "engine"
@@ -119,68 +96,12 @@ class EngineParams(OperandShapes, DesignParams):
         cycle of the tile's last beat; digit selection and accumulation are two stages)."""
         return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save"))
 
-    @property
-    def reduction_length(self) -> int:
-        """Longest dot product of one accumulator: ``k_max`` beats of ``depth`` products."""
-        return self.k_max * self.depth
-
-    @property
-    def macs_per_beat(self) -> int:
-        """Multiply-accumulates per accepted beat: ``rows * cols * depth``."""
-        return self.rows * self.cols * self.depth
-
-    def resolve(self):
-        derived = {}
-        if self.acc_width is None:
-            derived["acc_width"] = self.safe_acc_width
-        if self.out_fifo_depth is None:
-            # A tile's rows stay reserved from its last beat until its last row leaves,
-            # i.e. for result_latency + rows cycles; tile ends are >= rows cycles apart.
-            in_flight = ceil_div(self.result_latency + self.rows, self.rows)
-            derived["out_fifo_depth"] = self.rows * in_flight
-        if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
-            derived["overflow"] = "wrap"
-        return derived
-
-    def check(self):
-        if self.overflow is None:
-            raise ValueError(
-                f"acc_width={self.acc_width} can overflow for k_max={self.k_max} (the safe width is "
-                f"{self.safe_acc_width}); set overflow to 'wrap' or 'saturate'"
-            )
-        if self.out_fifo_depth < self.rows:
-            raise ValueError(
-                f"out_fifo_depth={self.out_fifo_depth} is out of range: must be an integer in "
-                f"{self.rows}..4096 (at least rows={self.rows}, one tile of results)"
-            )
-        if self.mac == "carry_save" and self.overflow == "saturate":
-            raise ValueError(
-                "overflow='saturate' is not legal with mac='carry_save': a carry-save accumulator cannot be "
-                "clamped after every addition; use overflow='wrap' (with acc_width >= the safe width "
-                f"{self.safe_acc_width} nothing wraps for k_max={self.k_max}) or another mac"
-            )
-        if self.mac == "booth_serial" and self.overflow == "saturate":
-            raise ValueError(
-                "overflow='saturate' is not legal with mac='booth_serial': it adds a beat's products one Booth "
-                "digit position at a time, so there is no per-beat sum to clamp; use overflow='wrap' (with "
-                f"acc_width >= the safe width {self.safe_acc_width} nothing wraps for k_max={self.k_max}) or another mac"
-            )
+    def mac_rejection(self):
         if self.mac == "same_weight_tree" and self.depth < 2:
-            raise ValueError(
-                f"mac='same_weight_tree' is not legal for {self.engine} with depth={self.depth}: it merges the "
-                "partial products of several products per output, and needs depth >= 2; legal: 'baseline', "
-                "'carry_save'"
-            )
-
-
-def analytic_cycles(params: EngineParams, tiles: int, k: int) -> int:
-    """Busy cycles for ``tiles`` back-to-back tiles of ``k`` beats with no stalls.
-
-    One beat per cycle; tile ends at least ``rows`` cycles apart; the last tile's rows leave
-    ``result_latency`` cycles after its final beat, one per cycle. Exact for the default
-    ``out_fifo_depth`` (a smaller FIFO can add drain stalls).
-    """
-    return k + (tiles - 1) * max(k, params.rows) + params.rows + params.result_latency - 1
+            return (f"mac='same_weight_tree' is not legal for {self.engine} with depth={self.depth}: it merges the "
+                    "partial products of several products per output, and needs depth >= 2; legal: 'baseline', "
+                    "'carry_save', 'booth_serial'")
+        return None
 
 
 def booth_serial_cycles(params: EngineParams, a_beats, last) -> int:
@@ -193,7 +114,7 @@ def booth_serial_cycles(params: EngineParams, a_beats, last) -> int:
     no earlier than ``rows - 1`` cycles after the previous tile's final cycle (so result rows
     leave one per cycle), and the last tile's rows leave ``result_latency`` cycles after its
     final cycle: ``t_last + s_last - 1 + rows + result_latency``. With one cycle per beat
-    this is :func:`analytic_cycles`. Exact for the default ``out_fifo_depth``.
+    this is ``params.busy_cycles``. Exact for the default ``out_fifo_depth``.
     """
     return serial_cycles(params, beat_steps(a_beats, params.a_width, params.a_signed), last)
 
@@ -202,8 +123,6 @@ def serial_cycles(params: EngineParams, steps, last) -> int:
     """Busy cycles of a stall-free run of a serial grid whose beat ``b`` takes ``steps[b] >= 1``
     cycles (the recurrence of :func:`booth_serial_cycles`; e.g. a constant ``steps`` gives a
     fixed-latency bit-serial grid)."""
-    import numpy as np
-
     steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), np.shape(last))
     last = np.asarray(last).astype(bool)
     if len(last) != len(steps) or not last[-1]:
@@ -220,50 +139,88 @@ def serial_cycles(params: EngineParams, steps, last) -> int:
     return int(accepted + steps[-1] - 1 + params.rows + params.result_latency)
 
 
-def ideal_cycles(params: EngineParams, m: int, n: int, k: int) -> int:
-    """Cycles if every multiplier did useful work every cycle: ``M*N*K / (rows*cols*depth)``."""
-    return ceil_div(m * n * k, params.macs_per_beat)
+@dataclasses.dataclass(frozen=True)
+class GridResults:
+    """What a tile engine's grid hands to the shell (:class:`~accelgen.hdl.tile_io.ResultRows`).
+
+    Attributes
+    ----------
+    results : list of list
+        ``results[i][j]``: the held result of row ``i``, column ``j`` (a value, or a
+        ``(sum, carry)`` pair with ``mac="carry_save"``).
+    select : list of list
+        ``select[i][j]``: row ``i`` of column ``j`` leaves this cycle.
+    write : Value or list of Value
+        A row leaves this cycle (one strobe, or one per column of a skewed grid).
+    ready : Value or None
+        The grid takes a beat this cycle (``None``: every cycle).
+    tile_end : Value or None
+        The grid's final cycle of a tile, when the grid decides it (``None``: when the tile's
+        final beat is taken).
+    """
+
+    results: list
+    select: list
+    write: object
+    ready: Value | None = None
+    tile_end: Value | None = None
 
 
-class BroadcastEngine(wiring.Component):
-    """A ``rows x cols`` grid of dot-product accumulators of ``depth`` products, with the
-    common valid/ready stream interface (see the module docstring).
+class TileEngine(wiring.Component):
+    """The valid/ready shell of an output-stationary tile engine around its grid.
+
+    A subclass defines its operand streams (:meth:`operand_signatures`) and its grid
+    (:meth:`elaborate_grid`); the shell joins the operand streams with credits for the result
+    rows (:class:`~accelgen.hdl.tile_io.TileAdmission`), takes finished rows out of the grid
+    onto ``c`` (:class:`~accelgen.hdl.tile_io.ResultRows`) and counts busy cycles and
+    multiply-accumulates (:class:`~accelgen.hdl.tile_io.BusyCounters`).
 
     Members
     -------
-    a : In(stream.Signature(StructLayout({"data": ArrayLayout(ArrayLayout(a_shape, depth), rows), "last": 1})))
-    b : In(stream.Signature(StructLayout({"data": ArrayLayout(ArrayLayout(b_shape, cols), depth)})))
-    c : Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, cols), "last": 1})))
+    a : In(TileStreamSignature(A element, rows))
+        The A operands of one beat; ``last`` on the tile's final beat.
+    b : In(TileStreamSignature(B element, lanes, last=False))
+        The B operands of the same beat; transferred together with ``a``.
+    c : Out(TileStreamSignature(acc_shape, cols))
+        One row of the result tile per beat, row 0 first; ``last`` on the final row.
+
+    ``a.ready`` and ``b.ready`` are high together and only while both streams are valid. A
+    beat with ``last`` set waits until the result buffer has room for the whole tile and the
+    previous tile ended at least ``rows`` cycles ago, so ``ready`` may depend on
+    ``a.payload.last`` (``c.valid`` never depends on ``c.ready``).
     cycle_count : Out(counter_width)
         Busy cycles since reset.
     mac_count : Out(counter_width)
         Multiply-accumulates performed since reset.
-
-    ``a.ready`` and ``b.ready`` are high together and only while both streams are valid. A
-    beat with ``last`` set waits until the result FIFO has room for the whole tile and the
-    previous tile ended at least ``rows`` cycles ago, so ``ready`` may depend on
-    ``a.payload.last`` (``c.valid`` never depends on ``c.ready``).
     """
 
-    params_class = EngineParams
+    #: The family's parameter class (set by each subclass).
+    params_class = TileEngineParams
+    #: The grid's columns finish a row in different cycles (one result buffer per column).
+    skewed = False
 
     def __init__(self, params):
         if not isinstance(params, self.params_class):
             raise TypeError(f"params must be a {self.params_class.__name__}, not {params!r}")
         self.params = params
-        p = params
-        a_layout = data.StructLayout({"data": data.ArrayLayout(data.ArrayLayout(p.a_shape, p.depth), p.rows), "last": 1})
-        b_layout = data.StructLayout({"data": data.ArrayLayout(data.ArrayLayout(p.b_shape, p.cols), p.depth)})
-        c_layout = data.StructLayout({"data": data.ArrayLayout(p.acc_shape, p.cols), "last": 1})
-        super().__init__(
-            {
-                "a": In(stream.Signature(a_layout)),
-                "b": In(stream.Signature(b_layout)),
-                "c": Out(stream.Signature(c_layout)),
-                "cycle_count": Out(p.counter_width),
-                "mac_count": Out(p.counter_width),
-            }
-        )
+        self._a_signature, self._b_signature = self.operand_signatures(params)
+        super().__init__({
+            "a": In(self._a_signature),
+            "b": In(self._b_signature),
+            "c": Out(TileStreamSignature(params.acc_shape, params.cols)),
+            "cycle_count": Out(params.counter_width),
+            "mac_count": Out(params.counter_width),
+        })
+
+    @classmethod
+    def operand_signatures(cls, params) -> tuple[TileStreamSignature, TileStreamSignature]:
+        """The signatures of the ``a`` and ``b`` streams."""
+        raise NotImplementedError
+
+    def elaborate_grid(self, m: Module, beat) -> GridResults:
+        """Build the grid in ``m``; ``beat`` is the admitted operand stream (``payload.a``,
+        ``payload.b``, ``payload.last``; a beat enters when ``valid & ready``)."""
+        raise NotImplementedError
 
     def manifest(self) -> dict:
         """Timing facts for the per-configuration manifest."""
@@ -275,165 +232,137 @@ class BroadcastEngine(wiring.Component):
             "mac": p.mac,
             "grid": {"rows": p.rows, "cols": p.cols, "depth": p.depth},
             "latency": {
-                "last_beat_to_first_row": p.result_latency,
+                "last_beat_to_first_row": p.skew + p.result_latency,
                 "cycles_per_tile": f"max(K, {p.rows})",
-                "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.result_latency - 1}",
-            } if p.mac != "booth_serial" else {
-                "last_beat_final_cycle_to_first_row": p.result_latency - 1,
-                "cycles_per_beat": "max(1, nonzero Booth digit positions of the beat's A operands)",
-                "busy_cycles": "booth_serial_cycles(params, a_beats, last)",
+                "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.skew + p.result_latency - 1}",
             },
         }
 
     def elaborate(self, platform):
         p = self.params
-        rows, cols, depth, fifo_rows = p.rows, p.cols, p.depth, p.out_fifo_depth
         m = Module()
+        admission = m.submodules.admission = TileAdmission(
+            self._a_signature, self._b_signature, rows=p.rows, result_rows=p.out_fifo_depth,
+            external_tile_end=self.elaborates_serial_grid())
+        wiring.connect(m, wiring.flipped(self.a), admission.a)
+        wiring.connect(m, wiring.flipped(self.b), admission.b)
 
-        # -- admission: a tile's final beat needs result space and spacing ------------------
-        reserved = Signal(range(fifo_rows + 1))  # result rows promised to accepted tiles
-        is_last = self.a.payload.last
-        serial = p.mac == "booth_serial"
-        if serial:
-            # Digit-serial: a beat stays in the grid for one or more cycles; the next one is
-            # taken in its final cycle. A tile ends in the grid's final cycle of its last beat.
-            grid = m.submodules.grid = BoothSerialGrid(a_shape=p.a_shape, b_shape=p.b_shape, rows=rows, cols=cols,
-                                                       depth=depth, acc_shape=p.acc_shape)
-            tile_end_event = grid.tile_end
-        if rows > 1:
-            since_tile_end = Signal(range(rows + 1), init=rows)
-            if serial:
-                # The last beat takes >= 1 cycle, so accepting it rows - 1 cycles after the
-                # previous tile's final cycle keeps the tiles' final cycles rows apart.
-                spaced = (since_tile_end >= rows - 1) & ~grid.tile_end
-            else:
-                spaced = since_tile_end >= rows
-        else:
-            spaced = Const(1)
-        can_end_tile = spaced & (reserved <= fifo_rows - rows)
-        accept = ~is_last | can_end_tile
-        if serial:
-            accept = accept & grid.ready
-        fire = Signal()
+        grid = self.elaborate_grid(m, admission.o)
+        m.d.comb += admission.o.ready.eq(1 if grid.ready is None else grid.ready)
+        if grid.tile_end is not None:
+            m.d.comb += admission.tile_end.eq(grid.tile_end)
+
+        rows_out = m.submodules.result_rows = ResultRows(
+            p.acc_shape, rows=p.rows, cols=p.cols, depth=p.out_fifo_depth, carry_save=p.mac == "carry_save",
+            per_column=self.skewed)
+        for i in range(p.rows):
+            for j in range(p.cols):
+                result = grid.results[i][j]
+                if p.mac == "carry_save":
+                    m.d.comb += [rows_out.results[i][j].sum.eq(result[0]), rows_out.results[i][j].carry.eq(result[1])]
+                else:
+                    m.d.comb += rows_out.results[i][j].eq(result)
+                m.d.comb += rows_out.select[i][j].eq(grid.select[i][j])
+        write = grid.write if isinstance(grid.write, (list, tuple)) else [grid.write]
+        for j, strobe in enumerate(write):
+            m.d.comb += rows_out.write[j].eq(strobe)
+        wiring.connect(m, rows_out.c, wiring.flipped(self.c))
+        m.d.comb += admission.release.eq(rows_out.row_out)
+
+        counters = m.submodules.counters = BusyCounters(counter_width=p.counter_width, macs_per_beat=p.macs_per_beat)
+        beat = admission.o
         m.d.comb += [
-            self.a.ready.eq(self.b.valid & accept),
-            self.b.ready.eq(self.a.valid & accept),
-            fire.eq(self.a.valid & self.b.valid & accept),
-        ]
-        ends_tile = fire & is_last
-        if not serial:
-            tile_end_event = ends_tile
-        if rows > 1:
-            with m.If(tile_end_event):
-                m.d.sync += since_tile_end.eq(1)
-            with m.Elif(since_tile_end < rows):
-                m.d.sync += since_tile_end.eq(since_tile_end + 1)
-
-        if serial:
-            # The grid holds the beat in its own input registers.
-            m.d.comb += [
-                grid.a.eq(self.a.payload.data),
-                grid.b.eq(self.b.payload.data),
-                grid.load.eq(fire),
-                grid.last.eq(is_last),
-            ]
-            done = grid.done
-
-            def result_of(field, i, j):
-                return grid.result[i][j]
-        else:
-            # -- input registers (load every cycle; in_valid says whether they hold a beat) --
-            in_valid = Signal()
-            in_last = Signal()
-            in_a = Signal.like(self.a.payload.data, name="in_a")
-            in_b = Signal.like(self.b.payload.data, name="in_b")
-            m.d.sync += [
-                in_valid.eq(fire),
-                in_last.eq(is_last),
-                in_a.eq(self.a.payload.data),
-                in_b.eq(self.b.payload.data),
-            ]
-
-            # -- the grid: row i shares in_a[i], column j shares column j of in_b ------------
-            units = [[None] * cols for _ in range(rows)]
-            for i in range(rows):
-                for j in range(cols):
-                    unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
-                        a_shape=p.a_shape, b_shape=p.b_shape, depth=depth, acc_shape=p.acc_shape,
-                        overflow=p.overflow, mac=p.mac,
-                    )
-                    units[i][j] = unit
-                    m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]
-                    for d in range(depth):
-                        m.d.comb += [unit.a[d].eq(in_a[i][d]), unit.b[d].eq(in_b[d][j])]
-            done = units[0][0].done
-
-            def result_of(field, i, j):
-                return getattr(units[i][j], field)
-
-        # -- drain: the finished tile (held in the result registers) moves into the result
-        #    FIFO one row per cycle, row 0 in the cycle of `done` ---------------------------
-        if rows > 1:
-            drain_row = Signal(range(rows), name="drain_row")  # 0: idle, else the next row
-            with m.If(done):
-                m.d.sync += drain_row.eq(1)
-            with m.Elif(drain_row != 0):
-                m.d.sync += drain_row.eq(Mux(drain_row == rows - 1, 0, drain_row + 1))
-            write = done | (drain_row != 0)
-            # Row 0 leaves in the cycle of `done`, row i > 0 when drain_row == i.
-            selects = [done] + [~done & (drain_row == i) for i in range(1, rows)]
-        else:
-            write = done
-            selects = [Const(1)]
-
-        def row_mux(field, j):
-            values = [result_of(field, i, j).as_unsigned() for i in range(rows)]
-            if rows == 1:
-                return values[0]
-            return functools.reduce(operator.or_, (Mux(select, value, 0) for select, value in zip(selects, values)))
-
-        q = m.submodules.result_fifo = fifo.SyncFIFOBuffered(width=cols * p.acc_width,
-                                                             depth=3 if fifo_rows == 2 else fifo_rows)
-        if p.mac == "carry_save":
-            # The carry-propagate addition of the carry-save pair: one log-depth adder per
-            # column, a register after the row select, so that neither is on the longest path
-            # (on FPGAs the adder is LUT logic, slower than a carry chain).
-            pair_write = Signal(name="pair_write")
-            m.d.sync += pair_write.eq(write)
-            row_words = []
-            for j in range(cols):
-                pair_sum = Signal(p.acc_width, name=f"pair_sum_{j}")
-                pair_carry = Signal(p.acc_width, name=f"pair_carry_{j}")
-                m.d.sync += [pair_sum.eq(row_mux("result_sum", j)), pair_carry.eq(row_mux("result_carry", j))]
-                row_words.append(prefix_add(m, pair_sum, pair_carry, p.acc_width, name=f"cpa_{j}"))
-            write = pair_write
-        else:
-            row_words = [row_mux("result", j) for j in range(cols)]
-        m.d.comb += [q.w_en.eq(write), q.w_data.eq(Cat(*row_words))]
-
-        transfer = self.c.valid & self.c.ready
-        m.d.comb += [
-            self.c.valid.eq(q.r_rdy),
-            self.c.payload.data.as_value().eq(q.r_data),
-            q.r_en.eq(transfer),
-        ]
-        if rows == 1:
-            m.d.comb += self.c.payload.last.eq(1)
-        else:
-            out_row = Signal(range(rows), name="out_row")
-            m.d.comb += self.c.payload.last.eq(out_row == rows - 1)
-            with m.If(transfer):
-                m.d.sync += out_row.eq(Mux(out_row == rows - 1, 0, out_row + 1))
-
-        m.d.sync += reserved.eq(reserved + Mux(ends_tile, rows, 0) - transfer)
-
-        # -- counters --------------------------------------------------------------------------
-        tile_open = Signal()
-        with m.If(fire):
-            m.d.sync += tile_open.eq(~is_last)
-        busy = fire | tile_open | (reserved != 0)
-        m.d.sync += [
-            self.cycle_count.eq(self.cycle_count + busy),
-            self.mac_count.eq(self.mac_count + Mux(fire, Const(p.macs_per_beat), 0)),
+            counters.beat.eq(beat.valid & beat.ready),
+            counters.last.eq(beat.payload.last),
+            counters.in_flight.eq(admission.pending),
+            self.cycle_count.eq(counters.cycle_count),
+            self.mac_count.eq(counters.mac_count),
         ]
         return m
+
+    def elaborates_serial_grid(self) -> bool:
+        """Whether the grid takes a beat over several cycles and reports its tile ends itself."""
+        return False
+
+
+class BroadcastEngine(TileEngine):
+    """A ``rows x cols`` grid of dot-product accumulators of ``depth`` products (see the module
+    docstring); ``a.data`` is ``[rows][depth]`` and ``b.data`` is ``[depth][cols]``."""
+
+    params_class = EngineParams
+
+    @classmethod
+    def operand_signatures(cls, params):
+        return (TileStreamSignature(data.ArrayLayout(params.a_shape, params.depth), params.rows),
+                TileStreamSignature(data.ArrayLayout(params.b_shape, params.cols), params.depth, last=False))
+
+    def manifest(self) -> dict:
+        manifest = super().manifest()
+        if self.params.mac == "booth_serial":
+            manifest["latency"] = {
+                "last_beat_final_cycle_to_first_row": self.params.result_latency - 1,
+                "cycles_per_beat": "max(1, nonzero Booth digit positions of the beat's A operands)",
+                "busy_cycles": "booth_serial_cycles(params, a_beats, last)",
+            }
+        return manifest
+
+    def elaborates_serial_grid(self) -> bool:
+        return self.params.mac == "booth_serial"
+
+    def elaborate_grid(self, m, beat):
+        p = self.params
+        if p.mac == "booth_serial":
+            return self._serial_grid(m, beat)
+        # Input registers load every cycle (in_valid says whether they hold a beat): an enable
+        # would hang every operand on the admission logic's output.
+        in_valid = Signal()
+        in_last = Signal()
+        in_a = Signal.like(beat.payload.a, name="in_a")
+        in_b = Signal.like(beat.payload.b, name="in_b")
+        m.d.sync += [
+            in_valid.eq(beat.valid & beat.ready),
+            in_last.eq(beat.payload.last),
+            in_a.eq(beat.payload.a),
+            in_b.eq(beat.payload.b),
+        ]
+        # Row i shares in_a[i]; column j shares column j of in_b.
+        units = [[None] * p.cols for _ in range(p.rows)]
+        for i in range(p.rows):
+            for j in range(p.cols):
+                unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
+                    a_shape=p.a_shape, b_shape=p.b_shape, depth=p.depth, acc_shape=p.acc_shape,
+                    overflow=p.overflow, mac=p.mac,
+                )
+                units[i][j] = unit
+                m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]
+                for d in range(p.depth):
+                    m.d.comb += [unit.a[d].eq(in_a[i][d]), unit.b[d].eq(in_b[d][j])]
+        if p.mac == "carry_save":
+            results = [[(unit.result_sum, unit.result_carry) for unit in row] for row in units]
+        else:
+            results = [[unit.result for unit in row] for row in units]
+        return self._drained(m, units[0][0].done, results)
+
+    def _serial_grid(self, m, beat):
+        p = self.params
+        # Digit-serial: a beat stays in the grid for one or more cycles; the next one is taken
+        # in its final cycle. The grid holds the beat in its own input registers.
+        grid = m.submodules.grid = BoothSerialGrid(a_shape=p.a_shape, b_shape=p.b_shape, rows=p.rows, cols=p.cols,
+                                                   depth=p.depth, acc_shape=p.acc_shape)
+        m.d.comb += [
+            grid.a.eq(beat.payload.a),
+            grid.b.eq(beat.payload.b),
+            grid.load.eq(beat.valid & beat.ready),
+            grid.last.eq(beat.payload.last),
+        ]
+        results = [[grid.result[i][j] for j in range(p.cols)] for i in range(p.rows)]
+        drained = self._drained(m, grid.done, results)
+        return dataclasses.replace(drained, ready=grid.ready, tile_end=grid.tile_end)
+
+    def _drained(self, m, done, results) -> GridResults:
+        # The finished tile is held in the result registers and leaves one row per cycle,
+        # row 0 in the cycle of `done`.
+        drain = m.submodules.row_drain = RowDrain(self.params.rows)
+        m.d.comb += drain.done.eq(done)
+        select = [[drain.select[i]] * self.params.cols for i in range(self.params.rows)]
+        return GridResults(results=results, select=select, write=drain.write)

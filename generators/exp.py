@@ -10,12 +10,13 @@ absorbs backpressure, so ``d.ready`` only drops when ``e`` stalls.
 import dataclasses
 
 from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.delay import DelayLine
 from ..hdl.exp_tables import APPROX_MODES, ExpSpec
 from ..hdl.exp_unit import ExpUnit, exp_latency
+from ..hdl.layouts import TileStreamSignature
 from ..hdl.util import ceil_div
 from . import DesignParams, param, register
 
@@ -82,9 +83,9 @@ class ExpStream(wiring.Component):
 
     Members
     -------
-    d : In(stream.Signature(ArrayLayout(unsigned(width), lanes)))
+    d : In(TileStreamSignature(unsigned(width), lanes, last=False))
         Distances from the row maximum, in input codes.
-    e : Out(stream.Signature(ArrayLayout(unsigned(exp_frac + 1), lanes)))
+    e : Out(TileStreamSignature(unsigned(exp_frac + 1), lanes, last=False))
         ``exp_code(d)`` per lane, same order.
     """
 
@@ -92,10 +93,9 @@ class ExpStream(wiring.Component):
         if not isinstance(params, ExpParams):
             raise TypeError(f"params must be an ExpParams, not {params!r}")
         self.params = p = params
-        self.e_layout = data.ArrayLayout(unsigned(p.exp_frac + 1), p.lanes)
         super().__init__({
-            "d": In(stream.Signature(data.ArrayLayout(unsigned(p.width), p.lanes))),
-            "e": Out(stream.Signature(self.e_layout)),
+            "d": In(TileStreamSignature(unsigned(p.width), p.lanes, last=False)),
+            "e": Out(TileStreamSignature(unsigned(p.exp_frac + 1), p.lanes, last=False)),
         })
 
     def manifest(self) -> dict:
@@ -108,18 +108,17 @@ class ExpStream(wiring.Component):
         latency = exp_latency(p.spec)
         # Credits: beats in the pipeline plus beats in the buffer never exceed its depth.
         depth = latency + 3
-        m.submodules.out_buffer = out = fifo.SyncFIFOBuffered(width=self.e_layout.size, depth=depth)
+        result = Signal(self.e.payload.data.shape())
+        m.submodules.out_buffer = out = fifo.SyncFIFOBuffered(width=result.shape().size, depth=depth)
         reserved = Signal(range(depth + 1))
         fire = Signal()
         m.d.comb += [self.d.ready.eq(reserved < depth), fire.eq(self.d.valid & self.d.ready)]
         m.submodules.valid_line = valid_line = DelayLine(unsigned(1), latency)
         m.d.comb += valid_line.i.eq(fire)
-        result = Signal(self.e_layout)
         for lane in range(p.lanes):
             unit = m.submodules[f"exp_{lane}"] = ExpUnit(p.spec)
-            m.d.comb += [unit.d.eq(self.d.payload[lane]), result[lane].eq(unit.e)]
+            m.d.comb += [unit.d.eq(self.d.payload.data[lane]), result[lane].eq(unit.e)]
         m.d.comb += [out.w_data.eq(result), out.w_en.eq(valid_line.o)]
-        transfer = self.e.valid & self.e.ready
-        m.d.comb += [self.e.valid.eq(out.r_rdy), self.e.payload.eq(out.r_data), out.r_en.eq(self.e.ready)]
-        m.d.sync += reserved.eq(reserved + fire - transfer)
+        wiring.connect(m, out.r_stream, wiring.flipped(self.e))
+        m.d.sync += reserved.eq(reserved + fire - (self.e.valid & self.e.ready))
         return m

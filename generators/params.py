@@ -13,9 +13,11 @@ import json
 import types
 import typing
 
-from ..hdl.arith import dot_product_range, operand_shape, shape_for_range
+from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
+from ..hdl.mac import MAC_STYLES
+from ..hdl.util import ceil_div
 
-__all__ = ["param", "DesignParams", "OperandShapes"]
+__all__ = ["param", "DesignParams", "OperandShapes", "MacArrayParams", "TileEngineParams"]
 
 
 def param(default, doc: str, *, min=None, max=None, choices=None):
@@ -189,3 +191,157 @@ class OperandShapes:
     def acc_shape(self):
         """Amaranth shape of an accumulator / result."""
         return operand_shape(self.acc_width, self.acc_signed)
+
+
+@dataclasses.dataclass(frozen=True)
+class MacArrayParams(OperandShapes, DesignParams):
+    """Operand, accumulator and interface parameters of the multiply-accumulate arrays.
+
+    One copy of the fields and checks every array shares; a family adds its grid (fields where
+    it lets them vary, properties where they are fixed) and defines
+    :attr:`~OperandShapes.reduction_length`, :attr:`reduction_text`,
+    :attr:`default_out_fifo_depth` and :meth:`mac_rejection`.
+
+    Parameters
+    ----------
+    a_width, b_width : int
+        Operand widths in bits (2..16).
+    a_signed, b_signed : bool
+        Whether operands are two's complement (else unsigned).
+    acc_width : int or None
+        Accumulator and result width (2..64). Default: the narrowest width that cannot
+        overflow for :attr:`~OperandShapes.reduction_length` products. A narrower width needs
+        an explicit ``overflow``.
+    overflow : str or None
+        ``"wrap"`` (two's complement modulo ``2**acc_width``) or ``"saturate"`` (clamp after
+        every addition). Must be given when ``acc_width`` is narrower than the safe width;
+        otherwise ``"wrap"``. ``carry_save`` and ``booth_serial`` support ``"wrap"`` only.
+    out_fifo_depth : int or None
+        Result rows buffered (at least one tile, ..4096). Default: enough that the array never
+        waits for the result drain when its output is always ready.
+    counter_width : int
+        Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
+    mac : str
+        MAC micro-architecture, one of :data:`accelgen.hdl.mac.MAC_STYLES` that the array
+        supports (:meth:`mac_rejection`); all give bit-identical results.
+    """
+
+    a_width: int = param(8, "A operand width in bits", min=2, max=16)
+    b_width: int = param(8, "B operand width in bits", min=2, max=16)
+    a_signed: bool = param(True, "A operands are signed (two's complement)")
+    b_signed: bool = param(True, "B operands are signed (two's complement)")
+    acc_width: int | None = param(None, "accumulator/result width; default: never overflows", min=2, max=64)
+    overflow: str | None = param(None, "accumulator overflow mode", choices=OVERFLOW_MODES)
+    out_fifo_depth: int | None = param(None, "result rows buffered; default: no drain stalls", min=1, max=4096)
+    counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
+    mac: str = param("baseline", "MAC micro-architecture (bit-identical results)", choices=MAC_STYLES)
+
+    @property
+    def reduction_text(self) -> str:
+        """The parameter that bounds the reduction, as error messages name it (``k_max=256``)."""
+        raise NotImplementedError
+
+    @property
+    def default_out_fifo_depth(self) -> int:
+        """Result rows buffered by default (no drain stalls)."""
+        raise NotImplementedError
+
+    def mac_rejection(self) -> str | None:
+        """Why :attr:`mac` is not legal for this array (a complete error message), or ``None``."""
+        return None
+
+    def resolve(self):
+        derived = {}
+        if self.acc_width is None:
+            derived["acc_width"] = self.safe_acc_width
+        if self.out_fifo_depth is None:
+            derived["out_fifo_depth"] = self.default_out_fifo_depth
+        if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
+            derived["overflow"] = "wrap"
+        return derived
+
+    def check(self):
+        rejection = self.mac_rejection()
+        if rejection:
+            raise ValueError(rejection)
+        safe = self.safe_acc_width
+        if self.overflow is None:
+            raise ValueError(f"acc_width={self.acc_width} can overflow for {self.reduction_text} (the safe width is "
+                             f"{safe}); set overflow to 'wrap' or 'saturate'")
+        remedy = (f"use overflow='wrap' (with acc_width >= the safe width {safe} nothing wraps for "
+                  f"{self.reduction_text}) or mac='baseline'")
+        if self.mac == "carry_save" and self.overflow == "saturate":
+            raise ValueError("overflow='saturate' is not legal with mac='carry_save': a carry-save accumulator cannot "
+                             f"be clamped after every addition; {remedy}")
+        if self.mac == "booth_serial" and self.overflow == "saturate":
+            raise ValueError("overflow='saturate' is not legal with mac='booth_serial': it adds a beat's products one "
+                             f"Booth digit position at a time, so there is no per-beat sum to clamp; {remedy}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TileEngineParams(MacArrayParams):
+    """Parameters of the output-stationary tile engines: the systolic array and the broadcast
+    engines (a grid of ``rows x cols`` outputs, ``depth`` products per output and beat).
+
+    A tile of ``K`` beats occupies the input for ``max(K, rows)`` cycles (tile ends at least
+    ``rows`` cycles apart, so rows leave one per cycle); its first result row is on the
+    output :attr:`skew` ``+`` :attr:`result_latency` cycles after its last beat.
+
+    Parameters
+    ----------
+    k_max : int
+        Longest tile (beats) the accumulators are sized for (1..65536).
+    """
+
+    k_max: int = param(64, "longest tile (beats) the accumulator is sized for", min=1, max=65536)
+
+    @property
+    def skew(self) -> int:
+        """Cycles by which the last column's results trail the first column's (0: no skew)."""
+        return 0
+
+    @property
+    def result_latency(self) -> int:
+        """Cycles from a tile's last accepted beat to its first result row, less :attr:`skew`."""
+        raise NotImplementedError
+
+    @property
+    def reduction_length(self) -> int:
+        """Longest dot product of one accumulator: ``k_max`` beats of ``depth`` products."""
+        return self.k_max * self.depth
+
+    @property
+    def reduction_text(self) -> str:
+        return f"k_max={self.k_max}"
+
+    @property
+    def macs_per_beat(self) -> int:
+        """Multiply-accumulates per accepted beat: ``rows * cols * depth``."""
+        return self.rows * self.cols * self.depth
+
+    @property
+    def default_out_fifo_depth(self) -> int:
+        # A tile's rows stay reserved from its last beat until its last row leaves, i.e. for
+        # skew + result_latency + rows cycles; tile ends are >= rows cycles apart.
+        return self.rows * ceil_div(self.skew + self.result_latency + self.rows, self.rows)
+
+    def check(self):
+        super().check()
+        if self.out_fifo_depth < self.rows:
+            raise ValueError(f"out_fifo_depth={self.out_fifo_depth} is out of range: must be an integer in "
+                             f"{self.rows}..4096 (at least rows={self.rows}, one tile of results)")
+
+    def busy_cycles(self, tiles: int, k: int) -> int:
+        """Busy cycles for ``tiles`` back-to-back tiles of ``k`` beats with no stalls.
+
+        One beat per cycle; tile ends at least ``rows`` cycles apart; the last tile's rows
+        leave ``skew + result_latency`` cycles after its final beat, one per cycle. This is the
+        SCALE-Sim v2 output-stationary fold (``K + R + C - 2``) with the drain of one tile
+        hidden under the next, plus the fixed I/O latency. Exact for the default
+        ``out_fifo_depth`` (a smaller buffer can add drain stalls).
+        """
+        return k + (tiles - 1) * max(k, self.rows) + self.rows + self.skew + self.result_latency - 1
+
+    def ideal_cycles(self, m: int, n: int, k: int) -> int:
+        """Cycles if every multiplier did useful work every cycle: ``M*N*K / macs_per_beat``."""
+        return ceil_div(m * n * k, self.macs_per_beat)

@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 from ..hdl.delay import DelayLine
 from ..hdl.exp_tables import APPROX_MODES, ExpSpec, exp_code
 from ..hdl.exp_unit import ExpUnit, exp_latency
+from ..hdl.layouts import TileStreamSignature
 from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
 from ..hdl.util import ceil_div, ceil_log2
 from . import DesignParams, param, register
@@ -202,12 +203,12 @@ class Softmax(wiring.Component):
 
     Members
     -------
-    x : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(width), lanes), "keep": lanes, ["mask": lanes,] "last": 1})))
+    x : In(TileStreamSignature(signed(width), lanes, flags=("keep", ["mask"])))
         One beat of a row: ``data[i]`` is element ``i`` of the beat. ``keep[i] = 0`` marks a
         lane past the row's end (only on the final beat); ``mask[i] = 1`` masks an element
         (``masking`` only); ``last`` ends the row. A row longer than ``n_max`` is cut after
         ``ceil(n_max/lanes)`` beats (treated as if ``last`` were set there).
-    y : Out(stream.Signature(StructLayout({"data": ArrayLayout(unsigned(out_frac), lanes), "last": 1})))
+    y : Out(TileStreamSignature(unsigned(out_frac), lanes))
         One output beat per input beat, same order; lanes that were masked or not kept are 0.
     """
 
@@ -215,13 +216,9 @@ class Softmax(wiring.Component):
         if not isinstance(params, SoftmaxParams):
             raise TypeError(f"params must be a SoftmaxParams, not {params!r}")
         self.params = p = params
-        fields = {"data": data.ArrayLayout(signed(p.width), p.lanes), "keep": unsigned(p.lanes)}
-        if p.masking:
-            fields["mask"] = unsigned(p.lanes)
-        fields["last"] = unsigned(1)
-        self.x_layout = data.StructLayout(fields)
-        self.y_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(p.out_frac), p.lanes), "last": unsigned(1)})
-        super().__init__({"x": In(stream.Signature(self.x_layout)), "y": Out(stream.Signature(self.y_layout))})
+        flags = ("keep", "mask") if p.masking else ("keep",)
+        super().__init__({"x": In(TileStreamSignature(signed(p.width), p.lanes, flags=flags)),
+                          "y": Out(TileStreamSignature(unsigned(p.out_frac), p.lanes))})
 
     def manifest(self) -> dict:
         """Formats and timing facts for the per-configuration manifest."""
@@ -253,7 +250,7 @@ class Softmax(wiring.Component):
         m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
         m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
         out_depth = 10
-        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y_layout.size, depth=out_depth)
+        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y.payload.shape().size, depth=out_depth)
 
         # ---- stage A: accept beats into the row buffer, find the row maximum --------------
         payload = self.x.payload
@@ -373,7 +370,7 @@ class Softmax(wiring.Component):
             m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
         drop = p.recip_shift - p.out_frac
         top = (1 << p.out_frac) - 1
-        y_beat = Signal(self.y_layout)
+        y_beat = Signal(self.y.payload.shape())
         y_valid = Signal()
         for i in range(lanes):
             rounded = (products[i] + (1 << (drop - 1))) >> drop

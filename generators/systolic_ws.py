@@ -43,27 +43,31 @@ and ``mac_count`` counts multiply-accumulates (``rows * cols`` per accepted ``a`
 import dataclasses
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.arith import OVERFLOW_MODES
 from ..hdl.delay import DelayLine
+from ..hdl.layouts import TileStreamSignature
 from ..hdl.mac import prefix_add
+from ..hdl.tile_io import BusyCounters, ResultRows
 from ..hdl.ws_pe import WeightStationaryPE
-from . import DesignParams, param, register
-from .params import OperandShapes
+from . import param, register
+from .params import MacArrayParams
 
 __all__ = ["SystolicWSParams", "SystolicWSArray", "WS_MAC_STYLES", "analytic_cycles", "tile_schedule"]
 
 #: Multiply-accumulate styles of the weight-stationary array. ``same_weight_tree`` (one
 #: compressor tree across the K products of an output) needs all K products in one place,
-#: which a systolic column does not have, so it is not offered here.
+#: which a systolic column does not have, and ``booth_serial`` a data-dependent number of
+#: cycles per beat, which the skewed array cannot give.
 WS_MAC_STYLES = ("baseline", "carry_save")
 
 
 @dataclasses.dataclass(frozen=True)
-class SystolicWSParams(OperandShapes, DesignParams):
-    """Parameters of the weight-stationary systolic array.
+class SystolicWSParams(MacArrayParams):
+    """Parameters of the weight-stationary systolic array (see
+    :class:`~accelgen.generators.params.MacArrayParams` for the operand, accumulator and
+    interface fields; A is the activation, B the weight).
 
     Parameters
     ----------
@@ -72,39 +76,23 @@ class SystolicWSParams(OperandShapes, DesignParams):
         ``a`` beat (1..64).
     cols : int
         Columns of cells = weight tile columns = results per ``c`` beat (1..64).
-    a_width, b_width : int
-        Activation (A) and weight (B) widths in bits (2..16).
-    a_signed, b_signed : bool
-        Whether the operands are two's complement (else unsigned).
     mac : str
         ``"baseline"`` (multiply, then add in each cell) or ``"carry_save"`` (the partial
         sum travels down a column as a sum/carry pair; one adder per column at the edge).
-        ``"same_weight_tree"`` is refused: it applies to tree-style engines only.
     acc_width : int or None
-        Partial sum and result width (2..64). Default: the narrowest width that cannot
-        overflow for a ``rows``-long dot product. A narrower width needs ``overflow``.
+        Partial sum and result width. Default: the narrowest width that cannot overflow for a
+        ``rows``-long dot product.
     overflow : str or None
-        ``"wrap"`` (two's complement modulo ``2**acc_width``) or ``"saturate"`` (clamp after
-        every addition, in row order). Required when ``acc_width`` is narrower than the safe
-        width; otherwise ``"wrap"``. ``carry_save`` supports ``"wrap"`` only.
+        ``"saturate"`` clamps after every addition, in row order.
     out_fifo_depth : int or None
         Result rows buffered at the bottom edge (2..4096). Default: enough that the array
         never waits for credit while ``c`` is always ready.
-    counter_width : int
-        Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
     """
 
     rows: int = param(4, "rows of cells (weight tile rows = reduction extent K)", min=1, max=64)
     cols: int = param(4, "columns of cells (weight tile columns = outputs per row)", min=1, max=64)
-    a_width: int = param(8, "activation (A) width in bits", min=2, max=16)
-    b_width: int = param(8, "weight (B) width in bits", min=2, max=16)
-    a_signed: bool = param(True, "activations are signed (two's complement)")
-    b_signed: bool = param(True, "weights are signed (two's complement)")
-    mac: str = param("baseline", "multiply-accumulate style", choices=("baseline", "carry_save", "same_weight_tree"))
-    acc_width: int | None = param(None, "partial sum/result width; default: never overflows for rows products", min=2, max=64)
-    overflow: str | None = param(None, "partial sum overflow mode", choices=OVERFLOW_MODES)
-    out_fifo_depth: int | None = param(None, "result rows buffered at the array edge; default: no credit stalls", min=2, max=4096)
-    counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
+    out_fifo_depth: int | None = param(None, "result rows buffered at the array edge; default: no credit stalls",
+                                       min=2, max=4096)
 
     #: Cycles from accepting an ``a`` beat to transferring its result row on ``c``, less
     #: ``rows + cols``: the output FIFO's two stages.
@@ -116,38 +104,26 @@ class SystolicWSParams(OperandShapes, DesignParams):
         return self.rows
 
     @property
+    def reduction_text(self) -> str:
+        return f"rows={self.rows}"
+
+    @property
+    def default_out_fifo_depth(self) -> int:
+        # A beat holds its credit from acceptance until its row leaves the FIFO.
+        return self.rows + self.cols + self.result_latency + 2
+
+    @property
     def drain_cycles(self) -> int:
         """Cycles after a tile's last activation enters before its bank may be reloaded."""
         return self.rows + self.cols - 2
 
-    def resolve(self):
-        derived = {}
-        if self.acc_width is None:
-            derived["acc_width"] = self.safe_acc_width
-        if self.out_fifo_depth is None:
-            # A beat holds its credit from acceptance until its row leaves the FIFO.
-            derived["out_fifo_depth"] = self.rows + self.cols + self.result_latency + 2
-        if self.overflow is None and (self.acc_width is None or self.acc_width >= self.safe_acc_width):
-            derived["overflow"] = "wrap"
-        return derived
-
-    def check(self):
-        if self.mac == "same_weight_tree":
-            raise ValueError(
-                "mac='same_weight_tree' is not legal for the weight-stationary systolic array: it "
-                "compresses all K products of an output in one tree, which only tree-style engines "
-                f"have; legal values: {', '.join(repr(s) for s in WS_MAC_STYLES)}"
-            )
-        if self.overflow is None:
-            raise ValueError(
-                f"acc_width={self.acc_width} can overflow for rows={self.rows} (the safe width is "
-                f"{self.safe_acc_width}); set overflow to 'wrap' or 'saturate'"
-            )
-        if self.mac == "carry_save" and self.overflow == "saturate":
-            raise ValueError(
-                "overflow='saturate' is not legal with mac='carry_save': a carry-save partial sum "
-                "has no value to clamp until it is resolved; use overflow='wrap' or mac='baseline'"
-            )
+    def mac_rejection(self):
+        if self.mac not in WS_MAC_STYLES:
+            return (f"mac={self.mac!r} is not legal for the weight-stationary systolic array: a column adds one "
+                    "product per cell and cycle, in a fixed number of cycles, so there are no partial products of "
+                    f"several products to merge and no cycles to skip; legal values: "
+                    f"{', '.join(repr(s) for s in WS_MAC_STYLES)}")
+        return None
 
 
 def tile_schedule(params: SystolicWSParams, tile_rows: list[int]) -> list[tuple[int, int, int]]:
@@ -184,6 +160,85 @@ def analytic_cycles(params: SystolicWSParams, tile_rows: list[int]) -> int:
     return last + params.rows + params.cols + params.result_latency + 1
 
 
+class WeightBanks(wiring.Component):
+    """The two weight banks of the array: which one is loaded, computing, free or draining.
+
+    The loader shifts one weight row per accepted ``w`` beat into the free bank (``rows``
+    beats per tile), then moves on to the other bank. A bank becomes free again
+    ``drain_cycles`` cycles after the last activation of its tile entered the array.
+
+    Parameters
+    ----------
+    rows : int
+        Weight rows per tile.
+    drain_cycles : int
+        Cycles from a tile's last activation to its bank being free.
+
+    Members
+    -------
+    w_valid : In(1)
+        A weight row is offered.
+    w_ready : Out(1)
+        The loader's bank is free (not holding a tile that still has to compute, drained).
+    load : Out(2)
+        One-hot: the bank that shifts in the offered row this cycle.
+    loading : Out(1)
+        A tile's load has begun and is not complete.
+    tile_done : In(1)
+        The computing tile's last activation is accepted this cycle.
+    weights_ready : Out(1)
+        The computing bank holds a complete tile.
+    compute_bank : Out(1)
+        The bank the next activation uses.
+    """
+
+    def __init__(self, *, rows: int, drain_cycles: int):
+        self._rows = rows
+        self._drain_cycles = drain_cycles
+        super().__init__({"w_valid": In(1), "w_ready": Out(1), "load": Out(2), "loading": Out(1),
+                          "tile_done": In(1), "weights_ready": Out(1), "compute_bank": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, drain_cycles = self._rows, self._drain_cycles
+        loaded = Signal(2)  # bank holds a complete tile not yet used up
+        load_bank = Signal()
+        load_row = Signal(range(rows)) if rows > 1 else Const(0)
+        last_row = (load_row == rows - 1) if rows > 1 else Const(1)
+        drains = [Signal(range(drain_cycles + 1), name=f"drain{bank}") if drain_cycles else None for bank in range(2)]
+
+        def drained(bank):
+            return Const(1) if drains[bank] is None else ~drains[bank].any()
+
+        m.d.comb += self.w_ready.eq(Mux(load_bank, ~loaded[1] & drained(1), ~loaded[0] & drained(0)))
+        w_fire = self.w_valid & self.w_ready
+        with m.If(w_fire):
+            if rows > 1:
+                m.d.sync += load_row.eq(Mux(load_row == rows - 1, 0, load_row + 1))
+            with m.If(last_row):
+                m.d.sync += load_bank.eq(~load_bank)
+                with m.If(load_bank):
+                    m.d.sync += loaded[1].eq(1)
+                with m.Else():
+                    m.d.sync += loaded[0].eq(1)
+
+        compute_bank = self.compute_bank
+        m.d.comb += self.weights_ready.eq(Mux(compute_bank, loaded[1], loaded[0]))
+        with m.If(self.tile_done):
+            m.d.sync += compute_bank.eq(~compute_bank)
+            for bank in range(2):
+                with m.If(compute_bank == bank):
+                    m.d.sync += loaded[bank].eq(0)
+                    if drains[bank] is not None:
+                        m.d.sync += drains[bank].eq(drain_cycles)
+        for bank in range(2):
+            if drains[bank] is not None:
+                with m.If(~(self.tile_done & (compute_bank == bank)) & (drains[bank] != 0)):
+                    m.d.sync += drains[bank].eq(drains[bank] - 1)
+        m.d.comb += [self.load.eq(Mux(w_fire, Mux(load_bank, 0b10, 0b01), 0)), self.loading.eq(load_row != 0)]
+        return m
+
+
 @register(
     "systolic_ws",
     params=SystolicWSParams,
@@ -199,11 +254,11 @@ class SystolicWSArray(wiring.Component):
 
     Members
     -------
-    w : In(stream.Signature(StructLayout({"data": ArrayLayout(b_shape, cols)})))
+    w : In(TileStreamSignature(b_shape, cols, last=False))
         One weight row per beat, row 0 first; ``rows`` beats per tile.
-    a : In(stream.Signature(StructLayout({"data": ArrayLayout(a_shape, rows), "last": 1})))
+    a : In(TileStreamSignature(a_shape, rows))
         One activation row per beat; ``last`` on the final beat of the current weight tile.
-    c : Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, cols), "last": 1})))
+    c : Out(TileStreamSignature(acc_shape, cols))
         One result row per ``a`` beat, in order; ``last`` as on the ``a`` beat.
 
     ``w.ready`` is high while a weight bank is free (not holding a tile that still has to
@@ -218,20 +273,14 @@ class SystolicWSArray(wiring.Component):
     def __init__(self, params: SystolicWSParams):
         if not isinstance(params, SystolicWSParams):
             raise TypeError(f"params must be a SystolicWSParams, not {params!r}")
-        self.params = params
-        p = params
-        w_layout = data.StructLayout({"data": data.ArrayLayout(p.b_shape, p.cols)})
-        a_layout = data.StructLayout({"data": data.ArrayLayout(p.a_shape, p.rows), "last": 1})
-        c_layout = data.StructLayout({"data": data.ArrayLayout(p.acc_shape, p.cols), "last": 1})
-        super().__init__(
-            {
-                "w": In(stream.Signature(w_layout)),
-                "a": In(stream.Signature(a_layout)),
-                "c": Out(stream.Signature(c_layout)),
-                "cycle_count": Out(p.counter_width),
-                "mac_count": Out(p.counter_width),
-            }
-        )
+        self.params = p = params
+        super().__init__({
+            "w": In(TileStreamSignature(p.b_shape, p.cols, last=False)),
+            "a": In(TileStreamSignature(p.a_shape, p.rows)),
+            "c": Out(TileStreamSignature(p.acc_shape, p.cols)),
+            "cycle_count": Out(p.counter_width),
+            "mac_count": Out(p.counter_width),
+        })
 
     def manifest(self) -> dict:
         """Timing facts for the per-configuration manifest."""
@@ -250,78 +299,60 @@ class SystolicWSArray(wiring.Component):
 
     def elaborate(self, platform):
         p = self.params
-        rows, cols, depth = p.rows, p.cols, p.out_fifo_depth
         m = Module()
+        banks = m.submodules.weight_banks = WeightBanks(rows=p.rows, drain_cycles=p.drain_cycles)
+        m.d.comb += [banks.w_valid.eq(self.w.valid), self.w.ready.eq(banks.w_ready)]
 
-        # -- weight loader: shifts a tile into the free bank, one row per beat ----------------
-        loaded = Signal(2)  # bank holds a complete tile not yet used up
-        load_bank = Signal()
-        load_row = Signal(range(rows)) if rows > 1 else Const(0)
-        last_row = (load_row == rows - 1) if rows > 1 else Const(1)
-        drains = []
-        for bank in range(2):
-            if p.drain_cycles:
-                timer = Signal(range(p.drain_cycles + 1), name=f"drain{bank}")
-                drains.append(timer)
-            else:
-                drains.append(None)
-
-        def drained(bank):
-            return Const(1) if drains[bank] is None else ~drains[bank].any()
-
-        bank_free = Mux(load_bank, ~loaded[1] & drained(1), ~loaded[0] & drained(0))
-        m.d.comb += self.w.ready.eq(bank_free)
-        w_fire = self.w.valid & self.w.ready
-        with m.If(w_fire):
-            if rows > 1:
-                m.d.sync += load_row.eq(Mux(load_row == rows - 1, 0, load_row + 1))
-            with m.If(last_row):
-                m.d.sync += load_bank.eq(~load_bank)
-                with m.If(load_bank):
-                    m.d.sync += loaded[1].eq(1)
-                with m.Else():
-                    m.d.sync += loaded[0].eq(1)
-
-        # -- activation admission: weights present and a result slot reserved -------------------
-        compute_bank = Signal()
-        reserved = Signal(range(depth + 1))
-        a_ready = Mux(compute_bank, loaded[1], loaded[0]) & (reserved < depth)
-        m.d.comb += self.a.ready.eq(a_ready)
+        # Activation admission: weights present and a result slot reserved.
+        reserved = Signal(range(p.out_fifo_depth + 1))
+        a_ready = banks.weights_ready & (reserved < p.out_fifo_depth)
         a_fire = self.a.valid & a_ready
         is_last = self.a.payload.last
-        with m.If(a_fire & is_last):
-            m.d.sync += compute_bank.eq(~compute_bank)
-            for bank in range(2):
-                with m.If(compute_bank == bank):
-                    m.d.sync += loaded[bank].eq(0)
-                    if drains[bank] is not None:
-                        m.d.sync += drains[bank].eq(p.drain_cycles)
-        for bank in range(2):
-            if drains[bank] is not None:
-                with m.If(~(a_fire & is_last & (compute_bank == bank)) & (drains[bank] != 0)):
-                    m.d.sync += drains[bank].eq(drains[bank] - 1)
+        m.d.comb += [self.a.ready.eq(a_ready), banks.tile_done.eq(a_fire & is_last)]
 
-        # -- input register and row skew: row i is late by i cycles ----------------------------
-        in_a = Signal(data.ArrayLayout(p.a_shape, rows))
+        # Input register and row skew: row i is late by i cycles. The bank select travels with
+        # the activations, so a tile switch happens in the data's own wavefront.
+        in_a = Signal(data.ArrayLayout(p.a_shape, p.rows))
         in_sel = Signal()
         in_valid = Signal()
         in_last = Signal()
-        m.d.sync += [
-            in_a.eq(self.a.payload.data),
-            in_sel.eq(compute_bank),
-            in_valid.eq(a_fire),
-            in_last.eq(is_last),
-        ]
+        m.d.sync += [in_a.eq(self.a.payload.data), in_sel.eq(banks.compute_bank), in_valid.eq(a_fire),
+                     in_last.eq(is_last)]
         skew_layout = data.StructLayout({"a": p.a_shape, "sel": 1})
         row_inputs = []
-        for i in range(rows):
+        for i in range(p.rows):
             line = m.submodules[f"row_skew_{i}"] = DelayLine(skew_layout, i)
             m.d.comb += [line.i.a.eq(in_a[i]), line.i.sel.eq(in_sel)]
             row_inputs.append(line.o)
+        bottom = self._grid(m, row_inputs, banks.load)
 
-        # -- the grid ----------------------------------------------------------------------------
-        load = Signal(2)
-        m.d.comb += load.eq(Mux(w_fire, Mux(load_bank, 0b10, 0b01), 0))
+        # The bottom edge: column j finishes j cycles late; delay the others to align them.
+        rows_out = m.submodules.result_rows = ResultRows(p.acc_shape, rows=None, cols=p.cols,
+                                                         depth=p.out_fifo_depth)
+        for j in range(p.cols):
+            line = m.submodules[f"col_deskew_{j}"] = DelayLine(p.acc_shape, p.cols - 1 - j)
+            m.d.comb += [line.i.eq(bottom[j]), rows_out.results[0][j].eq(line.o), rows_out.select[0][j].eq(1)]
+        marker = m.submodules.result_marker = DelayLine(data.StructLayout({"valid": 1, "last": 1}),
+                                                        p.rows + p.cols - 1)
+        m.d.comb += [marker.i.valid.eq(in_valid), marker.i.last.eq(in_last),
+                     rows_out.write.eq(marker.o.valid), rows_out.last.eq(marker.o.last)]
+        wiring.connect(m, rows_out.c, wiring.flipped(self.c))
+        m.d.sync += reserved.eq(reserved + a_fire - rows_out.row_out)
+
+        counters = m.submodules.counters = BusyCounters(counter_width=p.counter_width, macs_per_beat=p.rows * p.cols)
+        m.d.comb += [
+            counters.beat.eq(a_fire),
+            counters.last.eq(is_last),
+            counters.in_flight.eq((self.w.valid & self.w.ready) | banks.loading | (reserved != 0)),
+            self.cycle_count.eq(counters.cycle_count),
+            self.mac_count.eq(counters.mac_count),
+        ]
+        return m
+
+    def _grid(self, m, row_inputs, load):
+        """The cells; returns the partial sums leaving each column at the bottom edge."""
+        p = self.params
+        rows, cols = p.rows, p.cols
         pes = [[None] * cols for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
@@ -344,44 +375,13 @@ class SystolicWSArray(wiring.Component):
             for j in range(cols):
                 source = self.w.payload.data[j] if i == rows - 1 else pes[i + 1][j].w_out
                 m.d.comb += pes[i][j].w_in.eq(source)
-
-        # -- bottom edge: column j finishes j cycles late; delay the others to align them --------
-        out_layout = data.StructLayout({"data": data.ArrayLayout(p.acc_shape, cols), "last": 1})
-        aligned = Signal(out_layout)
+        bottom = []
         for j in range(cols):
-            bottom = pes[rows - 1][j]
+            edge = pes[rows - 1][j]
             if p.mac == "carry_save":
                 # The one carry-propagate adder of the column (modulo 2**acc_width), log-depth
                 # so that the deferred addition is not the longest path.
-                column_sum = prefix_add(m, bottom.sum_out, bottom.carry_out, p.acc_width, name=f"cpa_{j}")
+                bottom.append(prefix_add(m, edge.sum_out, edge.carry_out, p.acc_width, name=f"cpa_{j}"))
             else:
-                column_sum = bottom.psum_out
-            line = m.submodules[f"col_deskew_{j}"] = DelayLine(p.acc_shape, cols - 1 - j)
-            m.d.comb += [line.i.eq(column_sum), aligned.data[j].eq(line.o)]
-        marker = m.submodules.result_marker = DelayLine(data.StructLayout({"valid": 1, "last": 1}), rows + cols - 1)
-        m.d.comb += [marker.i.valid.eq(in_valid), marker.i.last.eq(in_last), aligned.last.eq(marker.o.last)]
-
-        # SyncFIFOBuffered(depth=2) can refuse a write while its output register is still
-        # empty; the credit count assumes every entry usable, so give it one spare entry.
-        q = m.submodules.result_fifo = fifo.SyncFIFOBuffered(
-            width=out_layout.size, depth=3 if depth == 2 else depth)
-        m.d.comb += [
-            q.w_en.eq(marker.o.valid),
-            q.w_data.eq(aligned.as_value()),
-            self.c.valid.eq(q.r_rdy),
-            self.c.payload.eq(q.r_data),
-            q.r_en.eq(self.c.ready),
-        ]
-        c_fire = self.c.valid & self.c.ready
-        m.d.sync += reserved.eq(reserved + a_fire - c_fire)
-
-        # -- counters ------------------------------------------------------------------------------
-        tile_open = Signal()  # activations of a tile accepted, its last one not yet
-        with m.If(a_fire):
-            m.d.sync += tile_open.eq(~is_last)
-        busy = w_fire | (load_row != 0) | a_fire | tile_open | (reserved != 0)
-        m.d.sync += [
-            self.cycle_count.eq(self.cycle_count + busy),
-            self.mac_count.eq(self.mac_count + Mux(a_fire, Const(rows * cols), 0)),
-        ]
-        return m
+                bottom.append(edge.psum_out)
+        return bottom

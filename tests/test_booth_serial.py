@@ -218,14 +218,14 @@ def test_serial_cycle_model_reduces_to_the_parallel_one():
     """One cycle per beat is the parallel engines' analytic model, for every tile length
     around ``rows`` (the spacing rule) and several tiles."""
     from accelgen.generators import get_design
-    from accelgen.generators.engines import analytic_cycles, serial_cycles
+    from accelgen.generators.engines import serial_cycles
 
     for rows in (1, 2, 3, 5):
         params = get_design("matrix2d").params(rows=rows, cols=2, mac="booth_serial")
         for tiles in (1, 2, 4):
             for k in range(1, 8):
                 last = np.tile(np.arange(k) == k - 1, tiles)
-                assert serial_cycles(params, 1, last) == analytic_cycles(params, tiles=tiles, k=k), (rows, tiles, k)
+                assert serial_cycles(params, 1, last) == params.busy_cycles(tiles=tiles, k=k), (rows, tiles, k)
         # A fixed s cycles per beat: beats back to back, tiles spaced by rows when s*K < rows.
         assert serial_cycles(params, 4, np.tile([0, 0, 1], 3)) == 4 * 9 - 1 + rows + params.result_latency
 

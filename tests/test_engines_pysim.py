@@ -6,22 +6,21 @@ import numpy as np
 import pytest
 
 from accelgen.generators import get_design
-from accelgen.generators.engines import analytic_cycles, booth_serial_cycles
+from accelgen.generators.engines import booth_serial_cycles
 from accelgen.verif.engines_host import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
-from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
 from accelgen.verif.pysim_streams import run_streams
 
 
 def simulate(design_name, params, beats, *, stall, backpressure, rng):
     dut = get_design(design_name).component(params)
-    count = len(beats["last"])
-    words = {"a": pack_rows(beats["a_beats"].reshape(count, -1), params.a_width, flags=beats["last"]),
-             "b": pack_rows(beats["b_beats"].reshape(count, -1), params.b_width)}
+    layouts = stream_layouts(dut)
+    words = {"a": pack_beats(layouts["a"], data=beats["a_beats"], last=beats["last"]),
+             "b": pack_beats(layouts["b"], data=beats["b_beats"])}
     received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
                                    backpressure=backpressure, together=("a", "b"))
-    rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
-                              flag_offset=params.cols * params.acc_width)
-    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
+    rows = unpack_beats(layouts["c"], received)
+    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 # (design, geometry and operand parameters): small, odd shapes.
@@ -64,7 +63,7 @@ def test_cycle_counter_matches_analytic_model(design, kwargs, seed):
         if params.mac == "booth_serial":
             assert counters["cycles"] == booth_serial_cycles(params, beats["a_beats"], beats["last"]), k
         else:
-            assert counters["cycles"] == analytic_cycles(params, tiles=4, k=k), k
+            assert counters["cycles"] == params.busy_cycles(tiles=4, k=k), k
 
 
 @pytest.mark.parametrize("design,kwargs", [
@@ -76,7 +75,7 @@ def test_cycle_counter_matches_analytic_model(design, kwargs, seed):
 def test_booth_serial_cycles_follow_the_data(design, kwargs, seed):
     """Zero-heavy, all-zero and dense A data with mixed tile lengths: the busy cycles of a
     stall-free run equal :func:`booth_serial_cycles` exactly; with all-zero A every beat takes
-    one cycle (:func:`analytic_cycles`)."""
+    one cycle (``params.busy_cycles``)."""
     rng = np.random.default_rng(seed)
     params = get_design(design).params(**kwargs, mac="booth_serial")
     for zeros in (0.0, 0.6, 0.9, 1.0):
@@ -88,7 +87,7 @@ def test_booth_serial_cycles_follow_the_data(design, kwargs, seed):
             model = booth_serial_cycles(params, beats["a_beats"], beats["last"])
             assert counters["cycles"] == model, (zeros, k_values)
             if zeros == 1.0 and len(set(k_values)) == 1:
-                assert model == analytic_cycles(params, tiles=len(k_values), k=k_values[0])
+                assert model == params.busy_cycles(tiles=len(k_values), k=k_values[0])
 
 
 @pytest.mark.parametrize("design,mac,overflow_mode", [

@@ -9,9 +9,8 @@ from accelgen.generators import get_design
 from accelgen.generators.gemm import GemmEngine, GemmParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import gemm_host
-from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
 from accelgen.verif.pysim_streams import run_streams
-from accelgen.verif.tb_gemm import pack_descriptors
 
 DESIGN = get_design("gemm")
 
@@ -19,19 +18,22 @@ DESIGN = get_design("gemm")
 def pysim(params, job, *, rng, stall=None, backpressure=None):
     """Stream a job through the engine in the Amaranth simulator; C beats, last flags, counters."""
     inputs = job["inputs"]
+    dut = GemmEngine(params)
+    layouts = stream_layouts(dut)
+    desc = inputs["desc"]
     words = {
-        "desc": pack_descriptors(params, inputs["desc"]),
-        "a": pack_rows(inputs["a_words"], params.a_width),
-        "b": pack_rows(inputs["b_words"], params.b_width),
+        "desc": pack_beats(layouts["desc"], m=desc[:, 0], n=desc[:, 1], k=desc[:, 2]),
+        "a": pack_beats(layouts["a"], data=inputs["a_words"]),
+        "b": pack_beats(layouts["b"], data=inputs["b_words"]),
     }
     # The last tile's padding rows may still be draining after the last C beat.
-    received, values = run_streams(GemmEngine(params), words, expect=len(inputs["c_expected"]), rng=rng,
+    received, values = run_streams(dut, words, expect=len(inputs["c_expected"]), rng=rng,
                                    stall=job["stall"] if stall is None else stall,
                                    backpressure=job["backpressure"] if backpressure is None else backpressure,
                                    settle_cycles=params.rows + 2, max_cycles=50000)
-    rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
-                              flag_offset=params.cols * params.acc_width)
-    return {"c": rows, "c_last": flags, "cycle_count": values["cycle_count"], "mac_count": values["mac_count"]}
+    rows = unpack_beats(layouts["c"], received)
+    return {"c": rows["data"], "c_last": rows["last"], "cycle_count": values["cycle_count"],
+            "mac_count": values["mac_count"]}
 
 
 ENGINE_CONFIGS = {

@@ -5,21 +5,21 @@
 import numpy as np
 import pytest
 
-from accelgen.generators.systolic import SystolicArray, SystolicParams, analytic_cycles
-from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.generators.systolic import SystolicArray, SystolicParams
+from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
 from accelgen.verif.pysim_streams import run_streams
 from accelgen.verif.systolic_host import expected_rows, random_beats
 
 
 def simulate(params, beats, *, stall, backpressure, rng):
     dut = SystolicArray(params)
-    words = {"a": pack_rows(beats["a_beats"], params.a_width, flags=beats["last"]),
-             "b": pack_rows(beats["b_beats"], params.b_width)}
+    layouts = stream_layouts(dut)
+    words = {"a": pack_beats(layouts["a"], data=beats["a_beats"], last=beats["last"]),
+             "b": pack_beats(layouts["b"], data=beats["b_beats"])}
     received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
                                    backpressure=backpressure, together=("a", "b"))
-    rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
-                              flag_offset=params.cols * params.acc_width)
-    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
+    rows = unpack_beats(layouts["c"], received)
+    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 @pytest.mark.parametrize("mac", ["baseline", "carry_save"])
@@ -42,7 +42,7 @@ def test_cycle_counter_matches_analytic_model(pipeline_product, mac, seed):
         beats = random_beats(params, rng, [k] * 5)
         rows, _, counters = simulate(params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))
-        assert counters["cycles"] == analytic_cycles(params, tiles=5, k=k), k
+        assert counters["cycles"] == params.busy_cycles(tiles=5, k=k), k
 
 
 def test_small_result_fifo_still_correct_under_backpressure(seed):

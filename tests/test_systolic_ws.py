@@ -9,7 +9,7 @@ from accelgen.generators import get_design
 from accelgen.generators.systolic_ws import SystolicWSArray, SystolicWSParams, analytic_cycles
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import systolic_ws_host
-from accelgen.verif.packing import pack_rows, unpack_rows
+from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
 from accelgen.verif.pysim_streams import run_streams
 
 DESIGN = get_design("systolic_ws")
@@ -17,13 +17,14 @@ DESIGN = get_design("systolic_ws")
 
 def pysim(params, job, *, stall, backpressure, rng):
     """Stream a job through the array in the Amaranth simulator; rows, last flags, counters."""
-    words = {"w": pack_rows(job["w_beats"], params.b_width),
-             "a": pack_rows(job["a_beats"], params.a_width, flags=job["last"])}
-    received, values = run_streams(SystolicWSArray(params), words, expect=len(words["a"]), rng=rng, stall=stall,
+    dut = SystolicWSArray(params)
+    layouts = stream_layouts(dut)
+    words = {"w": pack_beats(layouts["w"], data=job["w_beats"]),
+             "a": pack_beats(layouts["a"], data=job["a_beats"], last=job["last"])}
+    received, values = run_streams(dut, words, expect=len(words["a"]), rng=rng, stall=stall,
                                    backpressure=backpressure)
-    rows, flags = unpack_rows(received, params.acc_width, params.cols, params.acc_signed,
-                              flag_offset=params.cols * params.acc_width)
-    return rows, flags, {"cycles": values["cycle_count"], "macs": values["mac_count"]}
+    rows = unpack_beats(layouts["c"], received)
+    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}
 
 
 @pytest.mark.parametrize("config", [dict(rows=3, cols=2), dict(rows=1, cols=1), dict(rows=2, cols=3, a_signed=False)])

@@ -7,6 +7,7 @@ stall-free runs whose cycle counts must equal ``beats + latency`` (II = 1, fixed
 """
 
 import numpy as np
+
 from ..hdl.util import ceil_div
 
 from . import golden

@@ -9,6 +9,8 @@ row-block-major: ``(0,0), (0,1), ...``.
 """
 
 import numpy as np
+
+from ..generators.engines import booth_serial_cycles
 from ..hdl.util import ceil_div
 
 from . import golden
@@ -147,21 +149,15 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
     ]
 
 
-def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, golden_rows=None) -> list[str]:
+def check(params, jobs: list[dict], outputs: list[dict], *, golden_rows=expected_rows) -> list[str]:
     """Compare saved outputs with the golden model and counters; return the problems found.
 
-    ``cycle_model(params, tiles=, k=)`` gives the stall-free busy cycles (default: the
-    broadcast engines' :func:`~accelgen.generators.engines.analytic_cycles`) and
-    ``golden_rows(params, beats)`` the expected result rows (default: :func:`expected_rows`).
-    With ``mac="booth_serial"`` the cycles of every stall-free job follow from its A data
-    (:func:`~accelgen.generators.engines.booth_serial_cycles`).
+    Stall-free jobs are checked against the engine's cycle model
+    (:meth:`~accelgen.generators.params.TileEngineParams.busy_cycles`); with
+    ``mac="booth_serial"`` the cycles of every stall-free job follow from its A data
+    (:func:`~accelgen.generators.engines.booth_serial_cycles`). ``golden_rows(params, beats)``
+    gives the expected result rows.
     """
-    from ..generators.engines import booth_serial_cycles
-
-    if cycle_model is None:
-        from ..generators.engines import analytic_cycles as cycle_model
-    golden_rows = golden_rows or expected_rows
-
     problems = []
     for job, out in zip(jobs, outputs):
         expected = golden_rows(params, job["inputs"])
@@ -176,7 +172,7 @@ def check(params, jobs: list[dict], outputs: list[dict], *, cycle_model=None, go
             if int(out["cycle_count"]) != model:
                 problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, booth_serial model {model}")
         elif stall_free and "tiles" in job:
-            model = cycle_model(params, tiles=job["tiles"], k=job["k"])
+            model = params.busy_cycles(tiles=job["tiles"], k=job["k"])
             if int(out["cycle_count"]) != model:
                 problems.append(f"{job['name']}: cycle_count {int(out['cycle_count'])}, analytic model {model}")
     return problems

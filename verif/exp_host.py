@@ -5,6 +5,7 @@ zeros, whose outputs are dropped). The regression covers every input code.
 """
 
 import numpy as np
+
 from ..hdl.util import ceil_div
 
 from .golden import check_fits

@@ -7,6 +7,7 @@ beats. Lanes past a matrix edge carry random junk, which the engine must ignore.
 """
 
 import numpy as np
+
 from ..hdl.util import ceil_div
 
 from . import golden

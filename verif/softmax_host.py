@@ -8,6 +8,7 @@ matrix with padding and masked elements both masked.
 """
 
 import numpy as np
+
 from ..hdl.util import ceil_div
 
 from .softmax_golden import golden_int

@@ -71,9 +71,7 @@ def regression_jobs(params, rng) -> list[dict]:
 
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     """Compare saved outputs with the golden model and counters; return the problems found."""
-    from ..generators.systolic import analytic_cycles
-
-    return engines_host.check(params, jobs, outputs, cycle_model=analytic_cycles, golden_rows=expected_rows)
+    return engines_host.check(params, jobs, outputs, golden_rows=expected_rows)
 
 
 def user_jobs(params, arrays: dict) -> list[dict]:

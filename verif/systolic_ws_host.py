@@ -11,6 +11,7 @@ the host (:func:`user_outputs`).
 """
 
 import numpy as np
+
 from ..hdl.util import ceil_div
 
 from . import golden

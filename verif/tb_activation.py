@@ -8,39 +8,25 @@ reordered).
 
 import cocotb
 
-from ..generators import get_design
 from .activation_host import expected_beats
-from .packing import pack_rows, unpack_rows
-from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
-from .tb_common import run_jobs
+from .streams import Scoreboard
+from .tb_common import JobStreams, run_jobs
 
 
 async def run_activation_job(bench, config, job, inputs):
-    dut = bench.dut
-    p = get_design(config["design"]).params(**config["params"])
+    streams = JobStreams(bench, config, job)
+    p = streams.params
     beats = inputs["x"]
-    seed = config["seed"]
-    source = StreamSource(dut, "x", stall=job["stall"], rng=seeded_rng(seed, job["name"], "x"))
-    sink = StreamSink(dut, "y", backpressure=job["backpressure"], rng=seeded_rng(seed, job["name"], "y"))
-    bench.sources.append(source)
-    bench.sinks.append(sink)
-    await bench.reset()
-
-    source.send(pack_rows(beats, p.width))
-    sink.expect_count = len(beats)
-
-    def progress(cycle):
-        dut._log.info("  cycle %d: %d/%d output beats", cycle, len(sink.received), sink.expect_count)
-
-    slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
-    cycles = await bench.run(timeout_cycles=int(4 * slowdown * len(beats)) + 4 * p.latency + 100, progress=progress)
-    y, _ = unpack_rows(sink.received, p.out_width, p.lanes, True)
+    streams.send("x", data=beats)
+    streams.expect("y", len(beats))
+    cycles = await streams.run(len(beats), margin=4 * p.latency + 100)
+    y = streams.received("y")["data"]
     if job.get("check"):
         expected = expected_beats(p, beats)
         Scoreboard(f"{job['name']}: output beats", describe=lambda row: list(row)).check(
             [tuple(row) for row in expected], [tuple(row) for row in y]
         )
-        dut._log.info("  %d beats (%d elements): bit-exact", len(y), y.size)
+        streams.dut._log.info("  %d beats (%d elements): bit-exact", len(y), y.size)
     return {"y": y, "bench_cycles": cycles}
 
 

@@ -1,23 +1,26 @@
-"""What every cocotb testbench of accelgen shares: its configuration and its job loop.
+"""What every cocotb testbench of accelgen shares: its configuration, its job loop, the
+streams of a job, and the check of a tile engine's result rows.
 
 :mod:`accelgen.sim.runner` writes a JSON configuration and passes its path as the plusarg
 ``+accelgen_config=PATH`` (the cocotb runner lets the parent environment override
 ``extra_env``, so parameters never travel in environment variables). A configuration holds
-the design parameters, the seed and a list of jobs; each job names an ``.npz`` of inputs,
-where to write the ``.npz`` of outputs, the stall / backpressure probabilities, and whether
-to check the outputs against the golden model inside the simulation.
+the design name and parameters, the seed and a list of jobs; each job names an ``.npz`` of
+inputs, where to write the ``.npz`` of outputs, the stall / backpressure probabilities, and
+whether to check the outputs against the golden model inside the simulation.
 """
 
+import functools
 import json
 from pathlib import Path
 
 import cocotb
 import numpy as np
 
-from .packing import unpack_rows
-from .streams import Scoreboard, StreamBench
+from ..generators import get_design
+from .packing import pack_beats, stream_layouts, unpack_beats
+from .streams import Scoreboard, StreamBench, StreamSink, StreamSource, seeded_rng
 
-__all__ = ["load_config", "run_jobs", "collect_tile_rows"]
+__all__ = ["load_config", "design_params", "payload_layouts", "run_jobs", "JobStreams", "collect_tile_rows"]
 
 
 def load_config() -> dict:
@@ -26,6 +29,23 @@ def load_config() -> dict:
     if not path:
         raise RuntimeError("missing plusarg +accelgen_config=PATH (run through accelgen.sim.runner)")
     return json.loads(Path(path).read_text())
+
+
+def design_params(config: dict):
+    """The parameters of the simulated configuration."""
+    return get_design(config["design"]).params(**config["params"])
+
+
+@functools.cache
+def _layouts(design: str, params_json: str) -> dict:
+    params = get_design(design).params(**json.loads(params_json))
+    return stream_layouts(get_design(design).component(params))
+
+
+def payload_layouts(config: dict) -> dict:
+    """The payload layout of every stream of the simulated design, by stream name: the
+    component's own layouts, so packing can never disagree with the hardware."""
+    return _layouts(config["design"], json.dumps(config["params"], sort_keys=True))
 
 
 async def run_jobs(dut, run_job) -> None:
@@ -48,31 +68,85 @@ async def run_jobs(dut, run_job) -> None:
         np.savez(job["outputs"], **outputs)
 
 
-def collect_tile_rows(dut, params, job: dict, c_sink, expected, cycles: int) -> dict:
+class JobStreams:
+    """The streams of one job: a source per input stream and a sink per output stream, with the
+    job's stall and backpressure probabilities and patterns seeded by (seed, job, stream), and
+    payloads packed and unpacked by the design's own layouts.
+
+    Parameters
+    ----------
+    bench : StreamBench
+    config : dict
+        The simulation's configuration.
+    job : dict
+        The job (``name``, ``stall``, ``backpressure``).
+    """
+
+    def __init__(self, bench: StreamBench, config: dict, job: dict):
+        self.bench = bench
+        self.dut = bench.dut
+        self.job = job
+        self.params = design_params(config)
+        self.layouts = payload_layouts(config)
+        self._seed = config["seed"]
+        self._sinks = {}
+
+    def _rng(self, stream: str):
+        return seeded_rng(self._seed, self.job["name"], stream)
+
+    def send(self, stream: str, **fields) -> None:
+        """Queue the beats of input ``stream`` (fields as for :func:`~accelgen.verif.packing.pack_beats`)."""
+        source = StreamSource(self.dut, stream, stall=self.job["stall"], rng=self._rng(stream))
+        source.send(pack_beats(self.layouts[stream], **fields))
+        self.bench.sources.append(source)
+
+    def expect(self, stream: str, count: int) -> None:
+        """Take ``count`` beats from output ``stream``."""
+        sink = StreamSink(self.dut, stream, backpressure=self.job["backpressure"], rng=self._rng(stream))
+        sink.expect_count = count
+        self.bench.sinks.append(sink)
+        self._sinks[stream] = sink
+
+    async def run(self, work: int, margin: int = 200, factor: int = 4) -> int:
+        """Reset the design and run until every beat is sent and received; return the cycles.
+
+        The timeout is ``factor * work`` cycles, stretched by the stall and backpressure
+        probabilities, plus ``margin`` (fill and drain).
+        """
+        await self.bench.reset()
+        slowdown = 1.0 / max(0.05, (1 - self.job["stall"]) * (1 - self.job["backpressure"]))
+
+        def progress(cycle):
+            counts = ", ".join(f"{len(sink.received)}/{sink.expect_count} on {name}" for name, sink in self._sinks.items())
+            self.dut._log.info("  cycle %d: %s", cycle, counts)
+
+        return await self.bench.run(timeout_cycles=int(slowdown * factor * work) + margin, progress=progress)
+
+    def received(self, stream: str) -> dict:
+        """The beats received on ``stream``, unpacked field by field."""
+        return unpack_beats(self.layouts[stream], self._sinks[stream].received)
+
+    def counters(self, *names) -> dict:
+        """The design's counter outputs (``cycle_count``, ``mac_count``, ...) as int64 scalars."""
+        return {name: np.int64(getattr(self.dut, name).value.to_unsigned()) for name in names}
+
+
+def collect_tile_rows(streams: JobStreams, expected, cycles: int) -> dict:
     """Outputs of a tile engine's job (result rows on ``c``, ``rows`` rows per tile).
 
-    Unpacks the received ``c`` beats (``cols`` accumulators of ``params.acc_width`` bits, then
-    ``last``); when ``expected`` rows are given, checks them and the ``last`` flags (set on
-    each tile's final row) with scoreboards. Returns the job's output arrays: ``c``,
-    ``c_last``, the design's ``cycle_count`` and ``mac_count``, and the bench's cycles.
+    When ``expected`` rows are given, checks them and the ``last`` flags (set on each tile's
+    final row) with scoreboards. Returns the job's output arrays: ``c``, ``c_last``, the
+    design's ``cycle_count`` and ``mac_count``, and the bench's cycles.
     """
-    p = params
-    c_rows, c_last = unpack_rows(
-        c_sink.received, p.acc_width, p.cols, p.acc_signed, flag_offset=p.cols * p.acc_width
-    )
+    p, name = streams.params, streams.job["name"]
+    rows = streams.received("c")
+    c_rows, c_last = rows["data"], rows["last"]
     if expected is not None:
-        row_in_tile = np.arange(len(c_sink.received)) % p.rows
-        Scoreboard(f"{job['name']}: result rows", describe=lambda row: list(row)).check(
+        row_in_tile = np.arange(len(c_rows)) % p.rows
+        Scoreboard(f"{name}: result rows", describe=lambda row: list(row)).check(
             [tuple(row) for row in expected], [tuple(row) for row in c_rows]
         )
-        Scoreboard(f"{job['name']}: c.last flags").check(
-            list((row_in_tile == p.rows - 1).astype(int)), list(c_last)
-        )
-        dut._log.info("  %d result rows: bit-exact", len(c_rows))
-    return {
-        "c": c_rows,
-        "c_last": c_last,
-        "cycle_count": np.int64(dut.cycle_count.value.to_unsigned()),
-        "mac_count": np.int64(dut.mac_count.value.to_unsigned()),
-        "bench_cycles": np.int64(cycles),
-    }
+        Scoreboard(f"{name}: c.last flags").check(list((row_in_tile == p.rows - 1).astype(int)), list(c_last))
+        streams.dut._log.info("  %d result rows: bit-exact", len(c_rows))
+    return {"c": c_rows, "c_last": c_last, **streams.counters("cycle_count", "mac_count"),
+            "bench_cycles": np.int64(cycles)}

@@ -8,16 +8,15 @@ and, when the job asks for it, compares them with the bit-exact golden model.
 
 import cocotb
 
-from ..generators.systolic import SystolicParams
 from .systolic_host import expected_rows
-from .tb_common import run_jobs
+from .tb_common import design_params, run_jobs
 from .tb_engines import run_tile_job
 
 
 async def run_systolic_job(bench, config, job, inputs):
     # The engines' job with depth 1 (flat beats) plus the array's column skew.
-    p = SystolicParams(**config["params"])
-    return await run_tile_job(bench, config, job, inputs, params=p, golden_rows=expected_rows, skew=p.cols)
+    skew = design_params(config).cols
+    return await run_tile_job(bench, config, job, inputs, golden_rows=expected_rows, skew=skew)
 
 
 @cocotb.test()
