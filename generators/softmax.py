@@ -34,10 +34,11 @@ from ..hdl.exp_tables import APPROX_MODES, ExpSpec, exp_code
 from ..hdl.exp_unit import ExpUnit, exp_latency
 from ..hdl.layouts import TileStreamSignature
 from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
+from ..hdl.trees import pipelined_tree
 from ..hdl.util import ceil_div, ceil_log2
 from . import DesignParams, param, register
 
-__all__ = ["SoftmaxParams", "Softmax"]
+__all__ = ["SoftmaxParams", "Softmax", "RowMaxStage", "ExpSumStage", "NormalizeStage"]
 
 #: Exp terms wider than this are multiplied in two registered partial products.
 MULTIPLY_SPLIT = 17
@@ -183,6 +184,12 @@ class SoftmaxParams(DesignParams):
         return self.row_beats + self.sum_to_output_latency + 4
 
     @property
+    def max_queue_rows(self) -> int:
+        """Max queue: rows of one beat arrive one per cycle and wait for their maximum through
+        the lane-max tree."""
+        return ceil_log2(self.lanes) + 8
+
+    @property
     def row_slots(self) -> int:
         """Rows that may wait for their reciprocal at once (short rows arrive one per cycle)."""
         return self.sum_to_output_latency + 4
@@ -238,21 +245,89 @@ class Softmax(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
+        layouts = _BeatLayouts(p)
+        # Stage A writes the row buffer (input codes, two rows) and the max queue; stage B reads
+        # both and writes the exp buffer; the reciprocal writes the reciprocal queue; stage C
+        # reads the exp buffer and the reciprocal queue and writes the output buffer.
+        m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=layouts.x.size, depth=p.x_buffer_beats)
+        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=p.width, depth=p.max_queue_rows)
+        m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=layouts.e.size, depth=p.e_buffer_beats)
+        m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
+        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=layouts.y.size, depth=OUT_BUFFER_BEATS)
+
+        row_max = m.submodules.row_max = RowMaxStage(p)
+        wiring.connect(m, wiring.flipped(self.x), row_max.x)
+        wiring.connect(m, row_max.row, x_fifo.w_stream)
+        m.d.comb += [max_fifo.w_data.eq(row_max.max.payload), max_fifo.w_en.eq(row_max.max.valid)]
+
+        exp_sum = m.submodules.exp_sum = ExpSumStage(p)
+        wiring.connect(m, x_fifo.r_stream, exp_sum.row)
+        wiring.connect(m, max_fifo.r_stream, exp_sum.max)
+        m.d.comb += [e_fifo.w_data.eq(exp_sum.e.payload), e_fifo.w_en.eq(exp_sum.e.valid),
+                     row_max.max_taken.eq(max_fifo.r_en)]
+
+        m.submodules.reciprocal = recip = PipelinedReciprocal(p.sum_width, p.recip_shift, p.exp_zero)
+        m.d.comb += [recip.s.eq(exp_sum.row_sum), recip.s_valid.eq(exp_sum.row_sum_valid),
+                     r_fifo.w_data.eq(recip.recip), r_fifo.w_en.eq(recip.recip_valid)]
+
+        normalize = m.submodules.normalize = NormalizeStage(p)
+        wiring.connect(m, e_fifo.r_stream, normalize.e)
+        wiring.connect(m, r_fifo.r_stream, normalize.recip)
+        m.d.comb += [y_fifo.w_data.eq(normalize.y.payload), y_fifo.w_en.eq(normalize.y.valid),
+                     exp_sum.e_taken.eq(normalize.e_taken), exp_sum.row_taken.eq(normalize.row_taken)]
+        wiring.connect(m, y_fifo.r_stream, wiring.flipped(self.y))
+        m.d.comb += normalize.y_taken.eq(self.y.valid & self.y.ready)
+        return m
+
+
+#: Beats the output buffer holds (stage C issues only with a free entry reserved).
+OUT_BUFFER_BEATS = 10
+
+
+class _BeatLayouts:
+    """The beats between the stages: ``x`` (row buffer: codes, active lanes, last), ``e`` (exp
+    buffer: the lanes' exp terms, last) and ``y`` (output: probabilities, last)."""
+
+    def __init__(self, p: SoftmaxParams):
+        self.x = data.StructLayout({"data": data.ArrayLayout(signed(p.width), p.lanes), "active": unsigned(p.lanes),
+                                    "last": unsigned(1)})
+        self.e = data.StructLayout({"e": data.ArrayLayout(unsigned(p.exp_frac + 1), p.lanes), "last": unsigned(1)})
+        self.y = TileStreamSignature(unsigned(p.out_frac), p.lanes).payload_layout
+
+
+class RowMaxStage(wiring.Component):
+    """Stage A: takes the row's beats into the row buffer and finds the row maximum ``m`` over
+    the active lanes (a pipelined lane-max tree and a running maximum).
+
+    A row's final beat is taken only while the max queue has room for its maximum (credits
+    returned by ``max_taken``); a row longer than ``n_max`` ends after ``ceil(n_max/lanes)``
+    beats.
+
+    Members
+    -------
+    x : In(the softmax input stream)
+    row : Out(stream of row-buffer beats: data, active lanes, last)
+    max : Out(stream of signed(width))
+        The row maximum, valid for one cycle per row (the queue has room by credit).
+    max_taken : In(1)
+        Stage B took a row maximum from the queue.
+    """
+
+    def __init__(self, p: SoftmaxParams):
+        self._params = p
+        flags = ("keep", "mask") if p.masking else ("keep",)
+        super().__init__({
+            "x": In(TileStreamSignature(signed(p.width), p.lanes, flags=flags)),
+            "row": Out(stream.Signature(_BeatLayouts(p).x)),
+            "max": Out(stream.Signature(signed(p.width))),
+            "max_taken": In(1),
+        })
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
         lanes, width = p.lanes, p.width
         most_negative = -(1 << (width - 1))
-        x_beat = data.StructLayout({"data": data.ArrayLayout(signed(width), lanes), "active": unsigned(lanes),
-                                    "last": unsigned(1)})
-        e_beat = data.StructLayout({"e": data.ArrayLayout(unsigned(p.exp_frac + 1), lanes), "last": unsigned(1)})
-
-        m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=x_beat.size, depth=p.x_buffer_beats)
-        # Rows of one beat arrive one per cycle and wait for their max through the tree.
-        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=width, depth=ceil_log2(lanes) + 8)
-        m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=e_beat.size, depth=p.e_buffer_beats)
-        m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
-        out_depth = 10
-        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=self.y.payload.shape().size, depth=out_depth)
-
-        # ---- stage A: accept beats into the row buffer, find the row maximum --------------
         payload = self.x.payload
         last = Signal()
         if p.row_beats > 1:
@@ -260,101 +335,177 @@ class Softmax(wiring.Component):
             m.d.comb += last.eq(payload.last | (beat == p.row_beats - 1))
         else:
             m.d.comb += last.eq(1)
-        rows_waiting_max = Signal(range(max_fifo.depth + 1))  # rows accepted, max not yet taken by B
-        fire_a = Signal()
+        rows_waiting = Signal(range(p.max_queue_rows + 1))  # rows taken, max not yet taken by B
+        admit = ~last | (rows_waiting < p.max_queue_rows)
+        fire = Signal()
         m.d.comb += [
-            self.x.ready.eq(x_fifo.w_rdy & (~last | (rows_waiting_max < max_fifo.depth))),
-            fire_a.eq(self.x.valid & self.x.ready),
+            self.x.ready.eq(self.row.ready & admit),
+            self.row.valid.eq(self.x.valid & admit),
+            fire.eq(self.x.valid & self.x.ready),
         ]
         active = payload.keep & ~payload.mask if p.masking else payload.keep
-        x_in = Signal(x_beat)
-        m.d.comb += [x_in.data.eq(payload.data), x_in.active.eq(active), x_in.last.eq(last),
-                     x_fifo.w_data.eq(x_in), x_fifo.w_en.eq(fire_a)]
+        x_in = self.row.payload
+        m.d.comb += [x_in.data.eq(payload.data), x_in.active.eq(active), x_in.last.eq(last)]
         if p.row_beats > 1:
-            with m.If(fire_a):
+            with m.If(fire):
                 m.d.sync += beat.eq(Mux(last, 0, beat + 1))
 
-        a1 = Signal(x_beat)
+        a1 = Signal.like(x_in)
         a1_valid = Signal()
-        m.d.sync += [a1.eq(x_in), a1_valid.eq(fire_a)]
+        m.d.sync += [a1.eq(x_in), a1_valid.eq(fire)]
         lane_values = [Mux(a1.active[i], a1.data[i], most_negative) for i in range(lanes)]
-        beat_max = _pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
+        beat_max = pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
         m.submodules.a_side = a_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
         m.d.comb += a_side.i.eq(Cat(a1_valid, a1.last))
         a2_valid, a2_last = a_side.o[0], a_side.o[1]
         running_max = Signal(signed(width), init=most_negative)
         candidate = Mux(beat_max > running_max, beat_max, running_max)
-        m.d.comb += [max_fifo.w_data.eq(candidate), max_fifo.w_en.eq(a2_valid & a2_last)]
+        m.d.comb += [self.max.payload.eq(candidate), self.max.valid.eq(a2_valid & a2_last)]
         with m.If(a2_valid):
             m.d.sync += running_max.eq(Mux(a2_last, most_negative, candidate))
+        m.d.sync += rows_waiting.eq(rows_waiting + (fire & last) - self.max_taken)
+        return m
 
-        # ---- stage B: d = max - x, exp per lane, exp buffer, row sum -----------------------
-        rows_waiting_recip = Signal(range(p.row_slots + 1))  # rows past B, reciprocal not yet taken by C
+
+class ExpSumStage(wiring.Component):
+    """Stage B: reads a row back from the row buffer, computes ``d = m - x`` and
+    ``e = exp(-d*S)`` per lane (masked lanes give 0), writes ``e`` into the exp buffer and sums
+    the row (a pipelined adder tree and a running sum).
+
+    A beat is issued only with an exp-buffer entry reserved for it, and a row's final beat
+    only with a reciprocal-queue slot reserved (credits returned by stage C).
+
+    Members
+    -------
+    row : In(stream of row-buffer beats)
+    max : In(stream of signed(width))
+        The row maximum; taken with the row's final beat.
+    e : Out(stream of exp-buffer beats)
+        Valid for one cycle per beat (the buffer has room by credit).
+    row_sum, row_sum_valid : Out
+        The row's sum of exp terms, for one cycle per row.
+    e_taken, row_taken : In(1)
+        Stage C took a beat / a row's final beat from the exp buffer.
+    """
+
+    def __init__(self, p: SoftmaxParams):
+        self._params = p
+        layouts = _BeatLayouts(p)
+        super().__init__({
+            "row": In(stream.Signature(layouts.x)),
+            "max": In(stream.Signature(p.width)),
+            "e": Out(stream.Signature(layouts.e)),
+            "row_sum": Out(p.sum_width),
+            "row_sum_valid": Out(1),
+            "e_taken": In(1),
+            "row_taken": In(1),
+        })
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        lanes, width = p.lanes, p.width
+        rows_waiting = Signal(range(p.row_slots + 1))  # rows past B, reciprocal not yet taken by C
         e_reserved = Signal(range(p.e_buffer_beats + 1))  # exp-buffer entries promised to B's beats
-        x_out = data.View(x_beat, x_fifo.r_data)
-        issue_b = Signal()
+        beat_in = self.row.payload
+        issue = Signal()
         m.d.comb += [
-            issue_b.eq(x_fifo.r_rdy & max_fifo.r_rdy & (e_reserved < p.e_buffer_beats)
-                       & (~x_out.last | (rows_waiting_recip < p.row_slots))),
-            x_fifo.r_en.eq(issue_b),
-            max_fifo.r_en.eq(issue_b & x_out.last),
+            issue.eq(self.row.valid & self.max.valid & (e_reserved < p.e_buffer_beats)
+                     & (~beat_in.last | (rows_waiting < p.row_slots))),
+            self.row.ready.eq(issue),
+            self.max.ready.eq(issue & beat_in.last),
         ]
-        row_max = max_fifo.r_data.as_signed()
+        row_max = self.max.payload.as_signed()
         side = data.StructLayout({"valid": 1, "last": 1, "active": unsigned(lanes)})
         b1 = Signal(side)
-        m.d.sync += [b1.valid.eq(issue_b), b1.last.eq(x_out.last), b1.active.eq(x_out.active)]
+        m.d.sync += [b1.valid.eq(issue), b1.last.eq(beat_in.last), b1.active.eq(beat_in.active)]
         m.submodules.b_side = b_side = DelayLine(side, p.exp_latency)
         m.d.comb += b_side.i.eq(b1)
         exp_values = []
         for i in range(lanes):
             unit = m.submodules[f"exp_{i}"] = ExpUnit(p.exp_spec)
             d = Signal(width, name=f"d_{i}")
-            m.d.sync += d.eq((row_max - x_out.data[i])[:width])
+            m.d.sync += d.eq((row_max - beat_in.data[i])[:width])
             m.d.comb += unit.d.eq(d)
             exp_values.append(Mux(b_side.o.active[i], unit.e, 0))
-        e_in = Signal(e_beat)
-        m.d.comb += [e_in.last.eq(b_side.o.last), e_fifo.w_data.eq(e_in), e_fifo.w_en.eq(b_side.o.valid)]
+        m.d.comb += [self.e.payload.last.eq(b_side.o.last), self.e.valid.eq(b_side.o.valid)]
         for i in range(lanes):
-            m.d.comb += e_in.e[i].eq(exp_values[i])
-        beat_sum = _pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
+            m.d.comb += self.e.payload.e[i].eq(exp_values[i])
+        beat_sum = pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
         m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
         m.d.comb += b_sum_side.i.eq(Cat(b_side.o.valid, b_side.o.last))
         b2_valid, b2_last = b_sum_side.o[0], b_sum_side.o[1]
         partial = Signal(p.sum_width)
-        row_sum = Signal(p.sum_width)
-        row_sum_valid = Signal()
-        m.d.sync += row_sum_valid.eq(b2_valid & b2_last)
+        m.d.sync += self.row_sum_valid.eq(b2_valid & b2_last)
         with m.If(b2_valid):
             m.d.sync += partial.eq(Mux(b2_last, 0, partial + beat_sum))
             with m.If(b2_last):
-                m.d.sync += row_sum.eq(partial + beat_sum)
-
-        # ---- reciprocal, one per row --------------------------------------------------------
-        m.submodules.reciprocal = recip = PipelinedReciprocal(p.sum_width, p.recip_shift, p.exp_zero)
-        m.d.comb += [recip.s.eq(row_sum), recip.s_valid.eq(row_sum_valid),
-                     r_fifo.w_data.eq(recip.recip), r_fifo.w_en.eq(recip.recip_valid)]
-
-        # ---- stage C: y = e * recip, rounded and saturated ---------------------------------
-        y_reserved = Signal(range(out_depth + 1))
-        e_out = data.View(e_beat, e_fifo.r_data)
-        issue_c = Signal()
-        m.d.comb += [
-            issue_c.eq(e_fifo.r_rdy & r_fifo.r_rdy & (y_reserved < out_depth)),
-            e_fifo.r_en.eq(issue_c),
-            r_fifo.r_en.eq(issue_c & e_out.last),
+                m.d.sync += self.row_sum.eq(partial + beat_sum)
+        m.d.sync += [
+            e_reserved.eq(e_reserved + issue - self.e_taken),
+            rows_waiting.eq(rows_waiting + (issue & beat_in.last) - self.row_taken),
         ]
-        # The buffers' outputs are registered before the multipliers (block RAM clock-to-out
-        # plus a multiplier does not fit one cycle).
-        c0 = Signal(e_beat)
+        return m
+
+
+class NormalizeStage(wiring.Component):
+    """Stage C: ``y = min(round_half_up(e * r / 2**(K - out_frac)), 2**out_frac - 1)``, one
+    multiply per element, with the row's reciprocal ``r``.
+
+    A beat is issued only with an output-buffer entry reserved (credits returned by
+    ``y_taken``). The buffers' outputs are registered before the multipliers (block RAM
+    clock-to-out plus a multiplier does not fit one cycle); a wide ``e`` is multiplied in two
+    registered partial products.
+
+    Members
+    -------
+    e : In(stream of exp-buffer beats)
+    recip : In(stream of unsigned(recip_width))
+        The row's reciprocal; taken with the row's final beat.
+    y : Out(stream of output beats)
+        Valid for one cycle per beat (the output buffer has room by credit).
+    e_taken, row_taken : Out(1)
+        A beat / a row's final beat is taken from the exp buffer this cycle.
+    y_taken : In(1)
+        A beat left the output buffer.
+    """
+
+    def __init__(self, p: SoftmaxParams):
+        self._params = p
+        layouts = _BeatLayouts(p)
+        super().__init__({
+            "e": In(stream.Signature(layouts.e)),
+            "recip": In(stream.Signature(p.recip_width)),
+            "y": Out(stream.Signature(layouts.y)),
+            "e_taken": Out(1),
+            "row_taken": Out(1),
+            "y_taken": In(1),
+        })
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        lanes = p.lanes
+        y_reserved = Signal(range(OUT_BUFFER_BEATS + 1))
+        e_out = self.e.payload
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(self.e.valid & self.recip.valid & (y_reserved < OUT_BUFFER_BEATS)),
+            self.e.ready.eq(issue),
+            self.recip.ready.eq(issue & e_out.last),
+            self.e_taken.eq(issue),
+            self.row_taken.eq(issue & e_out.last),
+        ]
+        c0 = Signal.like(e_out)
         c0_recip = Signal(p.recip_width)
         c0_valid = Signal()
-        m.d.sync += [c0.eq(e_out), c0_recip.eq(r_fifo.r_data), c0_valid.eq(issue_c)]
+        m.d.sync += [c0.eq(e_out), c0_recip.eq(self.recip.payload), c0_valid.eq(issue)]
         product_width = p.exp_frac + 1 + p.recip_width
         c1_valid, c1_last = Signal(), Signal()
         products = [Signal(product_width, name=f"product_{i}") for i in range(lanes)]
         if p.exp_frac + 1 > MULTIPLY_SPLIT:
-            # A wide e times the reciprocal is two partial products (about one hardware
-            # multiplier each), registered before they are added: one multiplier per path.
+            # Two partial products (about one hardware multiplier each), registered before
+            # they are added: one multiplier per path.
             low_width = MULTIPLY_SPLIT
             c1h_valid, c1h_last = Signal(), Signal()
             partial_low = [Signal(low_width + p.recip_width, name=f"partial_low_{i}") for i in range(lanes)]
@@ -370,40 +521,12 @@ class Softmax(wiring.Component):
             m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
         drop = p.recip_shift - p.out_frac
         top = (1 << p.out_frac) - 1
-        y_beat = Signal(self.y.payload.shape())
+        y_beat = Signal.like(self.y.payload)
         y_valid = Signal()
         for i in range(lanes):
             rounded = (products[i] + (1 << (drop - 1))) >> drop
             m.d.sync += y_beat.data[i].eq(Mux(rounded > top, top, rounded))
         m.d.sync += [y_beat.last.eq(c1_last), y_valid.eq(c1_valid)]
-        m.d.comb += [y_fifo.w_data.eq(y_beat), y_fifo.w_en.eq(y_valid)]
-        y_transfer = self.y.valid & self.y.ready
-        m.d.comb += [self.y.valid.eq(y_fifo.r_rdy), self.y.payload.eq(y_fifo.r_data), y_fifo.r_en.eq(self.y.ready)]
-
-        # ---- credit counters ------------------------------------------------------------------
-        m.d.sync += [
-            rows_waiting_max.eq(rows_waiting_max + (fire_a & last) - (issue_b & x_out.last)),
-            e_reserved.eq(e_reserved + issue_b - issue_c),
-            rows_waiting_recip.eq(rows_waiting_recip + (issue_b & x_out.last) - (issue_c & e_out.last)),
-            y_reserved.eq(y_reserved + issue_c - y_transfer),
-        ]
+        m.d.comb += [self.y.payload.eq(y_beat), self.y.valid.eq(y_valid)]
+        m.d.sync += y_reserved.eq(y_reserved + issue - self.y_taken)
         return m
-
-
-def _pipelined_tree(m, values, combine, shape, name):
-    """Balanced reduction of ``values`` with ``combine`` (lane max or adder tree), one register
-    per level plus one at the end: ``levels + 1`` cycles, one combine in every register path."""
-    values = list(values)
-    level = 0
-    while True:
-        registered = []
-        for index, value in enumerate(values):
-            reg = Signal(shape, name=f"{name}_l{level}_{index}")
-            m.d.sync += reg.eq(value)
-            registered.append(reg)
-        if len(registered) == 1:
-            return registered[0]
-        values = [combine(registered[i], registered[i + 1]) if i + 1 < len(registered) else registered[i]
-                  for i in range(0, len(registered), 2)]
-        level += 1
-

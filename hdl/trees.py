@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from .arith import OVERFLOW_MODES, clamp, dot_product_range, shape_for_range
 from .mac import MAC_STYLES, compress, partial_products
 
-__all__ = ["adder_tree", "DotProductAccumulator"]
+__all__ = ["adder_tree", "pipelined_tree", "DotProductAccumulator"]
 
 
 def adder_tree(values):
@@ -37,6 +37,26 @@ def adder_tree(values):
             paired.append(values[-1])
         values = paired
     return values[0]
+
+
+def pipelined_tree(m, values, combine, shape, name: str):
+    """Balanced reduction of ``values`` with ``combine`` (e.g. a lane maximum or an adder tree)
+    in module ``m``, one register per level plus one at the end: ``ceil_log2(len(values)) + 1``
+    cycles, one ``combine`` in every register-to-register path. Registers are named
+    ``{name}_l{level}_{index}`` and have ``shape``."""
+    values = list(values)
+    level = 0
+    while True:
+        registered = []
+        for index, value in enumerate(values):
+            reg = Signal(shape, name=f"{name}_l{level}_{index}")
+            m.d.sync += reg.eq(value)
+            registered.append(reg)
+        if len(registered) == 1:
+            return registered[0]
+        values = [combine(registered[i], registered[i + 1]) if i + 1 < len(registered) else registered[i]
+                  for i in range(0, len(registered), 2)]
+        level += 1
 
 
 class DotProductAccumulator(wiring.Component):
