@@ -24,6 +24,8 @@ import functools
 import math
 from fractions import Fraction
 
+import numpy as np
+
 from .fixedpoint import int_range, round_div, round_real, round_shift, saturate
 
 __all__ = [
@@ -368,8 +370,6 @@ def interp_max_error(plan: InterpPlan) -> float:
     golden model replays the same datapath independently, with width checks, and the tests
     measure its error against the separate float64 reference.
     """
-    import numpy as np
-
     lo, hi = int_range(plan.out_width, True)
     x = np.arange(-(1 << (plan.width - 1)), 1 << (plan.width - 1), dtype=np.int64)
     magnitude = np.abs(x)

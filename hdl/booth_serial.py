@@ -19,6 +19,7 @@ the golden side; they work on Python ints and on numpy integer arrays alike.
 import functools
 import operator
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -52,8 +53,6 @@ def nonzero_positions(values, width: int, signed: bool):
     ``values`` is an integer array whose last axis holds the operands of one beat (e.g.
     ``(beats, rows*depth)``); the result has that axis removed. A Python int is one operand.
     """
-    import numpy as np
-
     values = np.asarray(values, dtype=np.int64)
     mask = np.zeros(values.shape[:-1] if values.ndim else (), dtype=np.int64)
     for p, digit in enumerate(booth_digits(values, width, signed)):
@@ -69,8 +68,6 @@ def beat_steps(a_beats, width: int, signed: bool):
 
     ``a_beats`` is ``(beats, ...)``: all A operands of a beat after the first axis.
     """
-    import numpy as np
-
     a_beats = np.asarray(a_beats, dtype=np.int64)
     mask = nonzero_positions(a_beats.reshape(len(a_beats), -1), width, signed)
     count = np.zeros(len(a_beats), dtype=np.int64)

@@ -8,6 +8,7 @@ beats. Lanes past a matrix edge carry random junk, which the engine must ignore.
 
 import numpy as np
 
+from ..generators.gemm import analytic_cycles
 from ..hdl.util import ceil_div
 
 from . import golden
@@ -152,8 +153,6 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     """Compare saved outputs with the golden beats and, for stall-free single shapes, the
     cycle count with the analytic model; return the problems found."""
-    from ..generators.gemm import analytic_cycles
-
     problems = []
     for job, out in zip(jobs, outputs):
         expected = job["inputs"]["c_expected"]

@@ -12,6 +12,7 @@ the host (:func:`user_outputs`).
 
 import numpy as np
 
+from ..generators.systolic_ws import analytic_cycles
 from ..hdl.util import ceil_div
 
 from . import golden
@@ -119,8 +120,6 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
 
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     """Compare saved outputs with the golden model and the counters; return the problems found."""
-    from ..generators.systolic_ws import analytic_cycles
-
     problems = []
     for job, out in zip(jobs, outputs):
         expected = expected_rows(params, job["inputs"])
