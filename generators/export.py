@@ -13,9 +13,10 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from ..hdl.layouts import payload_fields
 from . import Design, DesignParams
 
-__all__ = ["module_name", "to_verilog", "port_list", "write_design"]
+__all__ = ["module_name", "to_verilog", "port_list", "stream_payloads", "write_design"]
 
 
 def module_name(design: Design, params: DesignParams) -> str:
@@ -56,11 +57,23 @@ def port_list(component: wiring.Component) -> list[dict]:
     return ports
 
 
+def stream_payloads(component: wiring.Component) -> dict:
+    """Every stream member's payload, field by field (bit offset, width, element shape and
+    count), read from its layout (:func:`accelgen.hdl.layouts.payload_fields`)."""
+    payloads = {}
+    for name, member in component.signature.members.items():
+        if member.is_signature and "payload" in member.signature.members:
+            layout = member.signature.members["payload"].shape
+            payloads[name] = {"width": Shape.cast(layout).width, "fields": payload_fields(layout)}
+    return payloads
+
+
 def write_design(design: Design, params: DesignParams, out_dir: Path) -> dict:
     """Write ``<module>.v``, ``params.json`` and ``manifest.json`` into ``out_dir``.
 
-    Returns the manifest (module name, file names, ports, and the family's own notes such as
-    latency and throughput, from ``component.manifest()`` when it has one).
+    Returns the manifest (module name, file names, ports, the payload fields of every stream,
+    and the family's own notes such as latency and throughput, from ``component.manifest()``
+    when it has one).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +90,7 @@ def write_design(design: Design, params: DesignParams, out_dir: Path) -> dict:
         "clock": "clk",
         "reset": "rst (synchronous, active high)",
         "ports": port_list(component),
+        "streams": stream_payloads(component),
     }
     if hasattr(component, "manifest"):
         manifest |= component.manifest()
