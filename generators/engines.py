@@ -226,10 +226,7 @@ class TileEngine(wiring.Component):
         """Timing facts for the per-configuration manifest."""
         p = self.params
         return {
-            "acc_width": p.acc_width,
-            "acc_signed": p.acc_signed,
-            "overflow": p.overflow,
-            "mac": p.mac,
+            **p.result_facts(),
             "grid": {"rows": p.rows, "cols": p.cols, "depth": p.depth},
             "latency": {
                 "last_beat_to_first_row": p.skew + p.result_latency,

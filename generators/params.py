@@ -250,6 +250,10 @@ class MacArrayParams(OperandShapes, DesignParams):
         """Why :attr:`mac` is not legal for this array (a complete error message), or ``None``."""
         return None
 
+    def result_facts(self) -> dict:
+        """The result format, for the per-configuration manifest."""
+        return {"acc_width": self.acc_width, "acc_signed": self.acc_signed, "overflow": self.overflow, "mac": self.mac}
+
     def resolve(self):
         derived = {}
         if self.acc_width is None:

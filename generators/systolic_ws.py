@@ -245,12 +245,8 @@ class WeightBanks(wiring.Component):
     summary="weight-stationary systolic array: stationary weight tiles, streamed activations, double-buffered weights",
 )
 class SystolicWSArray(wiring.Component):
-    """Weight-stationary systolic array with valid/ready streams.
-
-    Parameters
-    ----------
-    params : SystolicWSParams
-        The configuration (validated on construction).
+    """Weight-stationary systolic array with valid/ready streams, built from a
+    :class:`SystolicWSParams` (validated on construction).
 
     Members
     -------
@@ -286,10 +282,7 @@ class SystolicWSArray(wiring.Component):
         """Timing facts for the per-configuration manifest."""
         p = self.params
         return {
-            "acc_width": p.acc_width,
-            "acc_signed": p.acc_signed,
-            "overflow": p.overflow,
-            "mac": p.mac,
+            **p.result_facts(),
             "latency": {
                 "a_beat_to_result_row": p.rows + p.cols + p.result_latency,
                 "weight_load_cycles": p.rows,

@@ -8,19 +8,12 @@ import pytest
 from accelgen.generators import get_design
 from accelgen.generators.engines import booth_serial_cycles
 from accelgen.verif.engines_host import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
-from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
-from accelgen.verif.pysim_streams import run_streams
+from accelgen.verif.pysim_streams import run_tile_beats
 
 
 def simulate(design_name, params, beats, *, stall, backpressure, rng):
-    dut = get_design(design_name).component(params)
-    layouts = stream_layouts(dut)
-    words = {"a": pack_beats(layouts["a"], data=beats["a_beats"], last=beats["last"]),
-             "b": pack_beats(layouts["b"], data=beats["b_beats"])}
-    received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
-                                   backpressure=backpressure, together=("a", "b"))
-    rows = unpack_beats(layouts["c"], received)
-    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}
+    return run_tile_beats(get_design(design_name).component(params), beats, rng=rng, stall=stall,
+                          backpressure=backpressure)
 
 
 # (design, geometry and operand parameters): small, odd shapes.

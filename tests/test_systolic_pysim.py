@@ -6,20 +6,12 @@ import numpy as np
 import pytest
 
 from accelgen.generators.systolic import SystolicArray, SystolicParams
-from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
-from accelgen.verif.pysim_streams import run_streams
+from accelgen.verif.pysim_streams import run_tile_beats
 from accelgen.verif.systolic_host import expected_rows, random_beats
 
 
 def simulate(params, beats, *, stall, backpressure, rng):
-    dut = SystolicArray(params)
-    layouts = stream_layouts(dut)
-    words = {"a": pack_beats(layouts["a"], data=beats["a_beats"], last=beats["last"]),
-             "b": pack_beats(layouts["b"], data=beats["b_beats"])}
-    received, values = run_streams(dut, words, expect=int(beats["last"].sum()) * params.rows, rng=rng, stall=stall,
-                                   backpressure=backpressure, together=("a", "b"))
-    rows = unpack_beats(layouts["c"], received)
-    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}
+    return run_tile_beats(SystolicArray(params), beats, rng=rng, stall=stall, backpressure=backpressure)
 
 
 @pytest.mark.parametrize("mac", ["baseline", "carry_save"])

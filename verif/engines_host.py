@@ -180,13 +180,7 @@ def check(params, jobs: list[dict], outputs: list[dict], *, golden_rows=expected
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``arrays['a'] @ arrays['b']`` (any M, N, K), tiled onto the engine."""
-    for key in ("a", "b"):
-        if key not in arrays:
-            raise ValueError(f"inputs must hold integer arrays 'a' (M x K) and 'b' (K x N); '{key}' is missing")
-    a = golden.check_fits("a", arrays["a"], params.a_width, params.a_signed)
-    b = golden.check_fits("b", arrays["b"], params.b_width, params.b_signed)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N)")
+    a, b = golden.matmul_operands(params, arrays)
     return [{"name": "user", "inputs": matrices_to_beats(a, b, params.rows, params.cols, params.depth), "check": False}]
 
 

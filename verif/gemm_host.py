@@ -172,10 +172,7 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``arrays['a'] @ arrays['b']``."""
-    for key in ("a", "b"):
-        if key not in arrays:
-            raise ValueError(f"inputs must hold integer arrays 'a' (M x K) and 'b' (K x N); '{key}' is missing")
-    return [make_job(params, "user", [(arrays["a"], arrays["b"])], check=False)]
+    return [make_job(params, "user", [golden.matmul_operands(params, arrays)], check=False)]
 
 
 def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:

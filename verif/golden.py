@@ -6,8 +6,8 @@ them; none goes through floating point.
 
 import numpy as np
 
-__all__ = ["value_range", "check_fits", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul", "block_matmul",
-           "engine_tile_rows"]
+__all__ = ["value_range", "check_fits", "matmul_operands", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul",
+           "block_matmul", "engine_tile_rows"]
 
 
 def value_range(width: int, is_signed: bool) -> tuple[int, int]:
@@ -30,6 +30,20 @@ def check_fits(name: str, array, width: int, is_signed: bool) -> np.ndarray:
             f"{'signed' if is_signed else 'unsigned'} {width}-bit range {lo}..{hi}"
         )
     return array
+
+
+def matmul_operands(params, arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The user's ``a`` (M x K) and ``b`` (K x N) from ``arrays``, as int64: both present, within
+    the operand ranges of ``params`` (``a_width``, ``a_signed``, ``b_width``, ``b_signed``), with
+    matching K; ``ValueError`` naming the array otherwise."""
+    for key in ("a", "b"):
+        if key not in arrays:
+            raise ValueError(f"inputs must hold integer arrays 'a' (M x K) and 'b' (K x N); '{key}' is missing")
+    a = check_fits("a", arrays["a"], params.a_width, params.a_signed)
+    b = check_fits("b", arrays["b"], params.b_width, params.b_signed)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"a {a.shape} and b {b.shape} must be (M, K) and (K, N)")
+    return a, b
 
 
 def wrap(values, width: int, is_signed: bool) -> np.ndarray:

@@ -7,7 +7,9 @@ tests can run without a Verilator build.
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_streams"]
+from .packing import pack_beats, stream_layouts, unpack_beats
+
+__all__ = ["run_streams", "run_tile_beats"]
 
 
 def run_streams(dut, words: dict, *, expect: int, rng, stall: float, backpressure: float, output: str = "c",
@@ -58,3 +60,18 @@ def run_streams(dut, words: dict, *, expect: int, rng, stall: float, backpressur
     sim.add_testbench(testbench)
     sim.run()
     return received, values
+
+
+def run_tile_beats(dut, beats: dict, *, rng, stall: float, backpressure: float):
+    """Stream a tile engine's beats (``a_beats``, ``b_beats``, ``last``) through ``dut`` (A and
+    B together) and take its ``rows`` result rows per tile from ``c``.
+
+    Returns ``(rows, last flags, {"cycles": cycle_count, "macs": mac_count})``.
+    """
+    layouts = stream_layouts(dut)
+    words = {"a": pack_beats(layouts["a"], data=beats["a_beats"], last=beats["last"]),
+             "b": pack_beats(layouts["b"], data=beats["b_beats"])}
+    received, values = run_streams(dut, words, expect=int(sum(beats["last"])) * dut.params.rows, rng=rng,
+                                   stall=stall, backpressure=backpressure, together=("a", "b"))
+    rows = unpack_beats(layouts["c"], received)
+    return rows["data"], rows["last"], {"cycles": values["cycle_count"], "macs": values["mac_count"]}

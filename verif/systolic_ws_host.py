@@ -139,11 +139,7 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing the partial products of ``arrays['a'] @ arrays['b']`` (any M, N, K)."""
-    for key in ("a", "b"):
-        if key not in arrays:
-            raise ValueError(f"inputs must hold integer arrays 'a' (M x K) and 'b' (K x N); '{key}' is missing")
-    a = golden.check_fits("a", arrays["a"], params.a_width, params.a_signed)
-    b = golden.check_fits("b", arrays["b"], params.b_width, params.b_signed)
+    a, b = golden.matmul_operands(params, arrays)
     return [{"name": "user", "inputs": matrices_to_tiles(a, b, params.rows, params.cols), "check": False}]
 
 

@@ -17,11 +17,11 @@ from amaranth.lib.wiring import In, Out
 from .buffers import job_signature
 from .params import GemmParams
 
-__all__ = ["TileCollector", "PartialSumCollector"]
+__all__ = ["Collector", "TileCollector", "PartialSumCollector"]
 
 
-class TileCollector(wiring.Component):
-    """Result rows of an output-stationary array in tile order; rows past ``M`` dropped.
+class Collector(wiring.Component):
+    """What the collectors share: the job, the array's result rows in, the engine's ``c`` out.
 
     Members
     -------
@@ -30,14 +30,20 @@ class TileCollector(wiring.Component):
     c : Out(the engine's result stream)
         ``last`` on the job's final row.
     job_done : Out(1)
-        The last tile's last row transfers, dropped or not, so that no row of the job is left
-        in the array when the next job starts.
+        The job is over (see each collector).
     """
 
     def __init__(self, params: GemmParams, array, c_signature):
         self._params = params
+        self._array_acc_shape = array.params.acc_shape
         super().__init__({"job": In(job_signature(params)), "rows": In(array.signature.members["c"].signature),
                           "c": Out(c_signature), "job_done": Out(1)})
+
+
+class TileCollector(Collector):
+    """Result rows of an output-stationary array in tile order; rows past ``M`` dropped.
+    ``job_done``: the last tile's last row transfers, dropped or not, so that no row of the
+    job is left in the array when the next job starts."""
 
     def elaborate(self, platform):
         p = self._params
@@ -77,29 +83,14 @@ class TileCollector(wiring.Component):
         return m
 
 
-class PartialSumCollector(wiring.Component):
+class PartialSumCollector(Collector):
     """The weight-stationary array's partial sums, accumulated over the K blocks.
 
     Row ``m`` of weight tile ``(nt, kt)`` is added to the C buffer's row ``m`` (the first K
     block writes it); the last K block's sums leave on ``c`` through a small FIFO. A row read
     in the cycle its address is written sees the new sum (transparent read port), so
-    back-to-back tiles need no bubble.
-
-    Members
-    -------
-    job : In(job_signature)
-    rows : In(the array's result stream)
-    c : Out(the engine's result stream)
-        ``last`` on the job's final row.
-    job_done : Out(1)
-        The job's final row transfers on ``c``.
+    back-to-back tiles need no bubble. ``job_done``: the job's final row transfers on ``c``.
     """
-
-    def __init__(self, params: GemmParams, array, c_signature):
-        self._params = params
-        self._array_acc_shape = array.params.acc_shape
-        super().__init__({"job": In(job_signature(params)), "rows": In(array.signature.members["c"].signature),
-                          "c": Out(c_signature), "job_done": Out(1)})
 
     def elaborate(self, platform):
         p = self._params
