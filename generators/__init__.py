@@ -13,9 +13,11 @@ import importlib
 import pkgutil
 from typing import Callable
 
+from amaranth.lib import wiring
+
 from .params import DesignParams, param
 
-__all__ = ["Design", "register", "get_design", "all_designs", "DesignParams", "param"]
+__all__ = ["Design", "DesignComponent", "register", "get_design", "all_designs", "DesignParams", "param"]
 
 _REGISTRY: dict[str, "Design"] = {}
 
@@ -44,6 +46,33 @@ class Design:
     def component(self, params: DesignParams | None = None):
         """Elaborate-ready component for ``params`` (default configuration if omitted)."""
         return self.build(params if params is not None else self.params())
+
+
+class DesignComponent(wiring.Component):
+    """The top of a design family: a ``wiring.Component`` built from one parameters object.
+
+    A family defines :attr:`params_class` and :meth:`members` (its signature, from
+    ``self.params``).
+
+    Parameters
+    ----------
+    params : params_class
+        The configuration (validated when it was created).
+    """
+
+    #: The family's parameters class (set by each subclass).
+    params_class = DesignParams
+
+    def __init__(self, params):
+        if not isinstance(params, self.params_class):
+            article = "an" if self.params_class.__name__[0] in "AEIOU" else "a"
+            raise TypeError(f"params must be {article} {self.params_class.__name__}, not {params!r}")
+        self.params = params
+        super().__init__(self.members())
+
+    def members(self) -> dict:
+        """The signature members of this configuration."""
+        raise NotImplementedError
 
 
 def register(name: str, *, params: type, summary: str):

@@ -29,14 +29,13 @@ import dataclasses
 import functools
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl import activation_tables as tables
 from ..hdl.arith import clamp
 from ..hdl.fixedpoint import round_shift_expr
 from ..hdl.layouts import TileStreamSignature
-from . import DesignParams, param, register
+from . import DesignComponent, DesignParams, param, register
 
 __all__ = ["ActivationParams", "GeluParams", "SiluParams", "ElementwiseActivation", "Gelu", "Silu", "LATENCY"]
 
@@ -244,13 +243,10 @@ class SiluParams(ActivationParams):
     kind = "silu"
 
 
-class ElementwiseActivation(wiring.Component):
+class ElementwiseActivation(DesignComponent):
     """``lanes`` elementwise activations per beat, II = 1, valid/ready streams.
 
-    Parameters
-    ----------
-    params : ActivationParams
-        The configuration (validated on construction).
+    Its parameters: :class:`ActivationParams`.
 
     Members
     -------
@@ -263,14 +259,12 @@ class ElementwiseActivation(wiring.Component):
 
     params_class = ActivationParams
 
-    def __init__(self, params: ActivationParams):
-        if not isinstance(params, self.params_class):
-            raise TypeError(f"params must be a {self.params_class.__name__}, not {params!r}")
-        self.params = params
-        super().__init__({
+    def members(self):
+        params = self.params
+        return {
             "x": In(TileStreamSignature(signed(params.width), params.lanes, last=False)),
             "y": Out(TileStreamSignature(signed(params.out_width), params.lanes, last=False)),
-        })
+        }
 
     def manifest(self) -> dict:
         """Timing and datapath facts for the per-configuration manifest."""

@@ -45,15 +45,16 @@ components of :mod:`accelgen.hdl.tile_io`) is :class:`TileEngine`, which the out
 import dataclasses
 
 import numpy as np
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ..hdl.booth_serial import BoothSerialGrid, beat_steps
 from ..hdl.layouts import TileStreamSignature
-from ..hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission
+from ..hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission, engine_outputs
 from ..hdl.trees import DotProductAccumulator
-from .params import TileEngineParams, param
+from . import DesignComponent
+from .params import TileEngineParams
 
 __all__ = ["RESULT_LATENCY", "GridResults", "TileEngine", "EngineParams", "BroadcastEngine", "booth_serial_cycles",
            "serial_cycles"]
@@ -166,7 +167,7 @@ class GridResults:
     tile_end: Value | None = None
 
 
-class TileEngine(wiring.Component):
+class TileEngine(DesignComponent):
     """The valid/ready shell of an output-stationary tile engine around its grid.
 
     A subclass defines its operand streams (:meth:`operand_signatures`) and its grid
@@ -199,18 +200,14 @@ class TileEngine(wiring.Component):
     #: The grid's columns finish a row in different cycles (one result buffer per column).
     skewed = False
 
-    def __init__(self, params):
-        if not isinstance(params, self.params_class):
-            raise TypeError(f"params must be a {self.params_class.__name__}, not {params!r}")
-        self.params = params
+    def members(self):
+        params = self.params
         self._a_signature, self._b_signature = self.operand_signatures(params)
-        super().__init__({
+        return {
             "a": In(self._a_signature),
             "b": In(self._b_signature),
-            "c": Out(TileStreamSignature(params.acc_shape, params.cols)),
-            "cycle_count": Out(params.counter_width),
-            "mac_count": Out(params.counter_width),
-        })
+            **engine_outputs(params.acc_shape, params.cols, params.counter_width),
+        }
 
     @classmethod
     def operand_signatures(cls, params) -> tuple[TileStreamSignature, TileStreamSignature]:

@@ -18,7 +18,7 @@ from ..hdl.exp_tables import APPROX_MODES, ExpSpec
 from ..hdl.exp_unit import ExpUnit, exp_latency
 from ..hdl.layouts import TileStreamSignature
 from ..hdl.util import ceil_div
-from . import DesignParams, param, register
+from . import DesignComponent, DesignParams, param, register
 
 __all__ = ["ExpParams", "ExpStream"]
 
@@ -78,7 +78,7 @@ class ExpParams(DesignParams):
     params=ExpParams,
     summary="exp unit e = exp(-d*S) (U1.E) on a stream: exact int8 table or range reduction + interpolation",
 )
-class ExpStream(wiring.Component):
+class ExpStream(DesignComponent):
     """The exp unit with valid/ready streams.
 
     Members
@@ -89,14 +89,14 @@ class ExpStream(wiring.Component):
         ``exp_code(d)`` per lane, same order.
     """
 
-    def __init__(self, params: ExpParams):
-        if not isinstance(params, ExpParams):
-            raise TypeError(f"params must be an ExpParams, not {params!r}")
-        self.params = p = params
-        super().__init__({
+    params_class = ExpParams
+
+    def members(self):
+        p = self.params
+        return {
             "d": In(TileStreamSignature(unsigned(p.width), p.lanes, last=False)),
             "e": Out(TileStreamSignature(unsigned(p.exp_frac + 1), p.lanes, last=False)),
-        })
+        }
 
     def manifest(self) -> dict:
         """Latency for the per-configuration manifest."""

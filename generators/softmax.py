@@ -36,7 +36,7 @@ from ..hdl.layouts import TileStreamSignature
 from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
 from ..hdl.trees import pipelined_tree
 from ..hdl.util import ceil_div, ceil_log2
-from . import DesignParams, param, register
+from . import DesignComponent, DesignParams, param, register
 
 __all__ = ["SoftmaxParams", "Softmax", "RowMaxStage", "ExpSumStage", "NormalizeStage"]
 
@@ -200,13 +200,10 @@ class SoftmaxParams(DesignParams):
     params=SoftmaxParams,
     summary="streaming softmax over rows of runtime length, lanes elements per cycle, bit-exact",
 )
-class Softmax(wiring.Component):
+class Softmax(DesignComponent):
     """Streaming softmax with valid/ready streams.
 
-    Parameters
-    ----------
-    params : SoftmaxParams
-        The configuration (validated on construction).
+    Its parameters: :class:`SoftmaxParams`.
 
     Members
     -------
@@ -219,13 +216,13 @@ class Softmax(wiring.Component):
         One output beat per input beat, same order; lanes that were masked or not kept are 0.
     """
 
-    def __init__(self, params: SoftmaxParams):
-        if not isinstance(params, SoftmaxParams):
-            raise TypeError(f"params must be a SoftmaxParams, not {params!r}")
-        self.params = p = params
+    params_class = SoftmaxParams
+
+    def members(self):
+        p = self.params
         flags = ("keep", "mask") if p.masking else ("keep",)
-        super().__init__({"x": In(TileStreamSignature(signed(p.width), p.lanes, flags=flags)),
-                          "y": Out(TileStreamSignature(unsigned(p.out_frac), p.lanes))})
+        return {"x": In(TileStreamSignature(signed(p.width), p.lanes, flags=flags)),
+                "y": Out(TileStreamSignature(unsigned(p.out_frac), p.lanes))}
 
     def manifest(self) -> dict:
         """Formats and timing facts for the per-configuration manifest."""

@@ -120,10 +120,7 @@ class SystolicArray(TileEngine):
     :class:`~accelgen.generators.engines.TileEngine`; ``a.data`` is ``[rows]``, ``b.data``
     ``[cols]``).
 
-    Parameters
-    ----------
-    params : SystolicParams
-        The configuration (validated on construction).
+    Its parameters: :class:`SystolicParams`.
     """
 
     params_class = SystolicParams

@@ -49,9 +49,9 @@ from amaranth.lib.wiring import In, Out
 from ..hdl.delay import DelayLine
 from ..hdl.layouts import TileStreamSignature
 from ..hdl.mac import prefix_add
-from ..hdl.tile_io import BusyCounters, ResultRows
+from ..hdl.tile_io import BusyCounters, ResultRows, engine_outputs
 from ..hdl.ws_pe import WeightStationaryPE
-from . import param, register
+from . import DesignComponent, param, register
 from .params import MacArrayParams
 
 __all__ = ["SystolicWSParams", "SystolicWSArray", "WS_MAC_STYLES", "analytic_cycles", "tile_schedule"]
@@ -244,7 +244,7 @@ class WeightBanks(wiring.Component):
     params=SystolicWSParams,
     summary="weight-stationary systolic array: stationary weight tiles, streamed activations, double-buffered weights",
 )
-class SystolicWSArray(wiring.Component):
+class SystolicWSArray(DesignComponent):
     """Weight-stationary systolic array with valid/ready streams, built from a
     :class:`SystolicWSParams` (validated on construction).
 
@@ -266,17 +266,15 @@ class SystolicWSArray(wiring.Component):
         Multiply-accumulates performed since reset.
     """
 
-    def __init__(self, params: SystolicWSParams):
-        if not isinstance(params, SystolicWSParams):
-            raise TypeError(f"params must be a SystolicWSParams, not {params!r}")
-        self.params = p = params
-        super().__init__({
+    params_class = SystolicWSParams
+
+    def members(self):
+        p = self.params
+        return {
             "w": In(TileStreamSignature(p.b_shape, p.cols, last=False)),
             "a": In(TileStreamSignature(p.a_shape, p.rows)),
-            "c": Out(TileStreamSignature(p.acc_shape, p.cols)),
-            "cycle_count": Out(p.counter_width),
-            "mac_count": Out(p.counter_width),
-        })
+            **engine_outputs(p.acc_shape, p.cols, p.counter_width),
+        }
 
     def manifest(self) -> dict:
         """Timing facts for the per-configuration manifest."""

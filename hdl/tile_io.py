@@ -26,7 +26,14 @@ from amaranth.lib.wiring import In, Out
 from .layouts import TileStreamSignature
 from .mac import prefix_add
 
-__all__ = ["TileAdmission", "RowDrain", "ResultRows", "BusyCounters"]
+__all__ = ["engine_outputs", "TileAdmission", "RowDrain", "ResultRows", "BusyCounters"]
+
+
+def engine_outputs(acc_shape, cols: int, counter_width: int) -> dict:
+    """The signature members every engine with result rows has: ``c`` (rows of ``cols``
+    results, ``last`` on a tile's or job's final row) and the :class:`BusyCounters` outputs."""
+    return {"c": Out(TileStreamSignature(acc_shape, cols)), "cycle_count": Out(counter_width),
+            "mac_count": Out(counter_width)}
 
 
 def _positive(name, value):

@@ -71,11 +71,7 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing the unit on ``arrays['x']`` (integer codes, any shape)."""
-    if "x" not in arrays:
-        raise ValueError("inputs must hold an integer array 'x' of input codes (any shape); 'x' is missing")
-    x = golden.check_fits("x", arrays["x"], params.width, True)
-    if x.size == 0:
-        raise ValueError("x is empty: give at least one input code")
+    x = golden.code_array(arrays, "x", "input codes", params.width, True)
     return [{"name": "user", "inputs": {"x": codes_to_beats(x, params.lanes)}, "check": False}]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..hdl.util import ceil_div
 
-from .golden import check_fits
+from .golden import code_array
 from .softmax_golden import exp_int
 
 __all__ = ["to_beats", "regression_jobs", "check", "user_jobs", "user_outputs"]
@@ -52,11 +52,7 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job from ``arrays['d']`` (any shape of unsigned codes)."""
-    if "d" not in arrays:
-        raise ValueError("inputs must hold an integer array 'd' of distances max - x >= 0")
-    d = check_fits("d", arrays["d"], params.width, False)
-    if d.size == 0:
-        raise ValueError("d is empty")
+    d = code_array(arrays, "d", "distances max - x >= 0", params.width, False)
     return [{"name": "user", "inputs": {"d": d.ravel()}, "check": False}]
 
 

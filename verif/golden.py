@@ -6,7 +6,7 @@ them; none goes through floating point.
 
 import numpy as np
 
-__all__ = ["value_range", "check_fits", "matmul_operands", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul",
+__all__ = ["value_range", "check_fits", "code_array", "matmul_operands", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul",
            "block_matmul", "engine_tile_rows"]
 
 
@@ -30,6 +30,17 @@ def check_fits(name: str, array, width: int, is_signed: bool) -> np.ndarray:
             f"{'signed' if is_signed else 'unsigned'} {width}-bit range {lo}..{hi}"
         )
     return array
+
+
+def code_array(arrays: dict, name: str, what: str, width: int, is_signed: bool) -> np.ndarray:
+    """The user's array ``name`` of integer codes (any shape, at least one) from ``arrays``, as
+    int64, within the ``width``-bit range; ``ValueError`` naming the array otherwise."""
+    if name not in arrays:
+        raise ValueError(f"inputs must hold an integer array '{name}' of {what} (any shape); '{name}' is missing")
+    codes = check_fits(name, arrays[name], width, is_signed)
+    if codes.size == 0:
+        raise ValueError(f"{name} is empty: give at least one code")
+    return codes
 
 
 def matmul_operands(params, arrays: dict) -> tuple[np.ndarray, np.ndarray]:

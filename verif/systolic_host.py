@@ -10,7 +10,7 @@ edges. Tiles go row-block-major: ``(0,0), (0,1), ...``.
 """
 
 from . import engines_host
-from .engines_host import rows_to_matrix, user_outputs
+from .engines_host import rows_to_matrix, user_outputs  # noqa: F401 (the same for flat beats)
 
 # The same host API as the engines', for flat beats.
 __all__ = list(engines_host.__all__)

@@ -15,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 from .params import GemmParams
 
-__all__ = ["job_signature", "descriptor_layout", "bank_read_signature", "JobControl", "ABuffer", "BBuffer"]
+__all__ = ["job_signature", "descriptor_layout", "bank_read_signature", "next_column_block", "JobControl", "ABuffer",
+           "BBuffer"]
 
 
 def descriptor_layout(params: GemmParams) -> data.StructLayout:
@@ -39,6 +40,15 @@ def bank_read_signature(word_shape, data_width: int) -> wiring.Signature:
     """A read port of the bank in use (:class:`BBuffer`): ``word`` within the bank, ``en``
     (the read register loads), ``data`` one cycle later. Members from the buffer's side."""
     return wiring.Signature({"word": In(word_shape), "en": In(1), "data": Out(data_width)})
+
+
+def next_column_block(m: Module, job, nbase, cols: int, done) -> None:
+    """After the last step of column block ``nbase``: move to the next block of ``cols``
+    columns, or set ``done`` when it was the job's last (every unit walks the N blocks alike)."""
+    with m.If(nbase + cols >= job.n):
+        m.d.sync += done.eq(1)
+    with m.Else():
+        m.d.sync += nbase.eq(nbase + cols)
 
 
 class JobControl(wiring.Component):
@@ -226,10 +236,7 @@ class BBuffer(wiring.Component):
                 for bank in range(2):
                     with m.If(write_bank == bank):
                         m.d.sync += full[bank].eq(1)
-                with m.If(nbase + cols >= job.n):
-                    m.d.sync += done.eq(1)
-                with m.Else():
-                    m.d.sync += nbase.eq(nbase + cols)
+                next_column_block(m, job, nbase, cols, done)
         # A bank is released only when full, and the loader only writes banks that are not.
         with m.If(self.release):
             m.d.sync += read_bank.eq(~read_bank)

@@ -3,10 +3,11 @@ connected by streams (see :mod:`accelgen.generators.gemm`)."""
 
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ...hdl.layouts import TileStreamSignature
-from .. import register
+from ...hdl.tile_io import engine_outputs
+from .. import DesignComponent, register
 from ..cube3d import Cube3DEngine
 from ..matrix2d import Matrix2DEngine
 from ..systolic import SystolicArray
@@ -29,13 +30,10 @@ ARRAYS = {"os": SystolicArray, "ws": SystolicWSArray, "tree": TreeEngine, "matri
     params=GemmParams,
     summary="tiled GEMM engine: A/B/C buffers, tile scheduler for any M, N, K, around an OS or WS array",
 )
-class GemmEngine(wiring.Component):
+class GemmEngine(DesignComponent):
     """Tiled GEMM engine with descriptor, operand and result streams.
 
-    Parameters
-    ----------
-    params : GemmParams
-        The configuration (validated on construction).
+    Its parameters: :class:`GemmParams`.
 
     Members
     -------
@@ -53,18 +51,16 @@ class GemmEngine(wiring.Component):
         The array's multiply-accumulates since reset.
     """
 
-    def __init__(self, params: GemmParams):
-        if not isinstance(params, GemmParams):
-            raise TypeError(f"params must be a GemmParams, not {params!r}")
-        self.params = p = params
-        super().__init__({
+    params_class = GemmParams
+
+    def members(self):
+        p = self.params
+        return {
             "desc": In(stream.Signature(descriptor_layout(p))),
             "a": In(TileStreamSignature(p.a_shape, p.rows * p.depth, last=False)),
             "b": In(TileStreamSignature(p.b_shape, p.depth * p.cols, last=False)),
-            "c": Out(TileStreamSignature(p.acc_shape, p.cols)),
-            "cycle_count": Out(p.counter_width),
-            "mac_count": Out(p.counter_width),
-        })
+            **engine_outputs(p.acc_shape, p.cols, p.counter_width),
+        }
 
     def manifest(self) -> dict:
         """Facts for the per-configuration manifest."""

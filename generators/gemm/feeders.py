@@ -13,10 +13,9 @@ stream stage: the register advances when it is empty or taken).
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from .buffers import ABuffer, BBuffer, job_signature
+from .buffers import ABuffer, BBuffer, job_signature, next_column_block
 from .params import GemmParams
 
 __all__ = ["TileFeeder", "WeightFeeder", "ActivationFeeder"]
@@ -99,10 +98,7 @@ class TileFeeder(wiring.Component):
                 with m.If(mbase + rows >= job.m):
                     m.d.sync += [mbase.eq(0), a_addr.eq(0)]
                     m.d.comb += self.b_release.eq(1)
-                    with m.If(nbase + cols >= job.n):
-                        m.d.sync += done.eq(1)
-                    with m.Else():
-                        m.d.sync += nbase.eq(nbase + cols)
+                    next_column_block(m, job, nbase, cols, done)
                 with m.Else():
                     m.d.sync += mbase.eq(mbase + rows)
         with m.If(job.start):
@@ -171,10 +167,7 @@ class WeightFeeder(wiring.Component):
                 with m.If(kbase + rows >= job.k):
                     m.d.sync += kbase.eq(0)
                     m.d.comb += self.b_release.eq(1)
-                    with m.If(nbase + cols >= job.n):
-                        m.d.sync += done.eq(1)
-                    with m.Else():
-                        m.d.sync += nbase.eq(nbase + cols)
+                    next_column_block(m, job, nbase, cols, done)
                 with m.Else():
                     m.d.sync += kbase.eq(kbase + rows)
         with m.If(job.start):
@@ -233,10 +226,7 @@ class ActivationFeeder(wiring.Component):
                 m.d.sync += row.eq(0)
                 with m.If(kbase + rows >= job.k):
                     m.d.sync += [kbase.eq(0), base.eq(0)]
-                    with m.If(nbase + cols >= job.n):
-                        m.d.sync += done.eq(1)
-                    with m.Else():
-                        m.d.sync += nbase.eq(nbase + cols)
+                    next_column_block(m, job, nbase, cols, done)
                 with m.Else():
                     m.d.sync += [kbase.eq(kbase + rows), base.eq(base + job.m)]
         with m.If(job.start):
