@@ -55,7 +55,7 @@ def test_cli_run_any_shape(seed, tmp_path):
 @pytest.mark.cocotb
 def test_bench_timing_and_report(seed, tmp_path):
     """The benchmark's measurement path: latency and II from the RTL, report and pass criteria."""
-    from accelgen.sim import bench_activation
+    from accelgen.sim.bench import activation as bench_activation
 
     row = bench_activation.timing_row("GELU int8", "gelu", dict(width=8, in_frac=4, lanes=4), seed=seed,
                                       workdir=tmp_path)

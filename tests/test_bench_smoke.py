@@ -8,7 +8,7 @@ import pytest
 
 from accelgen.generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
 from accelgen.sim.bench import all_sections
-from accelgen.sim.bench_systolic import ThroughputCase, throughput_rows
+from accelgen.sim.bench.systolic import ThroughputCase, throughput_rows
 
 
 @pytest.mark.cocotb

@@ -4,7 +4,7 @@ comparison plumbing, area x delay ratios, the Pareto front, the report."""
 
 import pytest
 
-from accelgen.sim import bench_tpe
+from accelgen.sim.bench import tpe as bench_tpe
 
 
 def test_every_engine_and_mac_style_is_benchmarked():

@@ -233,7 +233,7 @@ def test_serial_cycle_model_reduces_to_the_parallel_one():
 def test_bench_section_flags_cycle_mismatches_and_renders():
     """The benchmark's bookkeeping (no simulation or synthesis): a model mismatch or a wrong
     result is a failure; the report names every distribution."""
-    from accelgen.sim import bench_booth_serial as bench
+    from accelgen.sim.bench import booth_serial as bench
 
     speed = {"design": "matrix2d", "label": "2D column", "rows": 1, "distribution": "normal20", "operands_per_beat": 1,
              "zero_operands": 0.03, "nonzero_digits_per_operand": 2.3, "steps_per_beat": 2.3, "rtl_cycles": 100,

@@ -204,7 +204,7 @@ def test_corner_configurations_are_lint_clean(overrides):
 def test_bench_rows_measure_utilization_and_model(seed, tmp_path):
     """The benchmark's measurement on a tiny engine (shares the regression's build)."""
     from accelgen.sim.bench import all_sections
-    from accelgen.sim.bench_gemm import failures, gemm_rows
+    from accelgen.sim.bench.gemm import failures, gemm_rows
 
     params = DESIGN.params(**COCOTB_CONFIGS["os_3x2"])
     rows = gemm_rows(params, [(8, 7, 9), (1, 1, 1)], seed=seed, workdir=tmp_path)

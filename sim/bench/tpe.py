@@ -22,13 +22,13 @@ OS 4x4 and 8x8, tree K=16 x N=4, and the 2D matrix and cube at 4x4 and 4x4x4;
 ``make sweep-tpe SIZES=16 TARGET=generic`` synthesizes 16x16 arrays. Engines carry their
 stream interface, result FIFO and 16-bit counters in these figures.
 
-``python -m accelgen.sim.bench_tpe compare --hpte PATH`` (``make bench-compare HPTE=PATH``)
+``python -m accelgen.sim.bench.tpe compare --hpte PATH`` (``make bench-compare HPTE=PATH``)
 synthesizes the user's own checkout of wqzustc/High-Performance-Tensor-Processing-Engines
 (nothing of it is vendored or fetched) next to accelgen's equivalent configurations with the
 same script and tools, and writes ``bench/tpe_compare.json`` and ``bench/tpe_compare.md``;
 this section's report includes that table when the file exists.
 
-``python -m accelgen.sim.bench_tpe sweep`` (``make sweep-tpe``) synthesizes architecture x MAC
+``python -m accelgen.sim.bench.tpe sweep`` (``make sweep-tpe``) synthesizes architecture x MAC
 style x size and writes ``out/sweep_tpe/sweep.csv`` and a Pareto plot ``pareto.png`` (area
 vs throughput, colour = Fmax).
 """
@@ -43,8 +43,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..generators import get_design
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from . import BenchContext, BenchSection
 
 __all__ = ["Point", "engine_points", "synthesize_point", "run_bench", "render_markdown", "failures",
            "anchor_configs", "run_compare", "run_tpe_sweep", "SECTION", "main"]
@@ -117,7 +117,7 @@ def engine_points(quick: bool) -> list[Point]:
 
 
 def _export(point: Point, out_dir: Path) -> tuple[Path, str]:
-    from ..generators.export import write_design
+    from ...generators.export import write_design
 
     design_dir = Path(out_dir) / point.slug
     manifest = write_design(get_design(point.design), point.params, design_dir)
@@ -139,7 +139,7 @@ def _generic_summary(report: dict) -> dict:
 def synthesize(verilog, top: str, workdir: Path, *, frontend=None, flows=("generic", "ecp5", "ecp5_nodsp"),
                place_nodsp: bool = True) -> dict:
     """Run the requested flows on one netlist; the summarized figures of each."""
-    from ..synth.flows import synth_ecp5, synth_generic
+    from ...synth.flows import synth_ecp5, synth_generic
 
     result = {}
     if "generic" in flows:
@@ -178,8 +178,8 @@ def _pe_rows(out_dir: Path) -> list[dict]:
     (baseline) registered inside the cell: baseline vs carry-save."""
     from amaranth.hdl import signed
 
-    from ..generators.export import _convert
-    from ..hdl.pe import OutputStationaryPE
+    from ...generators.export import _convert
+    from ...hdl.pe import OutputStationaryPE
 
     rows = []
     for mac in ("baseline", "carry_save"):
@@ -248,9 +248,9 @@ def add_ratios(rows: list[dict]) -> None:
 def _throughput_rows(ctx: BenchContext) -> list[dict]:
     import numpy as np
 
-    from ..generators.engines import analytic_cycles
-    from ..verif import engines_host
-    from .runner import build, simulate
+    from ...generators.engines import analytic_cycles
+    from ...verif import engines_host
+    from ..runner import build, simulate
 
     rows = []
     plans = [("tree", dict(depth=16, cols=4, k_max=64)), ("matrix2d", dict(rows=8, cols=8, k_max=64)),
@@ -659,7 +659,7 @@ def _pareto_plot(rows: list[dict], path: Path, target: str) -> None:
 
 def main(argv=None) -> int:
     """``compare --hpte PATH`` or ``sweep``; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench_tpe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench.tpe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     compare = sub.add_parser("compare", help="synthesize the paper's RTL (your checkout) next to accelgen's")
     compare.add_argument("--hpte", required=True, help="path of your High-Performance-Tensor-Processing-Engines checkout")

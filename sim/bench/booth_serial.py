@@ -10,14 +10,14 @@ the 4 radix-4 digit cycles of an int8 operand (:func:`serial_cycles`).
 
 Synthesis: the 2D column (``matrix2d`` ``rows=1 cols=16``, the paper's OPT4C column shape)
 with ``baseline``, ``carry_save`` and ``booth_serial``: generic gates and logic depth, ECP5
-``-nodsp`` LUT/FF and Fmax (the flows of :mod:`accelgen.sim.bench_tpe`), and area per
+``-nodsp`` LUT/FF and Fmax (the flows of :mod:`accelgen.sim.bench.tpe`), and area per
 throughput, logic cells / (Fmax / cycles per beat), on each data distribution.
 """
 
 import numpy as np
 
-from ..generators import get_design
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from . import BenchContext, BenchSection
 
 __all__ = ["DISTRIBUTIONS", "draw_a", "speed_rows", "synthesis_rows", "run_bench", "render_markdown", "failures",
            "SECTION"]
@@ -61,10 +61,10 @@ def _speed_plans(quick: bool):
 def speed_rows(ctx: BenchContext) -> list[dict]:
     """Cycles per beat on each distribution, RTL vs model vs the parallel and fixed-serial
     grids, per engine shape."""
-    from ..generators.engines import analytic_cycles, booth_serial_cycles, serial_cycles
-    from ..hdl.booth_serial import beat_steps, booth_digits
-    from ..verif import engines_host
-    from .runner import build, simulate
+    from ...generators.engines import analytic_cycles, booth_serial_cycles, serial_cycles
+    from ...hdl.booth_serial import beat_steps, booth_digits
+    from ...verif import engines_host
+    from ..runner import build, simulate
 
     k, tiles, plans = _speed_plans(ctx.quick)
     rows = []
@@ -108,7 +108,7 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
 
 
 def _synth_points(quick: bool):
-    from .bench_tpe import _point
+    from .tpe import _point
 
     shape = dict(rows=1, cols=2, k_max=16) if quick else dict(rows=1, cols=16, k_max=256)
     label = f"2D column {shape['rows']}x{shape['cols']}"
@@ -116,7 +116,7 @@ def _synth_points(quick: bool):
 
 
 def _synthesize(point, out_dir):
-    from .bench_tpe import _export, synthesize
+    from .tpe import _export, synthesize
 
     verilog, top = _export(point, out_dir)
     p = point.params
@@ -128,7 +128,7 @@ def _synthesize(point, out_dir):
 def synthesis_rows(ctx: BenchContext, speed: list[dict]) -> list[dict]:
     """The 2D column per MAC style, with area per throughput on each distribution (cycles per
     beat of the ``rows=1`` column's speed rows for ``booth_serial``, 1 for the others)."""
-    from .bench_tpe import _logic_cells, _run_parallel
+    from .tpe import _logic_cells, _run_parallel
 
     points = _synth_points(ctx.quick)
     rows = _run_parallel([(_synthesize, (point, ctx.out_dir / "synth")) for point in points], ctx.workers)

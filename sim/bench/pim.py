@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..hdl.pim_isa import Cmd, JobOp
-from ..hdl.pim_presets import PRESETS, TIMING_NAMES
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...hdl.pim_isa import Cmd, JobOp
+from ...hdl.pim_presets import PRESETS, TIMING_NAMES
+from ...synth import run_flow
+from . import BenchContext, BenchSection
 
 __all__ = ["SECTION", "run_bench", "render_markdown", "failures", "MUTATION_BASES", "TINY"]
 
@@ -117,15 +117,15 @@ def _perf_cases(quick: bool) -> list[tuple]:
 
 
 def _bound(config, m, k, start, refreshes_done):
-    from ..verif.pim_bound import gemv_bound
+    from ...verif.pim_bound import gemv_bound
 
     refresh = "none" if config.refresh_mode == "off" else "steady"
     return gemv_bound(config, m, k, 1, refresh=refresh)
 
 
 def _measure(label, values, m, k, kind, seed, workdir):
-    from ..sim.runner import build, simulate
-    from ..verif import pim_host
+    from ..runner import build, simulate
+    from ...verif import pim_host
 
     params = _params(**values)
     config = params.config()
@@ -164,8 +164,8 @@ def _measure(label, values, m, k, kind, seed, workdir):
 # -- 2. random jobs -----------------------------------------------------------------------------
 
 def _random_jobs(preset, count, seed, workdir):
-    from ..sim.runner import build, simulate
-    from ..verif import pim_host
+    from ..runner import build, simulate
+    from ...verif import pim_host
 
     base = PRESETS[preset]
     epr = base["row_bytes"][0]  # int8: one element per byte
@@ -201,8 +201,8 @@ def _random_jobs(preset, count, seed, workdir):
 # -- 3. mutation --------------------------------------------------------------------------------
 
 def _mutation(name, seed, workdir):
-    from ..sim.runner import SimulationError, build, simulate
-    from ..verif import pim_host
+    from ..runner import SimulationError, build, simulate
+    from ...verif import pim_host
 
     base = MUTATION_BASES[name]
     if isinstance(base, str):
@@ -228,7 +228,7 @@ def _mutation(name, seed, workdir):
 # -- 4. synthesis -------------------------------------------------------------------------------
 
 def _synth(label, values, out_dir):
-    from ..generators.export import write_design
+    from ...generators.export import write_design
 
     params = _params(**values)
     design_dir = Path(out_dir) / label.replace(" ", "_")

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..generators.softmax import SoftmaxParams
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...generators.softmax import SoftmaxParams
+from ...synth import run_flow
+from . import BenchContext, BenchSection
 
 __all__ = ["accuracy_rows", "throughput_rows", "run_synthesis", "render_markdown", "run_bench", "failures", "SECTION"]
 
@@ -70,7 +70,7 @@ def _worst_case_rows(params, n):
 
 def accuracy_rows(seed: int, quick: bool) -> list[dict]:
     """Accuracy of every configuration of :data:`ACCURACY_CONFIGS`, one dict per config."""
-    from ..verif.softmax_golden import accuracy
+    from ...verif.softmax_golden import accuracy
 
     results = []
     configs = ACCURACY_CONFIGS if not quick else [ACCURACY_CONFIGS[0], ACCURACY_CONFIGS[5]]
@@ -121,8 +121,8 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
 def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int = 8) -> dict:
     """Stall-free runs on the RTL: one row (latency), ``rows`` and ``2*rows`` back-to-back rows
     of ``n_max`` and of ``lanes`` elements (sustained rate)."""
-    from ..verif import softmax_host
-    from .runner import build, simulate
+    from ...verif import softmax_host
+    from ..runner import build, simulate
 
     design = get_design("softmax")
     rng = np.random.default_rng(seed)
@@ -152,7 +152,7 @@ def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int =
 
 def run_synthesis(configs: list[tuple[str, SoftmaxParams]], out_dir: Path, workers: int, targets) -> list[dict]:
     """Generic and ECP5 flows of every configuration, ``workers`` at a time."""
-    from ..generators.export import write_design
+    from ...generators.export import write_design
 
     jobs = []
     for label, params in configs:

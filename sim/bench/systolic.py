@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..synth import run_flow
-from ..generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...synth import run_flow
+from ...generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
+from . import BenchContext, BenchSection
 
 __all__ = [
     "ThroughputCase",
@@ -103,8 +103,8 @@ def throughput_rows(
     accelgen.sim.runner.SimulationError
         If the testbench's scoreboard finds a mismatch or the simulation fails.
     """
-    from ..verif import systolic_host
-    from .runner import build, simulate
+    from ...verif import systolic_host
+    from ..runner import build, simulate
 
     design = get_design("systolic")
     for case in cases:
@@ -186,7 +186,7 @@ def synth_jobs(params: SystolicParams, out_dir: Path) -> list[tuple[str, Path, s
         ``(target, verilog path, top module, workdir)`` for the ``generic`` and ``ecp5``
         flows, ready for :func:`accelgen.synth.flows.run_flow`.
     """
-    from ..generators.export import write_design
+    from ...generators.export import write_design
 
     design_dir = Path(out_dir) / _slug(params)
     manifest = write_design(get_design("systolic"), params, design_dir)
@@ -195,7 +195,7 @@ def synth_jobs(params: SystolicParams, out_dir: Path) -> list[tuple[str, Path, s
 
 
 def _misfit_reason(ecp5: dict) -> str:
-    from ..synth.flows import ECP5_DEVICES
+    from ...synth.flows import ECP5_DEVICES
 
     biggest = ECP5_DEVICES[-1]
     demand = ecp5.get("demand") or {}

@@ -22,9 +22,9 @@ import concurrent.futures
 import time
 from pathlib import Path
 
-from ..generators import get_design
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...synth import run_flow
+from . import BenchContext, BenchSection
 
 __all__ = ["ACCURACY_CONFIGS", "accuracy_rows", "timing_row", "run_synthesis", "render_markdown", "run_bench",
            "failures", "SECTION"]
@@ -75,7 +75,7 @@ def _slug(label: str, lanes: int = 1) -> str:
 
 def accuracy_rows(configs=ACCURACY_CONFIGS) -> list[dict]:
     """Error of the golden model against float64 on every input code, per configuration."""
-    from ..verif.activation_golden import error_report
+    from ...verif.activation_golden import error_report
 
     rows = []
     for label, name, overrides, role in configs:
@@ -98,9 +98,9 @@ def timing_row(label: str, name: str, overrides: dict, *, seed: int, workdir: Pa
     Every input code streams through without stalls (checked bit-exact in the testbench); a
     single beat gives the latency (``cycles - 1``), the long stream the throughput.
     """
-    from ..verif import activation_host
-    from ..verif.activation_golden import all_codes
-    from .runner import build, simulate
+    from ...verif import activation_host
+    from ...verif.activation_golden import all_codes
+    from ..runner import build, simulate
 
     design = get_design(name)
     params = design.params(**overrides)
@@ -124,7 +124,7 @@ def timing_row(label: str, name: str, overrides: dict, *, seed: int, workdir: Pa
 
 def run_synthesis(jobs: list[tuple], out_dir: Path, *, workers: int) -> dict:
     """Run ``(key, design, overrides, target)`` synthesis jobs, ``workers`` at a time; results by ``(key, target)``."""
-    from ..generators.export import write_design
+    from ...generators.export import write_design
 
     prepared = []
     for key, name, overrides, target in jobs:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..generators.gemm import GemmParams, analytic_cycles, scalesim_cycles
-from ..generators.systolic_ws import SystolicWSParams
-from ..generators.systolic_ws import analytic_cycles as ws_array_cycles
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...generators.gemm import GemmParams, analytic_cycles, scalesim_cycles
+from ...generators.systolic_ws import SystolicWSParams
+from ...generators.systolic_ws import analytic_cycles as ws_array_cycles
+from . import BenchContext, BenchSection
 
 __all__ = ["gemm_rows", "ws_array_rows", "run_synthesis", "render_markdown", "run_bench", "failures", "SECTION"]
 
@@ -68,8 +68,8 @@ def gemm_rows(params: GemmParams, shapes: list[tuple[int, int, int]], *, seed: i
         ``scalesim_cycles``, ``ideal_cycles``, ``utilization``, ``rtl_vs_analytic_pct``,
         ``mac_count``, ``bit_exact`` and ``problems``.
     """
-    from ..verif import gemm_host
-    from .runner import build, simulate
+    from ...verif import gemm_host
+    from ..runner import build, simulate
 
     jobs = []
     for m, n, k in shapes:
@@ -102,8 +102,8 @@ def ws_array_rows(params: SystolicWSParams, cases: list[tuple[int, int]], *, see
     Returns one row per ``(tiles, m)`` case with ``rtl_cycles``, ``analytic_cycles``,
     ``utilization`` (``mac_count / (rows*cols*cycles)``), ``bit_exact`` and ``problems``.
     """
-    from ..verif import systolic_ws_host
-    from .runner import build, simulate
+    from ...verif import systolic_ws_host
+    from ..runner import build, simulate
 
     jobs = []
     for tiles, m in cases:
@@ -129,8 +129,8 @@ def ws_array_rows(params: SystolicWSParams, cases: list[tuple[int, int]], *, see
 
 def run_synthesis(configs: dict[str, GemmParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
     """Generic and ECP5 flows of each named configuration, ``workers`` at a time."""
-    from ..generators.export import write_design
-    from ..synth import run_flow
+    from ...generators.export import write_design
+    from ...synth import run_flow
 
     jobs = []
     for label, params in configs.items():
