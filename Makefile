@@ -41,12 +41,12 @@ bench: $(STAMP)
 ## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}
 bench-compare: $(STAMP)
 	@test -n "$(HPTE)" || { echo "usage: make bench-compare HPTE=<path of your checkout>"; exit 2; }
-	$(BIN)/python -m accelgen.sim.bench_tpe compare --hpte "$(HPTE)"
+	$(BIN)/python -m accelgen.sim.bench.tpe_compare --hpte "$(HPTE)"
 
 ## make sweep-tpe [SIZES=2,4,8] [TARGET=ecp5]: engines x MAC styles x sizes -> out/sweep_tpe/{sweep.csv,pareto.png}
 SIZES ?= 2,4,8
 sweep-tpe: $(STAMP)
-	$(BIN)/python -m accelgen.sim.bench_tpe sweep --sizes $(SIZES) --target $(TARGET)
+	$(BIN)/python -m accelgen.sim.bench.tpe_sweep --sizes $(SIZES) --target $(TARGET)
 
 ## make sweep DESIGN=systolic SWEEP="rows=2,4,8 cols=2,4,8" [TARGET=ecp5] [-j4]: out/sweep_DESIGN/sweep.csv
 sweep: $(STAMP)

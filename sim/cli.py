@@ -16,22 +16,25 @@ Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit 
 
 import argparse
 import random
-import re
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..generators import all_designs, get_design
-from ..verif import plan_for
+from . import flow
+from .lint import lint_design
+from .sweep import run_sweep
 
 __all__ = ["main"]
 
 
 def _params(design, assignments):
     return design.params.from_strings(assignments or [])
+
+
+def _echo_progress(line: str) -> None:
+    print("  " + line, flush=True)
 
 
 def cmd_list(args) -> int:
@@ -44,101 +47,47 @@ def cmd_list(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from ..generators.export import write_design
-
     design = get_design(args.design)
     params = _params(design, args.param)
     out_dir = Path(args.output or Path("out") / design.name)
-    manifest = write_design(design, params, out_dir)
+    manifest = flow.generate(design, params, out_dir)
     print(f"{design.name}: wrote {out_dir / manifest['verilog']} (module {manifest['module']}), "
           f"params.json, manifest.json")
     return 0
 
 
-_PROGRESS = re.compile(r"(job \d+/\d+: .*|cycle \d+: .*)$")
-
-
-def _tail_progress(log: Path, stop: threading.Event) -> None:
-    """Echo the testbench's progress lines from the simulator log while it runs."""
-    position = 0
-    while not stop.wait(1.0):
-        if not log.exists():
-            continue
-        with open(log, errors="replace") as handle:
-            handle.seek(position)
-            for line in handle:
-                match = _PROGRESS.search(line)
-                if match:
-                    print("  " + match.group(0), flush=True)
-            position = handle.tell()
-
-
-def _simulate_with_progress(built, jobs, seed, workdir):
-    from ..sim.runner import simulate
-
-    stop = threading.Event()
-    watcher = threading.Thread(target=_tail_progress, args=(workdir / "sim.log", stop), daemon=True)
-    watcher.start()
-    try:
-        return simulate(built, jobs, seed=seed, workdir=workdir)
-    finally:
-        stop.set()
-        watcher.join()
-
-
-def _workdir(built, label) -> Path:
-    path = built.build_dir / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{random.randrange(1 << 16):04x}"
-    path.mkdir(parents=True)
-    return path
-
-
 def cmd_sim(args) -> int:
-    from ..sim.runner import build
-
     design = get_design(args.design)
     params = _params(design, args.param)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     print(f"{design.name} {params.to_dict()}\nseed {seed}", flush=True)
-    built = build(design, params, waves=args.waves or None)
-    host = plan_for(design.name).host
-    jobs = host.regression_jobs(params, np.random.default_rng(seed))
-    workdir = _workdir(built, "sim")
-    outputs = _simulate_with_progress(built, jobs, seed, workdir)
-    problems = host.check(params, jobs, outputs)
-    for job, out in zip(jobs, outputs):
+    verdict = flow.verify(design, params, seed=seed, waves=args.waves or None, progress=_echo_progress)
+    for job, out in zip(verdict.jobs, verdict.outputs):
         extra = f", {int(out['cycle_count'])} busy cycles" if "cycle_count" in out else ""
         # The first output array holds the result beats (systolic: c, softmax: y_beats).
         beats = out["c"] if "c" in out else next(iter(out.values()))
         print(f"  {job['name']}: {len(beats)} result beats{extra}")
-    if built.waves:
-        for wave in sorted(workdir.glob("*.[fv][sc][td]")):
+    if verdict.simulation.built.waves:
+        for wave in sorted(verdict.simulation.workdir.glob("*.[fv][sc][td]")):
             print(f"waveform: {wave}")
-    if problems:
-        print("FAIL\n  " + "\n  ".join(problems))
+    if verdict.problems:
+        print("FAIL\n  " + "\n  ".join(verdict.problems))
         return 1
-    print(f"PASS: {len(jobs)} jobs bit-exact against the golden model (seed {seed})")
+    print(f"PASS: {len(verdict.jobs)} jobs bit-exact against the golden model (seed {seed})")
     return 0
 
 
 def cmd_synth(args) -> int:
-    from ..generators.export import write_design
-    from ..synth import run_flow
-
     design = get_design(args.design)
     params = _params(design, args.param)
     out_dir = Path(args.output or Path("out") / f"{design.name}_{params.digest()}")
-    manifest = write_design(design, params, out_dir)
-    report = run_flow(out_dir / manifest["verilog"], manifest["module"], out_dir / f"synth_{args.target}", args.target)
-    keys = {"generic": ("cells", "logic_depth"), "ecp5": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz"),
-            "ice40": ("lut4", "carry", "ff", "dsp_mac16")}[args.target]
-    print(f"{design.name} {args.target}: " + ", ".join(f"{key}={report.get(key)}" for key in keys))
-    print(f"report: {out_dir / f'synth_{args.target}' / f'synth_{args.target}.json'}")
+    synthesis = flow.synthesize(out_dir, flow.generate(design, params, out_dir), args.target)
+    print(f"{design.name} {args.target}: " + ", ".join(f"{key}={value}" for key, value in synthesis.summary.items()))
+    print(f"report: {synthesis.path}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from ..sim.runner import build
-
     design = get_design(args.design)
     params = _params(design, args.param)
     try:
@@ -146,13 +95,10 @@ def cmd_run(args) -> int:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as error:
         raise ValueError(f"--inputs {args.inputs}: {error}") from None
-    host = plan_for(design.name).host
-    jobs = host.user_jobs(params, arrays)
+    jobs = flow.user_jobs(design, params, arrays)
     beats = sum(len(next(iter(job["inputs"].values()))) for job in jobs)
     print(f"{design.name}: {beats} input beats", flush=True)
-    built = build(design, params)
-    outputs = _simulate_with_progress(built, jobs, seed=args.seed, workdir=_workdir(built, "run"))
-    result = host.user_outputs(params, arrays, outputs)
+    result = flow.run_user(design, params, arrays, seed=args.seed, jobs=jobs, progress=_echo_progress)
     np.savez(args.outputs, **result)
     summary = ", ".join(f"{key}{list(value.shape) if value.ndim else '=' + str(value)}" for key, value in result.items())
     print(f"wrote {args.outputs}: {summary}")
@@ -160,8 +106,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from ..sim.lint import lint_design
-
     names = args.designs or list(all_designs())
     failed = 0
     for name in names:
@@ -176,19 +120,32 @@ def cmd_lint(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import run_sweep
-
     out_dir = Path(args.output or Path("out") / f"sweep_{args.design}")
     rows = run_sweep(args.design, args.param or [], args.sweep, out_dir=out_dir,
                      csv_path=args.csv or out_dir / "sweep.csv", target=args.target, jobs=args.jobs, seed=args.seed)
     return 0 if all(row["bit_exact"] for row in rows) else 1
 
 
-def cmd_report(args) -> int:
-    from ..generators.export import write_design
-    from ..synth import run_flow
-    from .runner import build, simulate
+def _verdict_text(verdict: flow.Verdict) -> str:
+    if verdict.problems:
+        return "FAIL: " + "; ".join(verdict.problems)
+    return f"{len(verdict.jobs)} jobs bit-exact (seed {verdict.seed})"
 
+
+def _report_progress(name: str, folder: Path):
+    """The console line of ``accelgen report`` after each step of one design."""
+    def show(step: str, result) -> None:
+        if step == "generated":
+            print(f"{name}: generated {folder / result['verilog']}", flush=True)
+        elif step == "verified":
+            print(f"{name}: regression {_verdict_text(result)}", flush=True)
+        else:
+            figures = result.summary
+            print(f"{name}: {figures['cells']} generic cells, logic depth {figures['logic_depth']}", flush=True)
+    return show
+
+
+def cmd_report(args) -> int:
     out_dir = Path(args.output)
     lines = ["# accelgen: default designs", "",
              "| design | module | parameters | regression | generic cells | logic depth |",
@@ -196,19 +153,13 @@ def cmd_report(args) -> int:
     failed = False
     for name, design in all_designs().items():
         params = design.params()
-        manifest = write_design(design, params, out_dir / name)
-        print(f"{name}: generated {out_dir / name / manifest['verilog']}", flush=True)
-        host = plan_for(design.name).host
-        jobs = host.regression_jobs(params, np.random.default_rng(args.seed))
-        outputs = simulate(build(design, params), jobs, seed=args.seed, workdir=out_dir / name / "sim")
-        problems = host.check(params, jobs, outputs)
-        failed |= bool(problems)
-        verdict = f"{len(jobs)} jobs bit-exact (seed {args.seed})" if not problems else "FAIL: " + "; ".join(problems)
-        print(f"{name}: regression {verdict}", flush=True)
-        report = run_flow(out_dir / name / manifest["verilog"], manifest["module"], out_dir / name / "synth_generic", "generic")
-        print(f"{name}: {report['cells']} generic cells, logic depth {report['logic_depth']}", flush=True)
+        point = flow.characterize(design, params, out_dir / name, seed=args.seed,
+                                  on_step=_report_progress(name, out_dir / name))
+        failed |= bool(point.verdict.problems)
+        figures = point.synthesis.summary
         summary = ", ".join(f"{k}={v}" for k, v in params.to_dict().items())
-        lines.append(f"| {name} | `{manifest['module']}` | {summary} | {verdict} | {report['cells']} | {report['logic_depth']} |")
+        lines.append(f"| {name} | `{point.manifest['module']}` | {summary} | {_verdict_text(point.verdict)} "
+                     f"| {figures['cells']} | {figures['logic_depth']} |")
     (out_dir / "REPORT.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[2:]))
     print(f"report: {out_dir / 'REPORT.md'}")

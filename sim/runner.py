@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
+from cocotb_tools.runner import get_runner
 
 from ..generators import Design, DesignParams
 from ..generators.export import to_verilog
@@ -79,8 +80,6 @@ def _locked(path: Path):
 
 def build(design: Design, params: DesignParams, *, waves: bool | None = None) -> Build:
     """Export and Verilator-build one configuration, or reuse the cached build."""
-    from cocotb_tools.runner import get_runner
-
     waves = _waves_requested(waves)
     module, text = to_verilog(design, params)
     args = list(BUILD_ARGS)
@@ -148,8 +147,6 @@ def simulate(
     testbench). Raises :class:`SimulationError` with the testbench's message on failure.
     The simulator's log is ``workdir/sim.log`` (the testbench reports progress there).
     """
-    from cocotb_tools.runner import get_runner
-
     # The simulator runs inside workdir: every path handed to it must be absolute.
     workdir = Path(workdir).resolve() if workdir is not None else Path(tempfile.mkdtemp(prefix="run-", dir=built.build_dir))
     workdir.mkdir(parents=True, exist_ok=True)

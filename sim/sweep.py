@@ -9,12 +9,15 @@ import csv
 import itertools
 from pathlib import Path
 
-import numpy as np
-
 from ..generators import get_design
-from ..verif import plan_for
+from . import flow
 
 __all__ = ["parse_sweep", "sweep_points", "run_point", "run_sweep"]
+
+#: The synthesis columns of a row: the generic flow's, and any other target's (its summary
+#: figures, renamed where the CSV names them differently).
+GENERIC_COLUMNS = {"cells": "cells", "logic_depth": "logic_depth", "ff": "flip_flops"}
+TARGET_COLUMNS = {key: key for key in ("device", "lut4", "ff", "dsp_mult18", "ccu2", "fmax_mhz")}
 
 
 def parse_sweep(text: str) -> dict[str, list[str]]:
@@ -41,30 +44,14 @@ def sweep_points(design_name: str, fixed: list[str], sweep: str) -> list:
 
 def run_point(design_name: str, params, out_dir: Path, target: str, seed: int) -> dict:
     """Generate, verify and synthesize one point; return its CSV row."""
-    from ..generators.export import write_design
-    from ..synth import run_flow
-    from .runner import build, simulate
-
     design = get_design(design_name)
-    point_dir = Path(out_dir) / f"{design.name}_{params.digest()}"
-    manifest = write_design(design, params, point_dir)
-    row = dict(params.to_dict(), module=manifest["module"], seed=seed)
-    host = plan_for(design.name).host
-    jobs = host.regression_jobs(params, np.random.default_rng(seed))
-    try:
-        outputs = simulate(build(design, params), jobs, seed=seed, workdir=point_dir / "sim")
-        problems = host.check(params, jobs, outputs)
-    except AssertionError as error:
-        problems = [str(error).splitlines()[0]]
-    row["bit_exact"] = not problems
-    row["sim_problems"] = "; ".join(problems)
-    report = run_flow(point_dir / manifest["verilog"], manifest["module"], point_dir / f"synth_{target}", target)
-    if target == "generic":
-        row |= {"cells": report["cells"], "logic_depth": report["logic_depth"],
-                "flip_flops": sum(n for cell, n in report["cells_by_type"].items() if "DFF" in cell)}
-    else:
-        row |= {key: report.get(key) for key in ("device", "lut4", "ff", "dsp_mult18", "ccu2", "fmax_mhz")}
-    return row
+    columns = GENERIC_COLUMNS if target == "generic" else TARGET_COLUMNS
+    point = flow.characterize(design, params, Path(out_dir) / f"{design.name}_{params.digest()}", seed=seed,
+                              target=target, keys=columns, record_errors=True)
+    row = dict(params.to_dict(), module=point.manifest["module"], seed=seed)
+    row["bit_exact"] = not point.verdict.problems
+    row["sim_problems"] = "; ".join(point.verdict.problems)
+    return row | {columns[key]: value for key, value in point.synthesis.summary.items()}
 
 
 def run_sweep(design_name: str, fixed: list[str], sweep: str, *, out_dir: Path, csv_path: Path,

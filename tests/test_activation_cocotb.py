@@ -5,11 +5,17 @@ random stalls and backpressure, shuffled with heavy backpressure), the extreme c
 stall-free runs whose cycle counts must be ``beats + latency`` (II = 1).
 """
 
+import json
+
 import numpy as np
 import pytest
 
 from accelgen.generators import get_design
+from accelgen.generators.export import write_design
+from accelgen.sim.bench import activation as bench_activation
+from accelgen.sim.cli import main
 from accelgen.sim.runner import build, simulate
+from accelgen.synth import run_flow
 from accelgen.verif import activation_golden, activation_host
 
 CONFIGS = {
@@ -39,8 +45,6 @@ def test_activation_regression(config, seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_any_shape(seed, tmp_path):
-    from accelgen.sim.cli import main
-
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=(3, 5, 7))
     np.savez(tmp_path / "in.npz", x=x)
@@ -55,8 +59,6 @@ def test_cli_run_any_shape(seed, tmp_path):
 @pytest.mark.cocotb
 def test_bench_timing_and_report(seed, tmp_path):
     """The benchmark's measurement path: latency and II from the RTL, report and pass criteria."""
-    from accelgen.sim import bench_activation
-
     row = bench_activation.timing_row("GELU int8", "gelu", dict(width=8, in_frac=4, lanes=4), seed=seed,
                                       workdir=tmp_path)
     assert row["bit_exact"] and row["latency_cycles"] == row["latency_model"] == 1
@@ -73,11 +75,6 @@ def test_bench_timing_and_report(seed, tmp_path):
 
 @pytest.mark.synth
 def test_ice40_flow_counts_lut4(tmp_path):
-    import json
-
-    from accelgen.generators.export import write_design
-    from accelgen.synth import run_flow
-
     design = get_design("gelu")
     manifest = write_design(design, design.params(lanes=1), tmp_path)
     result = run_flow(tmp_path / manifest["verilog"], manifest["module"], tmp_path / "ice40", "ice40")

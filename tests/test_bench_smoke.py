@@ -6,9 +6,9 @@ breaks the measurement or its bookkeeping shows up without running the full benc
 
 import pytest
 
-from accelgen.generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
+from accelgen.generators.systolic import SystolicParams
 from accelgen.sim.bench import all_sections
-from accelgen.sim.bench_systolic import ThroughputCase, throughput_rows
+from accelgen.sim.bench.systolic import ThroughputCase, throughput_rows
 
 
 @pytest.mark.cocotb
@@ -19,10 +19,10 @@ def test_throughput_row_matches_the_analytic_model(seed, tmp_path):
 
     pes = params.rows * params.cols
     assert row["bit_exact"] and row["problems"] == []
-    assert row["rtl_cycles"] == analytic_cycles(params, tiles=case.tiles, k=case.k) == row["analytic_cycles"]
+    assert row["rtl_cycles"] == params.busy_cycles(tiles=case.tiles, k=case.k) == row["analytic_cycles"]
     assert row["rtl_vs_analytic_pct"] == 0.0
     assert row["mac_count"] == row["expected_macs"] == case.tiles * case.k * pes
-    assert row["ideal_cycles"] == ideal_cycles(params, case.tiles * params.rows, params.cols, case.k)
+    assert row["ideal_cycles"] == params.ideal_cycles(case.tiles * params.rows, params.cols, case.k)
     # Measured utilization is MACs over cell-cycles, i.e. ideal over measured cycles here.
     assert row["utilization"] == pytest.approx(row["mac_count"] / (pes * row["rtl_cycles"]))
     assert row["utilization"] == pytest.approx(row["ideal_cycles"] / row["rtl_cycles"])

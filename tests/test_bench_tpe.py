@@ -4,14 +4,17 @@ comparison plumbing, area x delay ratios, the Pareto front, the report."""
 
 import pytest
 
-from accelgen.sim import bench_tpe
+from accelgen.generators import get_design
+from accelgen.generators.export import write_design
+from accelgen.sim.bench import tpe, tpe_compare, tpe_sweep
+from accelgen.synth.flows import synth_ecp5, synth_generic
 
 
 def test_every_engine_and_mac_style_is_benchmarked():
     for quick in (True, False):
-        points = bench_tpe.engine_points(quick)
+        points = tpe.engine_points(quick)
         pairs = {(point.design, point.mac) for point in points}
-        for design, macs in bench_tpe.ENGINE_MACS.items():
+        for design, macs in tpe.ENGINE_MACS.items():
             assert {(design, mac) for mac in macs} <= pairs
         for point in points:
             assert point.params.a_width == 8 and point.params.mac == point.mac  # valid configurations
@@ -19,14 +22,14 @@ def test_every_engine_and_mac_style_is_benchmarked():
 
 
 def test_sweep_points_are_valid_and_distinct():
-    points = bench_tpe.sweep_points((2, 4))
+    points = tpe_sweep.sweep_points((2, 4))
     assert len({point.slug for point in points}) == len(points)
     assert all(point.params for point in points)
 
 
 def test_pareto_front():
     points = [(10, 1.0), (20, 3.0), (15, 0.5), (30, 3.0), (40, 5.0)]
-    assert bench_tpe.pareto_front(points) == [0, 1, 4]
+    assert tpe_sweep.pareto_front(points) == [0, 1, 4]
 
 
 def test_area_delay_ratios_against_the_baseline():
@@ -36,18 +39,18 @@ def test_area_delay_ratios_against_the_baseline():
         {"design": "tree", "label": "t", "mac": "carry_save", "generic": {"gates": 110, "logic_depth": 20},
          "ecp5_nodsp": {"lut4": 40, "ccu2": 0, "fmax_mhz": 160.0}},
     ]
-    bench_tpe.add_ratios(rows)
+    tpe.add_ratios(rows)
     assert rows[1]["generic_area_delay_vs_baseline"] == pytest.approx(110 * 20 / (100 * 40))
     assert rows[1]["ecp5_area_delay_vs_baseline"] == pytest.approx((40 / 160) / (50 / 100))
     result = {"quick": True, "synthesis": rows, "pe": rows, "throughput": []}
-    text = "\n".join(bench_tpe.render_markdown(result))
+    text = "\n".join(tpe.render_markdown(result))
     assert "| tree | t | carry_save | 110 |" in text and "0.55" in text
-    assert bench_tpe.failures(result) == []
+    assert tpe.failures(result) == []
 
 
 def _fake_checkout(root):
     """Empty files where the paper's repository keeps its RTL (layout only)."""
-    for config in bench_tpe.anchor_configs(root):
+    for config in tpe_compare.anchor_configs(root):
         for path in config["files"]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("// placeholder\n")
@@ -61,7 +64,7 @@ def _fake_checkout(root):
 
 def test_anchor_configurations_find_their_sources(tmp_path):
     _fake_checkout(tmp_path)
-    configs = bench_tpe.anchor_configs(tmp_path)
+    configs = tpe_compare.anchor_configs(tmp_path)
     names = [config["name"] for config in configs]
     assert {"mac_pe", "opt1_pe", "os_mac16", "os_opt1_16", "cube_mac8", "cube_opt1_8", "opt2_n16", "opt4c_n32"} <= set(names)
     for config in configs:
@@ -71,28 +74,24 @@ def test_anchor_configurations_find_their_sources(tmp_path):
         assert len({path.name for path in files}) == len(files)  # staged side by side
         target = config["accelgen"]
         assert isinstance(target, str) or target.params  # a valid accelgen equivalent
-    copy = bench_tpe._dw02_copy(tmp_path, tmp_path / "work")
+    copy = tpe_compare._dw02_copy(tmp_path, tmp_path / "work")
     assert copy.read_text() == "a\nb\nc\n"
 
 
 def test_compare_refuses_a_folder_that_is_not_the_checkout(tmp_path):
     with pytest.raises(ValueError, match="does not look like a High-Performance-Tensor-Processing-Engines checkout"):
-        bench_tpe.run_compare(tmp_path, tmp_path / "out")
+        tpe_compare.run_compare(tmp_path, tmp_path / "out")
 
 
 def test_missing_anchor_files_are_reported_not_synthesized(tmp_path):
-    config = bench_tpe.anchor_configs(tmp_path, quick=True)[0]
-    row = bench_tpe._anchor_row(config, tmp_path, tmp_path / "work", ("generic",))
+    config = tpe_compare.anchor_configs(tmp_path, quick=True)[0]
+    row = tpe_compare._anchor_row(config, tmp_path, tmp_path / "work", ("generic",))
     assert row["error"].startswith("missing files: ")
 
 
 @pytest.mark.synth
 def test_flows_map_to_gates_and_without_dsps(tmp_path):
     """The options the benchmark adds to the flows: a 2-input gate library, -nodsp."""
-    from accelgen.generators import get_design
-    from accelgen.generators.export import write_design
-    from accelgen.synth.flows import synth_ecp5, synth_generic
-
     design = get_design("matrix2d")
     params = design.params(rows=1, cols=1, a_width=4, b_width=4, k_max=2, counter_width=16)
     manifest = write_design(design, params, tmp_path / "d")
@@ -113,7 +112,7 @@ def test_pareto_plot_is_written(target, tmp_path):
         {"design": "tree", "config": f"tree {n}", "mac": mac, "multipliers": n, "gates": 100 * n + i, "ff": 10,
          "logic_depth": 20 + i, "logic_cells": 50 * n + i, "fmax_mhz": 100.0 + 10 * i, "gmacs": n * (100.0 + 10 * i) / 1000,
          "macs_per_gate_delay": n / (20 + i)}
-        for n in (2, 4) for i, mac in enumerate(bench_tpe.ENGINE_MACS["tree"])
+        for n in (2, 4) for i, mac in enumerate(tpe.ENGINE_MACS["tree"])
     ]
-    bench_tpe._pareto_plot(rows, tmp_path / "pareto.png", target)
+    tpe_sweep._pareto_plot(rows, tmp_path / "pareto.png", target)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,13 @@ import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
 
+from accelgen.generators import get_design
+from accelgen.generators.engines import serial_cycles
 from accelgen.hdl.booth_serial import BoothSerialGrid, beat_steps, booth_digit_count, booth_digits, nonzero_positions
+from accelgen.hdl.trees import DotProductAccumulator
+from accelgen.sim.bench import booth_serial as bench
+from accelgen.sim.cli import main
+from accelgen.sim.lint import lint_design
 from accelgen.verif import golden
 
 
@@ -176,9 +182,6 @@ BAD = [
 def test_booth_serial_is_rejected_where_it_cannot_work(design, kwargs, message, capsys, tmp_path):
     """From the API and the CLI alike: a clear one-line error naming parameter, value and the
     legal values, and nothing written."""
-    from accelgen.generators import get_design
-    from accelgen.sim.cli import main
-
     with pytest.raises(ValueError, match=message):
         get_design(design).params(**kwargs)
     args = [f"-p{name}={value}" for name, value in kwargs.items()]
@@ -190,14 +193,10 @@ def test_booth_serial_is_rejected_where_it_cannot_work(design, kwargs, message, 
 
 
 def test_booth_serial_is_legal_for_the_broadcast_engines():
-    from accelgen.generators import get_design
-
     for design in ("tree", "matrix2d", "cube3d"):
         params = get_design(design).params(mac="booth_serial")
         assert params.overflow == "wrap" and params.mac == "booth_serial"
     with pytest.raises(ValueError, match=r"mac='booth_serial' is a grid-level digit-serial unit"):
-        from accelgen.hdl.trees import DotProductAccumulator
-
         DotProductAccumulator(a_shape=signed(8), b_shape=signed(8), depth=1, acc_shape=signed(20), mac="booth_serial")
 
 
@@ -207,9 +206,6 @@ def test_booth_serial_is_legal_for_the_broadcast_engines():
     ("cube3d", dict(rows=2, cols=3, depth=2, a_width=7, acc_width=9, overflow="wrap")),
 ])
 def test_corner_configurations_are_lint_clean(design, kwargs):
-    from accelgen.generators import get_design
-    from accelgen.sim.lint import lint_design
-
     params = get_design(design).params(**kwargs, mac="booth_serial")
     assert lint_design(get_design(design), params) == []
 
@@ -217,9 +213,6 @@ def test_corner_configurations_are_lint_clean(design, kwargs):
 def test_serial_cycle_model_reduces_to_the_parallel_one():
     """One cycle per beat is the parallel engines' analytic model, for every tile length
     around ``rows`` (the spacing rule) and several tiles."""
-    from accelgen.generators import get_design
-    from accelgen.generators.engines import serial_cycles
-
     for rows in (1, 2, 3, 5):
         params = get_design("matrix2d").params(rows=rows, cols=2, mac="booth_serial")
         for tiles in (1, 2, 4):
@@ -233,8 +226,6 @@ def test_serial_cycle_model_reduces_to_the_parallel_one():
 def test_bench_section_flags_cycle_mismatches_and_renders():
     """The benchmark's bookkeeping (no simulation or synthesis): a model mismatch or a wrong
     result is a failure; the report names every distribution."""
-    from accelgen.sim import bench_booth_serial as bench
-
     speed = {"design": "matrix2d", "label": "2D column", "rows": 1, "distribution": "normal20", "operands_per_beat": 1,
              "zero_operands": 0.03, "nonzero_digits_per_operand": 2.3, "steps_per_beat": 2.3, "rtl_cycles": 100,
              "model_cycles": 100, "rtl_cycles_per_beat": 2.4, "parallel_cycles": 40, "fixed_serial_cycles": 160,

@@ -7,6 +7,10 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.generators.gemm import GemmEngine, GemmParams, analytic_cycles
+from accelgen.sim.bench import all_sections
+from accelgen.sim.bench import gemm as gemm_bench
+from accelgen.sim.cli import main
+from accelgen.sim.lint import lint_design
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import gemm_host
 from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
@@ -172,8 +176,6 @@ def test_gemm_regression(config, seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_writes_c_and_cycles(seed, tmp_path, capsys):
-    from accelgen.sim.cli import main
-
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, (7, 9))
     b = rng.integers(-128, 128, (9, 5))
@@ -197,24 +199,19 @@ def test_cli_run_writes_c_and_cycles(seed, tmp_path, capsys):
     dict(engine="cube3d", rows=1, cols=2, depth=2, m_max=1, n_max=1, k_max=1, mac="carry_save"),
 ])
 def test_corner_configurations_are_lint_clean(overrides):
-    from accelgen.sim.lint import lint_design
-
     assert lint_design(DESIGN, GemmParams(**overrides)) == []
 
 
 @pytest.mark.cocotb
 def test_bench_rows_measure_utilization_and_model(seed, tmp_path):
     """The benchmark's measurement on a tiny engine (shares the regression's build)."""
-    from accelgen.sim.bench import all_sections
-    from accelgen.sim.bench_gemm import failures, gemm_rows
-
     params = DESIGN.params(**COCOTB_CONFIGS["os_3x2"])
-    rows = gemm_rows(params, [(8, 7, 9), (1, 1, 1)], seed=seed, workdir=tmp_path)
+    rows = gemm_bench.gemm_rows(params, [(8, 7, 9), (1, 1, 1)], seed=seed, workdir=tmp_path)
     for row, (m, n, k) in zip(rows, [(8, 7, 9), (1, 1, 1)]):
         assert row["bit_exact"] and row["problems"] == []
         assert row["rtl_cycles"] == row["analytic_cycles"] == analytic_cycles(params, m, n, k)
         assert row["utilization"] == pytest.approx(m * n * k / (6 * row["rtl_cycles"]))
     result = {"headline": rows[0], "gemm": rows, "ws_array": []}
     # 8x7x9 on 3x2 wastes padding: the headline criterion must catch low utilization.
-    assert any("utilization" in problem for problem in failures(result))
+    assert any("utilization" in problem for problem in gemm_bench.failures(result))
     assert "gemm" in all_sections()

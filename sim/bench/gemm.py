@@ -17,29 +17,23 @@ Pass criteria: headline utilization >= 95 %, every shape's RTL cycles within 2 %
 model, every result bit-exact.
 """
 
-import concurrent.futures
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..generators.gemm import GemmParams, analytic_cycles, scalesim_cycles
-from ..generators.systolic_ws import SystolicWSParams
-from ..generators.systolic_ws import analytic_cycles as ws_array_cycles
-from .bench import BenchContext, BenchSection
+from ...generators.gemm import GemmParams, analytic_cycles, scalesim_cycles
+from ...generators.systolic_ws import SystolicWSParams
+from ...generators.systolic_ws import analytic_cycles as ws_array_cycles
+from ...synth import summary
+from ...verif import gemm_host, systolic_ws_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import INT8, num, pct, synthesize_designs
 
-__all__ = ["gemm_rows", "ws_array_rows", "run_synthesis", "render_markdown", "run_bench", "failures", "SECTION"]
+__all__ = ["gemm_rows", "ws_array_rows", "synthesis_rows", "render_markdown", "run_bench", "failures", "SECTION"]
 
 MIN_UTILIZATION = 0.95
 MAX_MODEL_ERROR = 0.02
-
-#: int8 x int8, signed: the configurations of the report.
-INT8 = dict(a_width=8, b_width=8, a_signed=True, b_signed=True)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f} %"
 
 
 def _config_name(params) -> str:
@@ -68,20 +62,16 @@ def gemm_rows(params: GemmParams, shapes: list[tuple[int, int, int]], *, seed: i
         ``scalesim_cycles``, ``ideal_cycles``, ``utilization``, ``rtl_vs_analytic_pct``,
         ``mac_count``, ``bit_exact`` and ``problems``.
     """
-    from ..verif import gemm_host
-    from .runner import build, simulate
-
     jobs = []
     for m, n, k in shapes:
         rng = np.random.default_rng([seed, m, n, k])
         a = rng.integers(-128, 128, (m, k))
         b = rng.integers(-128, 128, (k, n))
         jobs.append(gemm_host.make_job(params, f"{m}x{n}x{k}", [(a, b)], rng=rng))
-    outputs = simulate(build(get_design("gemm"), params), jobs, seed=seed, workdir=workdir)
+    verdict = flow.verify("gemm", params, seed=seed, jobs=jobs, workdir=workdir, per_job=True)
     rows = []
     pes = params.rows * params.cols
-    for (m, n, k), job, out in zip(shapes, jobs, outputs):
-        problems = gemm_host.check(params, [job], [out])
+    for (m, n, k), out, problems in zip(shapes, verdict.outputs, verdict.job_problems):
         cycles = int(out["cycle_count"])
         model = analytic_cycles(params, m, n, k)
         rows.append({
@@ -102,19 +92,15 @@ def ws_array_rows(params: SystolicWSParams, cases: list[tuple[int, int]], *, see
     Returns one row per ``(tiles, m)`` case with ``rtl_cycles``, ``analytic_cycles``,
     ``utilization`` (``mac_count / (rows*cols*cycles)``), ``bit_exact`` and ``problems``.
     """
-    from ..verif import systolic_ws_host
-    from .runner import build, simulate
-
     jobs = []
     for tiles, m in cases:
         rng = np.random.default_rng([seed, tiles, m])
         jobs.append({"name": f"tiles{tiles}_m{m}", "inputs": systolic_ws_host.random_job(params, rng, [m] * tiles),
                      "stall": 0.0, "backpressure": 0.0, "check": True, "tile_rows": [m] * tiles})
-    outputs = simulate(build(get_design("systolic_ws"), params), jobs, seed=seed, workdir=workdir)
+    verdict = flow.verify("systolic_ws", params, seed=seed, jobs=jobs, workdir=workdir, per_job=True)
     rows = []
     pes = params.rows * params.cols
-    for (tiles, m), job, out in zip(cases, jobs, outputs):
-        problems = systolic_ws_host.check(params, [job], [out])
+    for (tiles, m), out, problems in zip(cases, verdict.outputs, verdict.job_problems):
         cycles = int(out["cycle_count"])
         model = ws_array_cycles(params, [m] * tiles)
         rows.append({
@@ -127,39 +113,19 @@ def ws_array_rows(params: SystolicWSParams, cases: list[tuple[int, int]], *, see
     return rows
 
 
-def run_synthesis(configs: dict[str, GemmParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
+def synthesis_rows(configs: dict[str, GemmParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
     """Generic and ECP5 flows of each named configuration, ``workers`` at a time."""
-    from ..generators.export import write_design
-    from ..synth import run_flow
-
-    jobs = []
-    for label, params in configs.items():
-        design_dir = Path(out_dir) / label
-        manifest = write_design(get_design("gemm"), params, design_dir)
-        for target in ("generic", "ecp5"):
-            jobs.append((label, target, design_dir / manifest["verilog"], manifest["module"], design_dir / target))
-    results = {}
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_flow, verilog, top, workdir, target): (label, target)
-                   for label, target, verilog, top, workdir in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            label, target = futures[future]
-            results[label, target] = future.result()
-            print(f"  synth {label} {target}: done ({time.perf_counter() - start:.0f} s elapsed)", flush=True)
+    jobs = [(label, "gemm", params, target) for label, params in configs.items() for target in ("generic", "ecp5")]
+    results = synthesize_designs(jobs, out_dir, workers=workers)
     rows = []
     for label, params in configs.items():
         generic, ecp5 = results[label, "generic"], results[label, "ecp5"]
         rows.append({
             "config": label, "params": params.to_dict(), "acc_width": params.acc_width,
             "generic": generic, "ecp5": ecp5,
-            "generic_ff": sum(n for cell, n in generic["cells_by_type"].items() if "DFF" in cell),
+            "generic_ff": summary(generic, "generic", ("ff",))["ff"],
         })
     return rows
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else str(value)
 
 
 def render_markdown(results: dict) -> list[str]:
@@ -185,14 +151,14 @@ def render_markdown(results: dict) -> list[str]:
         lines.append(
             f"| {row['engine']} | {row['rows']}x{row['cols']} | {row['m']} | {row['n']} | {row['k']} "
             f"| {row['rtl_cycles']} | {row['analytic_cycles']} | {row['rtl_vs_analytic_pct']:+.2f} % "
-            f"| {row['scalesim_cycles']} | {row['ideal_cycles']} | {_pct(row['utilization'])} "
+            f"| {row['scalesim_cycles']} | {row['ideal_cycles']} | {pct(row['utilization'])} "
             f"| {'pass' if row['bit_exact'] else 'FAIL'} |")
     lines += [
         "",
         f"Headline ({head['engine']} {head['rows']}x{head['cols']}, M = N = K = {head['m']}): utilization "
-        f"{_pct(head['utilization'])} ({head['ideal_cycles']} ideal / {head['rtl_cycles']} RTL cycles), "
+        f"{pct(head['utilization'])} ({head['ideal_cycles']} ideal / {head['rtl_cycles']} RTL cycles), "
         f"RTL vs analytic {head['rtl_vs_analytic_pct']:+.2f} %. Pass criteria: utilization ≥ "
-        f"{_pct(MIN_UTILIZATION)}; every shape within {_pct(MAX_MODEL_ERROR)} of the model.",
+        f"{pct(MIN_UTILIZATION)}; every shape within {pct(MAX_MODEL_ERROR)} of the model.",
         "",
         "### Weight-stationary array throughput (RTL measured)",
         "",
@@ -207,7 +173,7 @@ def render_markdown(results: dict) -> list[str]:
     for row in results["ws_array"]:
         lines.append(
             f"| {row['rows']}x{row['cols']} | {row['tiles']} | {row['m']} | {row['rtl_cycles']} "
-            f"| {row['analytic_cycles']} | {row['scalesim_cycles']} | {_pct(row['utilization'])} "
+            f"| {row['analytic_cycles']} | {row['scalesim_cycles']} | {pct(row['utilization'])} "
             f"| {'pass' if row['bit_exact'] else 'FAIL'} |")
     lines += [
         "",
@@ -221,9 +187,9 @@ def render_markdown(results: dict) -> list[str]:
         fmax = f"{ecp5['fmax_mhz']:.1f} MHz" if ecp5.get("fmax_mhz") else "n/a (does not fit / not placed)"
         lines.append(
             f"| {row['config']} | {row['acc_width']} | {prm['a_buffer_words']}/{prm['b_buffer_words']}/{prm['c_buffer_words']} "
-            f"| {_num(generic['cells'])} | {_num(row['generic_ff'])} | {_num(generic['logic_depth'])} "
-            f"| {ecp5.get('device') or '—'} | {_num(ecp5.get('lut4'))} | {_num(ecp5.get('ff'))} "
-            f"| {_num(ecp5.get('dsp_mult18'))} | {_num(ecp5.get('bram', ecp5.get('dp16kd')))} | {fmax} |")
+            f"| {num(generic['cells'])} | {num(row['generic_ff'])} | {num(generic['logic_depth'])} "
+            f"| {ecp5.get('device') or '—'} | {num(ecp5.get('lut4'))} | {num(ecp5.get('ff'))} "
+            f"| {num(ecp5.get('dsp_mult18'))} | {num(ecp5.get('bram', ecp5.get('dp16kd')))} | {fmax} |")
     lines += ["", "The generic flow maps the buffers to flip-flops; ECP5 maps them to block or distributed RAM.", ""]
     if results.get("quick"):
         lines += ["*Quick run (`--quick`): 8x8 arrays and M = N = K = 64; only the default configuration synthesized.*", ""]
@@ -243,7 +209,7 @@ def run_bench(ctx: BenchContext) -> dict:
         measured = gemm_rows(params, shapes, seed=ctx.seed, workdir=(ctx.out_dir / "sim" / engine).resolve())
         for row in measured:
             print(f"  {row['m']}x{row['n']}x{row['k']}: {row['rtl_cycles']} cycles (analytic {row['analytic_cycles']}), "
-                  f"utilization {_pct(row['utilization'])}, {'bit-exact' if row['bit_exact'] else 'MISMATCH'}", flush=True)
+                  f"utilization {pct(row['utilization'])}, {'bit-exact' if row['bit_exact'] else 'MISMATCH'}", flush=True)
         gemm += measured
     headline = gemm[0]
 
@@ -253,7 +219,7 @@ def run_bench(ctx: BenchContext) -> dict:
     ws_array = ws_array_rows(ws_params, cases, seed=ctx.seed, workdir=(ctx.out_dir / "sim" / "ws_array").resolve())
     for row in ws_array:
         print(f"  M={row['m']}: {row['rtl_cycles']} cycles (analytic {row['analytic_cycles']}), "
-              f"utilization {_pct(row['utilization'])}", flush=True)
+              f"utilization {pct(row['utilization'])}", flush=True)
 
     labels = {"default": "default (os 4x4, M/N/K max 16)"}
     configs = {"default": GemmParams()}
@@ -261,7 +227,7 @@ def run_bench(ctx: BenchContext) -> dict:
         labels["os16x16"] = "os 16x16 int8, M/N/K max 32"
         configs["os16x16"] = GemmParams(engine="os", rows=16, cols=16, m_max=32, n_max=32, k_max=32, **INT8)
     print(f"synthesis: {', '.join(labels.values())} (generic and ecp5, {ctx.workers} at a time)", flush=True)
-    synthesis = run_synthesis(configs, ctx.out_dir / "synth", workers=ctx.workers)
+    synthesis = synthesis_rows(configs, ctx.out_dir / "synth", workers=ctx.workers)
     for row, slug in zip(synthesis, configs):
         label = row["config"] = labels[slug]
         print(f"  {label}: {row['generic']['cells']} cells, depth {row['generic']['logic_depth']}; "
@@ -284,7 +250,7 @@ def failures(results: dict) -> list[str]:
     head = results["headline"]
     if head["utilization"] < MIN_UTILIZATION:
         found.append(f"{head['engine']} {head['rows']}x{head['cols']} M=N=K={head['m']}: utilization "
-                     f"{_pct(head['utilization'])} < {_pct(MIN_UTILIZATION)}")
+                     f"{pct(head['utilization'])} < {pct(MIN_UTILIZATION)}")
     for row in results["gemm"]:
         name = f"{row['engine']} {row['rows']}x{row['cols']} {row['m']}x{row['n']}x{row['k']}"
         if abs(row["rtl_vs_analytic_pct"]) > 100 * MAX_MODEL_ERROR:

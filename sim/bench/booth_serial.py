@@ -5,19 +5,27 @@ N(0, 20) rounded and clipped (the distribution the paper measures), from ReLU'd 
 all zero; B uniform int8. For each engine shape the RTL (Verilator, stall-free, results
 checked bit-exact) gives the busy cycles, compared with the data-dependent model
 (:func:`accelgen.generators.engines.booth_serial_cycles`), with the parallel engine (one
-cycle per beat, :func:`analytic_cycles`) and with a fixed bit-serial grid that always spends
+cycle per beat, ``params.busy_cycles``) and with a fixed bit-serial grid that always spends
 the 4 radix-4 digit cycles of an int8 operand (:func:`serial_cycles`).
 
 Synthesis: the 2D column (``matrix2d`` ``rows=1 cols=16``, the paper's OPT4C column shape)
 with ``baseline``, ``carry_save`` and ``booth_serial``: generic gates and logic depth, ECP5
-``-nodsp`` LUT/FF and Fmax (the flows of :mod:`accelgen.sim.bench_tpe`), and area per
-throughput, logic cells / (Fmax / cycles per beat), on each data distribution.
+``-nodsp`` LUT/FF and Fmax (:func:`accelgen.sim.bench._common.mac_style_flows`, as in the
+``tpe`` section), and area per throughput, logic cells / (Fmax / cycles per beat), on each
+data distribution.
 """
+
+import functools
 
 import numpy as np
 
-from ..generators import get_design
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...generators.engines import booth_serial_cycles, serial_cycles
+from ...hdl.booth_serial import beat_steps, booth_digits
+from ...verif import engines_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import INT8, brief, export_point, logic_cells, mac_style_flows, make_point, num, run_parallel
 
 __all__ = ["DISTRIBUTIONS", "draw_a", "speed_rows", "synthesis_rows", "run_bench", "render_markdown", "failures",
            "SECTION"]
@@ -32,7 +40,6 @@ DISTRIBUTION_TEXT = {
 }
 #: Digit cycles of a fixed (non-skipping) radix-4 bit-serial grid for int8 operands.
 FIXED_SERIAL_STEPS = 4
-INT8 = dict(a_width=8, b_width=8, a_signed=True, b_signed=True)
 
 
 def draw_a(distribution: str, rng: np.random.Generator, shape) -> np.ndarray:
@@ -61,11 +68,6 @@ def _speed_plans(quick: bool):
 def speed_rows(ctx: BenchContext) -> list[dict]:
     """Cycles per beat on each distribution, RTL vs model vs the parallel and fixed-serial
     grids, per engine shape."""
-    from ..generators.engines import analytic_cycles, booth_serial_cycles, serial_cycles
-    from ..hdl.booth_serial import beat_steps, booth_digits
-    from ..verif import engines_host
-    from .runner import build, simulate
-
     k, tiles, plans = _speed_plans(ctx.quick)
     rows = []
     for design_name, label, kwargs in plans:
@@ -78,15 +80,15 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
             beats["a_beats"] = draw_a(distribution, rng, beats["a_beats"].shape)
             jobs.append({"name": distribution, "inputs": beats, "stall": 0.0, "backpressure": 0.0, "check": True})
         workdir = (ctx.out_dir / "sim" / design_name / str(params.rows)).resolve()
-        outputs = simulate(build(design, params), jobs, seed=ctx.seed, workdir=workdir)
-        for job, out in zip(jobs, outputs):
+        verdict = flow.verify(design, params, seed=ctx.seed, jobs=jobs, workdir=workdir, per_job=True)
+        for job, out, problems in zip(jobs, verdict.outputs, verdict.job_problems):
             beats = job["inputs"]
             count = len(beats["last"])
             steps = beat_steps(beats["a_beats"], 8, True)
             digits = np.array(booth_digits(beats["a_beats"], 8, True))
             rtl = int(out["cycle_count"])
             model = booth_serial_cycles(params, beats["a_beats"], beats["last"])
-            parallel = analytic_cycles(params, tiles=tiles, k=k)
+            parallel = params.busy_cycles(tiles=tiles, k=k)
             fixed = serial_cycles(params, FIXED_SERIAL_STEPS, beats["last"])
             row = {
                 "design": design_name, "label": label, "params": params.to_dict(), "rows": params.rows,
@@ -99,7 +101,7 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
                 "rtl_cycles_per_beat": rtl / count,
                 "speedup_vs_fixed_serial": fixed / rtl,
                 "slowdown_vs_parallel": rtl / parallel,
-                "problems": engines_host.check(params, [job], [out]),
+                "problems": problems,
             }
             rows.append(row)
             print(f"  {label} {job['name']}: {rtl} cycles (model {model}, parallel {parallel}, fixed-4 {fixed}), "
@@ -108,35 +110,30 @@ def speed_rows(ctx: BenchContext) -> list[dict]:
 
 
 def _synth_points(quick: bool):
-    from .bench_tpe import _point
-
     shape = dict(rows=1, cols=2, k_max=16) if quick else dict(rows=1, cols=16, k_max=256)
     label = f"2D column {shape['rows']}x{shape['cols']}"
-    return [_point("matrix2d", label, mac, **shape, counter_width=16) for mac in ("baseline", "carry_save", "booth_serial")]
+    return [make_point("matrix2d", label, mac, **shape, counter_width=16)
+            for mac in ("baseline", "carry_save", "booth_serial")]
 
 
 def _synthesize(point, out_dir):
-    from .bench_tpe import _export, synthesize
-
-    verilog, top = _export(point, out_dir)
+    verilog, top = export_point(point, out_dir)
     p = point.params
     row = {"design": point.design, "label": point.label, "mac": point.mac, "params": p.to_dict(), "acc_width": p.acc_width}
-    row |= synthesize(verilog, top, out_dir / point.slug, flows=("generic", "ecp5_nodsp"), place_nodsp=True)
+    row |= mac_style_flows(verilog, top, out_dir / point.slug, flows=("generic", "ecp5_nodsp"), place_nodsp=True)
     return row
 
 
 def synthesis_rows(ctx: BenchContext, speed: list[dict]) -> list[dict]:
     """The 2D column per MAC style, with area per throughput on each distribution (cycles per
     beat of the ``rows=1`` column's speed rows for ``booth_serial``, 1 for the others)."""
-    from .bench_tpe import _logic_cells, _run_parallel
-
-    points = _synth_points(ctx.quick)
-    rows = _run_parallel([(_synthesize, (point, ctx.out_dir / "synth")) for point in points], ctx.workers)
+    calls = [functools.partial(_synthesize, point, ctx.out_dir / "synth") for point in _synth_points(ctx.quick)]
+    rows = run_parallel(calls, ctx.workers, describe=lambda index, row: brief(row))
     column = {row["distribution"]: row["steps_per_beat"] for row in speed if row["rows"] == 1
               and row["design"] == "matrix2d"}
     for row in rows:
         ecp5 = row.get("ecp5_nodsp") or {}
-        cells = _logic_cells(ecp5)
+        cells = logic_cells(ecp5)
         generic = row.get("generic") or {}
         row["per_distribution"] = {}
         for distribution in DISTRIBUTIONS:
@@ -161,10 +158,6 @@ def run_bench(ctx: BenchContext) -> dict:
 
 
 # -- report ------------------------------------------------------------------------------------
-
-
-def _num(value, fmt="{}") -> str:
-    return "n/a" if value is None else fmt.format(value)
 
 
 def render_markdown(results: dict) -> list[str]:
@@ -214,9 +207,9 @@ def render_markdown(results: dict) -> list[str]:
         fmax = f"{n['fmax_mhz']:.1f} MHz" if n.get("fmax_mhz") else (n.get("note") or "n/a")
         per = [row["per_distribution"][d].get("cells_per_mbeat_s") for d in DISTRIBUTIONS]
         lines.append(
-            f"| {row['label']} | {row['mac']} | {_num(g.get('gates'))} | {_num(g.get('ff'))} | {_num(g.get('logic_depth'))} "
-            f"| {_num(n.get('lut4'))} / {_num(n.get('ccu2'))} / {_num(n.get('ff'))} | {fmax} | "
-            + " | ".join(_num(value, "{:.1f}") for value in per) + " |"
+            f"| {row['label']} | {row['mac']} | {num(g.get('gates'))} | {num(g.get('ff'))} | {num(g.get('logic_depth'))} "
+            f"| {num(n.get('lut4'))} / {num(n.get('ccu2'))} / {num(n.get('ff'))} | {fmax} | "
+            + " | ".join(num(value, "{:.1f}") for value in per) + " |"
         )
     lines.append("")
     if results.get("quick"):

@@ -18,16 +18,16 @@ int16 Q3.12 <= 1 LSB, |bias| <= 0.15 LSB, <= 3 cycles, <= 860 iCE40 LUT4 (no DSP
 per cycle; RTL bit-exact.
 """
 
-import concurrent.futures
-import time
 from pathlib import Path
 
-from ..generators import get_design
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...synth import FIGURES, summary
+from ...verif import activation_golden, activation_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import synthesize_designs
 
-__all__ = ["ACCURACY_CONFIGS", "accuracy_rows", "timing_row", "run_synthesis", "render_markdown", "run_bench",
-           "failures", "SECTION"]
+__all__ = ["ACCURACY_CONFIGS", "accuracy_rows", "timing_row", "render_markdown", "run_bench", "failures", "SECTION"]
 
 #: (label, design, parameters, role). Roles: ``int8`` / ``int16`` carry the issue's targets,
 #: ``info`` are other formats, ``reference`` the published cheaper formulas.
@@ -67,6 +67,10 @@ TARGETS = {
     "int16": {"max_abs_lsb": 1.0, "stretch_max_abs_lsb": 0.75, "bias_lsb": 0.15, "latency": 3, "ice40_lut4": 860},
 }
 
+#: Figures of the iCE40 and ECP5 reports kept in the results (:func:`accelgen.synth.summary`).
+ICE40_FIGURES = FIGURES["ice40"]
+ECP5_FIGURES = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "bram", "fmax_mhz", "freq_mhz", "yosys_version")
+
 
 def _slug(label: str, lanes: int = 1) -> str:
     keep = "".join(c if c.isalnum() else "_" for c in label.lower())
@@ -75,12 +79,10 @@ def _slug(label: str, lanes: int = 1) -> str:
 
 def accuracy_rows(configs=ACCURACY_CONFIGS) -> list[dict]:
     """Error of the golden model against float64 on every input code, per configuration."""
-    from ..verif.activation_golden import error_report
-
     rows = []
     for label, name, overrides, role in configs:
         params = get_design(name).params(**overrides)
-        report = error_report(params)
+        report = activation_golden.error_report(params)
         row = {"label": label, "design": name, "role": role, "params": params.to_dict(),
                "datapath": params.datapath, "latency": params.latency, **report}
         if params.datapath == "interp":
@@ -98,19 +100,14 @@ def timing_row(label: str, name: str, overrides: dict, *, seed: int, workdir: Pa
     Every input code streams through without stalls (checked bit-exact in the testbench); a
     single beat gives the latency (``cycles - 1``), the long stream the throughput.
     """
-    from ..verif import activation_host
-    from ..verif.activation_golden import all_codes
-    from .runner import build, simulate
-
-    design = get_design(name)
-    params = design.params(**overrides)
-    codes = activation_host.codes_to_beats(all_codes(params.width), params.lanes)
+    params = get_design(name).params(**overrides)
+    codes = activation_host.codes_to_beats(activation_golden.all_codes(params.width), params.lanes)
     jobs = [
         {"name": "single_beat", "inputs": {"x": codes[:1]}, "stall": 0.0, "backpressure": 0.0, "check": True},
         {"name": "every_code", "inputs": {"x": codes}, "stall": 0.0, "backpressure": 0.0, "check": True},
     ]
-    outputs = simulate(build(design, params), jobs, seed=seed, workdir=workdir)
-    problems = activation_host.check(params, jobs, outputs)
+    verdict = flow.verify(name, params, seed=seed, jobs=jobs, workdir=workdir)
+    outputs, problems = verdict.outputs, verdict.problems
     latency = int(outputs[0]["bench_cycles"]) - 1
     cycles = int(outputs[1]["bench_cycles"])
     beats = len(codes)
@@ -120,38 +117,6 @@ def timing_row(label: str, name: str, overrides: dict, *, seed: int, workdir: Pa
         "beats_per_cycle": beats / (cycles - latency), "elements_per_cycle": beats * params.lanes / (cycles - latency),
         "bit_exact": not problems, "problems": problems,
     }
-
-
-def run_synthesis(jobs: list[tuple], out_dir: Path, *, workers: int) -> dict:
-    """Run ``(key, design, overrides, target)`` synthesis jobs, ``workers`` at a time; results by ``(key, target)``."""
-    from ..generators.export import write_design
-
-    prepared = []
-    for key, name, overrides, target in jobs:
-        design = get_design(name)
-        design_dir = Path(out_dir) / key
-        manifest = write_design(design, design.params(**overrides), design_dir)
-        prepared.append((key, target, design_dir / manifest["verilog"], manifest["module"], design_dir / target))
-    results = {}
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_flow, verilog, top, workdir, target): (key, target)
-                   for key, target, verilog, top, workdir in prepared}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            key, target = futures[future]
-            results[key, target] = future.result()
-            print(f"  synth {key} {target}: done ({done}/{len(prepared)}, {time.perf_counter() - start:.0f} s)",
-                  flush=True)
-    return results
-
-
-def _ice40_summary(result: dict) -> dict:
-    return {key: result[key] for key in ("lut4", "carry", "ff", "dsp_mac16", "bram", "yosys_version")}
-
-
-def _ecp5_summary(result: dict) -> dict:
-    keys = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "bram", "fmax_mhz", "freq_mhz", "yosys_version")
-    return {key: result.get(key) for key in keys}
 
 
 def run_bench(ctx: BenchContext) -> dict:
@@ -194,14 +159,15 @@ def run_bench(ctx: BenchContext) -> dict:
             if lanes != 1:  # one lane's ECP5 run is part of the per-configuration jobs above
                 jobs.append((key, name, {**overrides, "lanes": lanes}, "ecp5"))
     print(f"synthesis: {len(jobs)} flow runs, {ctx.workers} at a time", flush=True)
-    results = run_synthesis(jobs, ctx.out_dir / "synth", workers=ctx.workers)
+    results = synthesize_designs([(key, name, get_design(name).params(**overrides), target)
+                                  for key, name, overrides, target in jobs], ctx.out_dir / "synth", workers=ctx.workers)
 
     area = []
     for label, name, overrides, role in area_configs:
         key = _slug(label)
-        row = {"label": label, "role": role, "ice40": _ice40_summary(results[key, "ice40"])}
+        row = {"label": label, "role": role, "ice40": summary(results[key, "ice40"], "ice40", ICE40_FIGURES)}
         if (key, "ecp5") in results:
-            row["ecp5"] = _ecp5_summary(results[key, "ecp5"])
+            row["ecp5"] = summary(results[key, "ecp5"], "ecp5", ECP5_FIGURES)
         if (key, "generic") in results:
             row["generic_cells"] = results[key, "generic"]["cells"]
         area.append(row)
@@ -212,16 +178,12 @@ def run_bench(ctx: BenchContext) -> dict:
             ecp5 = results.get((key, "ecp5")) or results.get((_slug(label), "ecp5"))
             lanes_rows.append({"label": label, "lanes": lanes, "generic_cells": results[key, "generic"]["cells"],
                                "logic_depth": results[key, "generic"]["logic_depth"],
-                               "ecp5": _ecp5_summary(ecp5) if ecp5 else None})
+                               "ecp5": summary(ecp5, "ecp5", ECP5_FIGURES) if ecp5 else None})
     return {"seed": ctx.seed, "quick": ctx.quick, "targets": TARGETS, "accuracy": accuracy, "timing": timing,
             "area": area, "lanes": lanes_rows}
 
 
 # -- report --------------------------------------------------------------------------------------
-
-def _f(value, digits=3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
 
 def render_markdown(results: dict) -> list[str]:
     """The Markdown lines of this section of ``BENCHMARKS.md`` (starting with its ``##`` heading)."""

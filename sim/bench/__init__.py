@@ -5,7 +5,7 @@
     python -m accelgen.sim.bench [--only NAME[,NAME]] [--quick] [--out DIR] [--md PATH] [--seed N]
     python -m accelgen.sim.bench --render
 
-A section is a module ``accelgen.sim.bench_<name>`` defining ``SECTION``, a
+A section is a module ``accelgen.sim.bench.<name>`` defining ``SECTION``, a
 :class:`BenchSection`; sections are discovered automatically and run in ``order``. Each one
 measures on the generated RTL (cycle counts from Verilator, area and timing from
 Yosys/nextpnr, error from the golden models), returns a JSON-serializable dict, renders its
@@ -25,7 +25,6 @@ import importlib.metadata
 import json
 import pkgutil
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -107,12 +106,13 @@ class BenchSection:
 
 
 def all_sections() -> dict[str, BenchSection]:
-    """Every benchmark section (modules ``accelgen.sim.bench_*``), in report order."""
-    package = importlib.import_module(__package__)
+    """Every benchmark section (modules of this package defining ``SECTION``), in report order."""
     sections = []
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("bench_"):
-            sections.append(importlib.import_module(f"{__package__}.{module.name}").SECTION)
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            section = getattr(importlib.import_module(f"{__name__}.{module.name}"), "SECTION", None)
+            if section is not None:
+                sections.append(section)
     return {section.name: section for section in sorted(sections, key=lambda s: (s.order, s.name))}
 
 
@@ -300,7 +300,3 @@ def main(argv=None) -> int:
         raise SystemExit("bench: FAIL\n  " + "\n  ".join(found))
     print("bench: PASS")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

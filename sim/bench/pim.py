@@ -24,18 +24,22 @@ and every result is compared with numpy ``W @ x`` (int8, exact).
 4. **Synthesis.** Yosys generic cells and logic depth per preset, and against ``channels``.
 """
 
-import concurrent.futures
+import functools
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..hdl.pim_isa import Cmd, JobOp
-from ..hdl.pim_presets import PRESETS, TIMING_NAMES
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators import get_design
+from ...hdl.pim_isa import Cmd, JobOp
+from ...hdl.pim_presets import PRESETS, TIMING_NAMES
+from ...verif import pim_host
+from ...verif.pim_bound import gemv_bound
+from .. import flow
+from ..runner import SimulationError
+from . import BenchContext, BenchSection
+from ._common import pct, run_parallel
 
 __all__ = ["SECTION", "run_bench", "render_markdown", "failures", "MUTATION_BASES", "TINY"]
 
@@ -81,10 +85,6 @@ def _params(**values):
     return get_design(DESIGN_NAME).params(**values)
 
 
-def _pct(value) -> str:
-    return f"{100 * value:.1f} %"
-
-
 # -- 1. utilization -----------------------------------------------------------------------------
 
 def _perf_cases(quick: bool) -> list[tuple]:
@@ -116,17 +116,16 @@ def _perf_cases(quick: bool) -> list[tuple]:
     return cases
 
 
-def _bound(config, m, k, start, refreshes_done):
-    from ..verif.pim_bound import gemv_bound
+def _pct(value) -> str:
+    return pct(value, 1)
 
+
+def _bound(config, m, k, start, refreshes_done):
     refresh = "none" if config.refresh_mode == "off" else "steady"
     return gemv_bound(config, m, k, 1, refresh=refresh)
 
 
 def _measure(label, values, m, k, kind, seed, workdir):
-    from ..sim.runner import build, simulate
-    from ..verif import pim_host
-
     params = _params(**values)
     config = params.config()
     rng = np.random.default_rng(seed)
@@ -134,8 +133,8 @@ def _measure(label, values, m, k, kind, seed, workdir):
     batch = pim_host.make_batch(params, [job], trace=True)
     batch["delay"] = np.array([2 * config.tRFC + 64])   # start-up refreshes out of the way
     jobs = [{"name": "perf", "inputs": batch, "stall": 0.0, "backpressure": 0.0}]
-    out = simulate(build(get_design(DESIGN_NAME), params), jobs, seed=seed, workdir=workdir)[0]
-    problems = pim_host.check(params, jobs, [out])
+    verdict = flow.verify(DESIGN_NAME, params, seed=seed, jobs=jobs, workdir=workdir)
+    out, problems = verdict.outputs[0], verdict.problems
     trace = out["trace"]
     trace = trace[trace[:, 1] == 0]
     acts = trace[trace[:, 2] == int(Cmd.ACTAB)][:, 0]
@@ -164,9 +163,6 @@ def _measure(label, values, m, k, kind, seed, workdir):
 # -- 2. random jobs -----------------------------------------------------------------------------
 
 def _random_jobs(preset, count, seed, workdir):
-    from ..sim.runner import build, simulate
-    from ..verif import pim_host
-
     base = PRESETS[preset]
     epr = base["row_bytes"][0]  # int8: one element per byte
     params = _params(preset=preset, channels=2, m_max=32, k_max=min(2 * epr + 40, 4096), tag_bits=8)
@@ -187,8 +183,8 @@ def _random_jobs(preset, count, seed, workdir):
         jobs.append({"name": f"random_{index // per_batch}", "inputs": pim_host.make_batch(params, batch),
                      "stall": stall, "backpressure": stall})
     started = time.time()
-    outputs = simulate(build(get_design(DESIGN_NAME), params), jobs, seed=seed, workdir=workdir)
-    problems = pim_host.check(params, jobs, outputs)
+    verdict = flow.verify(DESIGN_NAME, params, seed=seed, jobs=jobs, workdir=workdir)
+    outputs, problems = verdict.outputs, verdict.problems
     return {
         "preset": preset, "jobs": count, "channels": 2,
         "violations": int(sum(int(o["violations"]) for o in outputs)),
@@ -201,9 +197,6 @@ def _random_jobs(preset, count, seed, workdir):
 # -- 3. mutation --------------------------------------------------------------------------------
 
 def _mutation(name, seed, workdir):
-    from ..sim.runner import SimulationError, build, simulate
-    from ..verif import pim_host
-
     base = MUTATION_BASES[name]
     if isinstance(base, str):
         return {"param": name, "status": "not applicable", "detail": base}
@@ -211,16 +204,14 @@ def _mutation(name, seed, workdir):
         params = _params(**base, mutate=name)
     except ValueError as error:
         return {"param": name, "status": "error", "detail": str(error)}
-    jobs = pim_host.regression_jobs(params, np.random.default_rng(seed))
     try:
-        outputs = simulate(build(get_design(DESIGN_NAME), params), jobs, seed=seed, workdir=workdir)
+        verdict = flow.verify(DESIGN_NAME, params, seed=seed, workdir=workdir)
     except SimulationError as error:
         text = str(error)
         line = next((ln for ln in text.splitlines() if "violates" in ln or "differs" in ln), text.splitlines()[0])
         return {"param": name, "status": "caught", "detail": line.strip()[-160:]}
-    problems = pim_host.check(params, jobs, outputs)
-    if problems:
-        return {"param": name, "status": "caught", "detail": problems[0][:160]}
+    if verdict.problems:
+        return {"param": name, "status": "caught", "detail": verdict.problems[0][:160]}
     return {"param": name, "status": "NOT caught",
             "detail": "the mutant ran the regression legally (another rule of the table dominates)"}
 
@@ -228,15 +219,11 @@ def _mutation(name, seed, workdir):
 # -- 4. synthesis -------------------------------------------------------------------------------
 
 def _synth(label, values, out_dir):
-    from ..generators.export import write_design
-
-    params = _params(**values)
     design_dir = Path(out_dir) / label.replace(" ", "_")
-    manifest = write_design(get_design(DESIGN_NAME), params, design_dir)
-    report = run_flow(design_dir / manifest["verilog"], manifest["module"], design_dir / "generic", "generic")
-    ff = sum(count for kind, count in report.get("cells_by_type", {}).items() if "DFF" in kind)
-    return {"label": label, "params": values, "cells": report["cells"], "ff": ff,
-            "logic_depth": report["logic_depth"]}
+    manifest = flow.generate(DESIGN_NAME, _params(**values), design_dir)
+    synthesis = flow.synthesize(design_dir, manifest, "generic", workdir=design_dir / "generic",
+                                keys=("cells", "ff", "logic_depth"))
+    return {"label": label, "params": values, **synthesis.summary}
 
 
 def _synth_cases(quick):
@@ -247,47 +234,40 @@ def _synth_cases(quick):
     return cases
 
 
+#: The progress line of each kind of run.
+_PROGRESS = {
+    "perf": lambda row: (f"{row['label']}: {row['cycles']} cycles, U {_pct(row['u'])}, U_bound {_pct(row['u_bound'])}, "
+                         f"eta {row['eta']:.3f}, ACTAB gap {row['most_common_actab_gap']}"),
+    "random": lambda row: (f"random {row['preset']}: {row['jobs']} jobs, {row['violations']} violations, "
+                           f"{len(row['problems'])} problems"),
+    "mutation": lambda row: f"mutant {row['param']}: {row['status']}",
+    "synthesis": lambda row: f"synth {row['label']}: {row['cells']} cells, {row['ff']} FF, depth {row['logic_depth']}",
+}
+
+
 def run_bench(ctx: BenchContext) -> dict:
     """Measure utilization, legality over random jobs, the mutation check and synthesis."""
     started = time.time()
     out = Path(ctx.out_dir).resolve()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, ctx.workers))
-
-    print("utilization:", flush=True)
-    perf_futures = [pool.submit(_measure, *case, ctx.seed, out / "sim" / f"perf{i}")
-                    for i, case in enumerate(_perf_cases(ctx.quick))]
     # ACCELGEN_PIM_RANDOM_JOBS overrides the count (the full target is 1000 per preset).
     count = int(os.environ.get("ACCELGEN_PIM_RANDOM_JOBS", 40 if ctx.quick else 1000))
     presets = ["aim_gddr6"] if ctx.quick else list(PRESETS)
     names = ["tRCD_MAC", "tRP", "CL", "tRFC"] if ctx.quick else list(TIMING_NAMES)
-    mutation_futures = [pool.submit(_mutation, name, ctx.seed, out / "sim" / f"mutant_{name}") for name in names]
-    synth_futures = [pool.submit(_synth, label, values, out / "synth") for label, values in _synth_cases(ctx.quick)]
-    random_futures = [pool.submit(_random_jobs, preset, count, ctx.seed, out / "sim" / f"random_{preset}")
-                      for preset in presets]
-
-    perf = []
-    for future in perf_futures:
-        row = future.result()
-        perf.append(row)
-        print(f"  {row['label']}: {row['cycles']} cycles, U {_pct(row['u'])}, U_bound {_pct(row['u_bound'])}, "
-              f"eta {row['eta']:.3f}, ACTAB gap {row['most_common_actab_gap']}", flush=True)
-    randoms = []
-    for future in random_futures:
-        row = future.result()
-        randoms.append(row)
-        print(f"  random {row['preset']}: {row['jobs']} jobs, {row['violations']} violations, "
-              f"{len(row['problems'])} problems", flush=True)
-    mutations = []
-    for future in mutation_futures:
-        row = future.result()
-        mutations.append(row)
-        print(f"  mutant {row['param']}: {row['status']}", flush=True)
-    synthesis = []
-    for future in synth_futures:
-        row = future.result()
-        synthesis.append(row)
-        print(f"  synth {row['label']}: {row['cells']} cells, {row['ff']} FF, depth {row['logic_depth']}", flush=True)
-    pool.shutdown()
+    calls = {
+        "perf": [functools.partial(_measure, *case, ctx.seed, out / "sim" / f"perf{i}")
+                 for i, case in enumerate(_perf_cases(ctx.quick))],
+        "mutation": [functools.partial(_mutation, name, ctx.seed, out / "sim" / f"mutant_{name}") for name in names],
+        "synthesis": [functools.partial(_synth, label, values, out / "synth")
+                      for label, values in _synth_cases(ctx.quick)],
+        "random": [functools.partial(_random_jobs, preset, count, ctx.seed, out / "sim" / f"random_{preset}")
+                   for preset in presets],
+    }
+    kinds = [kind for kind, group in calls.items() for _ in group]
+    print("utilization, mutants, synthesis, random jobs:", flush=True)
+    done = run_parallel([call for group in calls.values() for call in group], ctx.workers,
+                        describe=lambda index, row: _PROGRESS[kinds[index]](row))
+    perf, mutations, synthesis, randoms = ([row for kind, row in zip(kinds, done) if kind == wanted]
+                                           for wanted in calls)
     return {"seed": ctx.seed, "quick": ctx.quick, "perf": perf, "random": randoms, "mutation": mutations,
             "synthesis": synthesis, "seconds": round(time.time() - started, 1),
             "criteria": {"min_eta": MIN_ETA, "min_u_multi_segment": MIN_U_MULTI_SEGMENT, "min_u_dual": MIN_U_DUAL,

@@ -18,18 +18,17 @@ The section fails if an accurate configuration misses its target (int8 -> U0.8: 
 sustained rate is below one beat per cycle.
 """
 
-import concurrent.futures
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..generators.softmax import SoftmaxParams
-from ..synth import run_flow
-from .bench import BenchContext, BenchSection
+from ...generators.softmax import SoftmaxParams
+from ...verif import softmax_golden, softmax_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import fixed, synthesize_designs
 
-__all__ = ["accuracy_rows", "throughput_rows", "run_synthesis", "render_markdown", "run_bench", "failures", "SECTION"]
+__all__ = ["accuracy_rows", "throughput_rows", "synthesis_rows", "render_markdown", "run_bench", "failures", "SECTION"]
 
 INT8 = dict(width=8, in_frac=4, out_frac=8, n_max=4096)
 INT16 = dict(width=16, in_frac=12, out_frac=16, n_max=4096)
@@ -70,8 +69,6 @@ def _worst_case_rows(params, n):
 
 def accuracy_rows(seed: int, quick: bool) -> list[dict]:
     """Accuracy of every configuration of :data:`ACCURACY_CONFIGS`, one dict per config."""
-    from ..verif.softmax_golden import accuracy
-
     results = []
     configs = ACCURACY_CONFIGS if not quick else [ACCURACY_CONFIGS[0], ACCURACY_CONFIGS[5]]
     lengths = LENGTHS if not quick else (64, 197)
@@ -86,10 +83,10 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
             for kind in ("gaussian", "uniform"):
                 x = _rows(params, rng, n, count, kind)
                 mask = rng.random(x.shape) < 0.1
-                result = accuracy(x, params, mask)
+                result = softmax_golden.accuracy(x, params, mask)
                 stats.append((kind, result))
             x, distances = _worst_case_rows(params, n)
-            worst = accuracy(x, params)
+            worst = softmax_golden.accuracy(x, params)
             elements = sum(result["elements"] for _, result in stats)
             bias = sum(result["bias_lsb"] * result["elements"] for _, result in stats) / elements
             kind, top = max(stats, key=lambda item: item[1]["max_abs_lsb"])
@@ -121,19 +118,15 @@ def accuracy_rows(seed: int, quick: bool) -> list[dict]:
 def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int = 8) -> dict:
     """Stall-free runs on the RTL: one row (latency), ``rows`` and ``2*rows`` back-to-back rows
     of ``n_max`` and of ``lanes`` elements (sustained rate)."""
-    from ..verif import softmax_host
-    from .runner import build, simulate
-
-    design = get_design("softmax")
     rng = np.random.default_rng(seed)
     plan = [("single", [params.n_max])]
     for n in sorted({params.n_max, params.lanes}):
         plan += [(f"n{n}_x{rows}", [n] * rows), (f"n{n}_x{2 * rows}", [n] * (2 * rows))]
     jobs = [{"name": name, "inputs": softmax_host.random_rows(params, rng, lengths, 0.1), "stall": 0.0,
              "backpressure": 0.0} for name, lengths in plan]
-    outputs = simulate(build(design, params), jobs, seed=seed, workdir=workdir)
-    problems = softmax_host.check(params, jobs, outputs)
-    cycles = {job["name"]: int(out["cycles"]) for job, out in zip(jobs, outputs)}
+    verdict = flow.verify("softmax", params, seed=seed, jobs=jobs, workdir=workdir)
+    problems = verdict.problems
+    cycles = {job["name"]: int(out["cycles"]) for job, out in zip(jobs, verdict.outputs)}
     sustained = []
     for n in sorted({params.n_max, params.lanes}):
         beats = rows * -(-n // params.lanes)
@@ -150,36 +143,18 @@ def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int =
     }
 
 
-def run_synthesis(configs: list[tuple[str, SoftmaxParams]], out_dir: Path, workers: int, targets) -> list[dict]:
+def synthesis_rows(configs: list[tuple[str, SoftmaxParams]], out_dir: Path, workers: int, targets) -> list[dict]:
     """Generic and ECP5 flows of every configuration, ``workers`` at a time."""
-    from ..generators.export import write_design
-
-    jobs = []
-    for label, params in configs:
-        slug = f"softmax_w{params.width}_p{params.lanes}_n{params.n_max}"
-        manifest = write_design(get_design("softmax"), params, out_dir / slug)
-        for target in targets:
-            jobs.append((label, target, out_dir / slug / manifest["verilog"], manifest["module"], out_dir / slug / target))
-    results = {}
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_flow, verilog, top, workdir, target): (label, target)
-                   for label, target, verilog, top, workdir in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            label, target = futures[future]
-            results[label, target] = future.result()
-            print(f"  synth {label} {target}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    slugs = {label: f"softmax_w{params.width}_p{params.lanes}_n{params.n_max}" for label, params in configs}
+    jobs = [(slugs[label], "softmax", params, target) for label, params in configs for target in targets]
+    results = synthesize_designs(jobs, Path(out_dir), workers=workers)
     rows = []
     for label, params in configs:
         mults = 1 if params.exp_spec.kind == "table" else 2
         rows.append({"label": label, "lanes": params.lanes, "params": params.to_dict(),
                      "multipliers_per_lane": mults if params.approx != "shift" else 1,
-                     **{target: results[label, target] for target in targets}})
+                     **{target: results[slugs[label], target] for target in targets}})
     return rows
-
-
-def _f(value, digits=3):
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def render_markdown(results: dict) -> list[str]:
@@ -209,7 +184,7 @@ def render_markdown(results: dict) -> list[str]:
         target = ("reference point" if row["max_target_lsb"] is None
                   else f"≤ {row['max_target_lsb']:g} / ≤ {row['bias_target_lsb']:g}")
         lines.append(
-            f"| {row['label']} | {row['exp_frac']} | {_f(row['max_abs_lsb'])} | {_f(row['max_abs_bias_lsb'])} "
+            f"| {row['label']} | {row['exp_frac']} | {fixed(row['max_abs_lsb'])} | {fixed(row['max_abs_bias_lsb'])} "
             f"| N={row['worst_n']}, {worst['kind']} row {worst['row']} elem {worst['element']}: "
             f"y={worst['output']} vs {worst['ideal']:.3f} | {target} |")
     lines += [
@@ -283,7 +258,7 @@ def run_bench(ctx: BenchContext) -> dict:
     if not ctx.quick:
         synth_configs.append(("int16 n_max=256 lanes=4", SoftmaxParams(**dict(INT16, n_max=256, lanes=4))))
     print("synthesis: " + ", ".join(label for label, _ in synth_configs), flush=True)
-    synthesis = run_synthesis(synth_configs, ctx.out_dir / "synth", ctx.workers,
+    synthesis = synthesis_rows(synth_configs, ctx.out_dir / "synth", ctx.workers,
                               ("generic",) if ctx.quick else ("generic", "ecp5"))
     return {
         "seed": ctx.seed, "quick": ctx.quick, "lengths": list(LENGTHS if not ctx.quick else (64, 197)),

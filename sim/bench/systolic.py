@@ -6,7 +6,8 @@ Run by :mod:`accelgen.sim.bench` (``make bench``). Two parts:
    Verilator build of the array with no source stalls and no sink backpressure. The array's
    own ``cycle_count`` (busy cycles) and ``mac_count`` give the measured utilization
    ``mac_count / (rows * cols * cycle_count)``; it is compared with the ideal
-   ``M*N*K / (rows*cols)`` cycles and with :func:`~accelgen.generators.systolic.analytic_cycles`.
+   ``M*N*K / (rows*cols)`` cycles and with the analytic model
+   (:meth:`~accelgen.generators.params.TileEngineParams.busy_cycles`).
    The result rows are checked bit-exact against the golden model.
 2. **Synthesis.** Each configuration is exported with
    :func:`~accelgen.generators.export.write_design` and run through the ``generic`` and
@@ -16,23 +17,22 @@ The section fails if the headline configuration (8x8 int8, 16 tiles of K=256) fa
 98 % utilization or its measured cycle count differs from the analytic model by more than 2 %.
 """
 
-import concurrent.futures
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..generators import get_design
-from ..synth import run_flow
-from ..generators.systolic import SystolicParams, analytic_cycles, ideal_cycles
-from .bench import BenchContext, BenchSection
+from ...generators.systolic import SystolicParams
+from ...synth import ECP5_DEVICES, summary
+from ...verif import systolic_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import num, pct, synthesize_designs
 
 __all__ = [
     "ThroughputCase",
     "throughput_rows",
-    "synth_jobs",
-    "run_synthesis",
+    "synthesis_rows",
     "render_markdown",
     "run_bench",
     "failures",
@@ -103,10 +103,6 @@ def throughput_rows(
     accelgen.sim.runner.SimulationError
         If the testbench's scoreboard finds a mismatch or the simulation fails.
     """
-    from ..verif import systolic_host
-    from .runner import build, simulate
-
-    design = get_design("systolic")
     for case in cases:
         if not 1 <= case.k <= params.k_max:
             raise ValueError(f"K={case.k} is out of range for k_max={params.k_max}")
@@ -123,18 +119,17 @@ def throughput_rows(
         }
         for case in cases
     ]
-    outputs = simulate(build(design, params), jobs, seed=seed, workdir=workdir)
+    verdict = flow.verify("systolic", params, seed=seed, jobs=jobs, workdir=workdir, per_job=True)
 
     pes = params.rows * params.cols
     rows = []
-    for case, job, out in zip(cases, jobs, outputs):
-        problems = systolic_host.check(params, [job], [out])
+    for case, out, problems in zip(cases, verdict.outputs, verdict.job_problems):
         result_ok = not any("result rows" in problem for problem in problems)
         cycles = int(out["cycle_count"])
         macs = int(out["mac_count"])
         # The tiles form an (tiles*rows) x cols x K product: M*N*K / (rows*cols) = tiles*K.
-        ideal = ideal_cycles(params, m=case.tiles * params.rows, n=params.cols, k=case.k)
-        model = analytic_cycles(params, tiles=case.tiles, k=case.k)
+        ideal = params.ideal_cycles(m=case.tiles * params.rows, n=params.cols, k=case.k)
+        model = params.busy_cycles(tiles=case.tiles, k=case.k)
         rows.append(
             {
                 "config": _config_name(params),
@@ -169,34 +164,7 @@ def _ff_lower_bound(params: SystolicParams) -> int:
     return r * c * params.acc_width + r * (c - 1) * params.a_width + (r - 1) * c * params.b_width
 
 
-def synth_jobs(params: SystolicParams, out_dir: Path) -> list[tuple[str, Path, str, Path]]:
-    """Export one configuration for synthesis; list its flow jobs.
-
-    Parameters
-    ----------
-    params : SystolicParams
-        Configuration to export.
-    out_dir : pathlib.Path
-        The design goes to ``out_dir/<name>/`` (Verilog, ``params.json``,
-        ``manifest.json``); each flow works in ``out_dir/<name>/<target>/``.
-
-    Returns
-    -------
-    list of tuple
-        ``(target, verilog path, top module, workdir)`` for the ``generic`` and ``ecp5``
-        flows, ready for :func:`accelgen.synth.flows.run_flow`.
-    """
-    from ..generators.export import write_design
-
-    design_dir = Path(out_dir) / _slug(params)
-    manifest = write_design(get_design("systolic"), params, design_dir)
-    verilog = design_dir / manifest["verilog"]
-    return [(target, verilog, manifest["module"], design_dir / target) for target in ("generic", "ecp5")]
-
-
 def _misfit_reason(ecp5: dict) -> str:
-    from ..synth.flows import ECP5_DEVICES
-
     biggest = ECP5_DEVICES[-1]
     demand = ecp5.get("demand") or {}
     capacity = {"mult18": ("MULT18X18D", biggest.mult18), "comb": ("LUT sites", biggest.comb),
@@ -205,7 +173,7 @@ def _misfit_reason(ecp5: dict) -> str:
     return f"does not fit {biggest.name}" + (f": {', '.join(over)}" if over else "")
 
 
-def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
+def synthesis_rows(configs: list[SystolicParams], out_dir: Path, *, workers: int = 2) -> list[dict]:
     """Run the generic and ECP5 flows of every configuration, ``workers`` jobs at a time.
 
     Parameters
@@ -213,7 +181,8 @@ def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int 
     configs : list of SystolicParams
         Configurations, in report order.
     out_dir : pathlib.Path
-        Root of the exported designs and flow artefacts (see :func:`synth_jobs`).
+        Each design goes to ``out_dir/<name>/`` (Verilog, ``params.json``,
+        ``manifest.json``); each flow works in ``out_dir/<name>/<target>/``.
     workers : int, optional
         Concurrent flow jobs. Each job is one single-threaded tool process, so one per core.
 
@@ -225,27 +194,11 @@ def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int 
         results ``generic`` and ``ecp5`` as returned by ``run_flow``, plus ``ecp5_note``
         (why placement was skipped) when it was.
     """
-    jobs = []
-    for params in configs:
-        for target, verilog, top, workdir in synth_jobs(params, out_dir):
-            jobs.append((params, target, verilog, top, workdir))
     # Biggest arrays first, so the longest job does not start last.
-    jobs.sort(key=lambda job: -job[0].rows * job[0].cols)
-    results: dict[tuple[str, str], dict] = {}
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {}
-        for params, target, verilog, top, workdir in jobs:
-            futures[pool.submit(run_flow, verilog, top, workdir, target)] = (params, target)
-            print(f"  synth {_config_name(params)} {target}: queued", flush=True)
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            params, target = futures[future]
-            results[_slug(params), target] = future.result()
-            print(
-                f"  synth {_config_name(params)} {target}: done ({done}/{len(jobs)}, "
-                f"{time.perf_counter() - start:.0f} s elapsed)",
-                flush=True,
-            )
+    jobs = [(_slug(params), "systolic", params, target)
+            for params in sorted(configs, key=lambda params: -params.rows * params.cols)
+            for target in ("generic", "ecp5")]
+    results = synthesize_designs(jobs, out_dir, workers=workers)
 
     rows = []
     for params in configs:
@@ -259,7 +212,7 @@ def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int 
             "acc_width": params.acc_width,
             "mult18_reference": params.rows * params.cols,
             "ff_lower_bound": _ff_lower_bound(params),
-            "generic_ff": sum(n for cell, n in generic["cells_by_type"].items() if "DFF" in cell),
+            "generic_ff": summary(generic, "generic", ("ff",))["ff"],
             "generic": generic,
             "ecp5": ecp5,
         }
@@ -272,14 +225,6 @@ def run_synthesis(configs: list[SystolicParams], out_dir: Path, *, workers: int 
 # -- report --------------------------------------------------------------------------------
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f} %"
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else str(value)
-
-
 def _throughput_table(rows: list[dict]) -> list[str]:
     lines = [
         "| config | tiles | K | RTL cycles | analytic cycles | RTL vs analytic | ideal cycles "
@@ -288,10 +233,10 @@ def _throughput_table(rows: list[dict]) -> list[str]:
     ]
     for row in rows:
         lines.append(
-            f"| {row['config']} | {row['tiles']} | {row['k']} | {_num(row['rtl_cycles'])} "
-            f"| {_num(row['analytic_cycles'])} | {row['rtl_vs_analytic_pct']:+.2f} % "
-            f"| {_num(row['ideal_cycles'])} | {_pct(row['utilization'])} "
-            f"| {_pct(row['analytic_utilization'])} | {_num(row['mac_count'])} "
+            f"| {row['config']} | {row['tiles']} | {row['k']} | {num(row['rtl_cycles'])} "
+            f"| {num(row['analytic_cycles'])} | {row['rtl_vs_analytic_pct']:+.2f} % "
+            f"| {num(row['ideal_cycles'])} | {pct(row['utilization'])} "
+            f"| {pct(row['analytic_utilization'])} | {num(row['mac_count'])} "
             f"| {'pass' if row['bit_exact'] else 'FAIL'} |"
         )
     return lines
@@ -307,8 +252,8 @@ def _synth_tables(rows: list[dict]) -> list[str]:
     for row in rows:
         generic = row["generic"]
         lines.append(
-            f"| {row['config']} | {row['acc_width']} | {_num(generic['cells'])} | {_num(row['generic_ff'])} "
-            f"| {_num(row['ff_lower_bound'])} | {_num(generic['logic_depth'])} |"
+            f"| {row['config']} | {row['acc_width']} | {num(generic['cells'])} | {num(row['generic_ff'])} "
+            f"| {num(row['ff_lower_bound'])} | {num(generic['logic_depth'])} |"
         )
     lines += [
         "",
@@ -325,9 +270,9 @@ def _synth_tables(rows: list[dict]) -> list[str]:
         else:
             fmax = f"n/a ({row['ecp5_note']})" if "ecp5_note" in row else "n/a"
         lines.append(
-            f"| {row['config']} | {ecp5['device'] or '—'} | {_num(ecp5['lut4'])} | {_num(ecp5['ccu2'])} "
-            f"| {_num(ecp5['dpram'])} | {_num(ecp5['ff'])} "
-            f"| {_num(ecp5['dsp_mult18'])} ({_num(row['mult18_reference'])}) | {fmax} |"
+            f"| {row['config']} | {ecp5['device'] or '—'} | {num(ecp5['lut4'])} | {num(ecp5['ccu2'])} "
+            f"| {num(ecp5['dpram'])} | {num(ecp5['ff'])} "
+            f"| {num(ecp5['dsp_mult18'])} ({num(row['mult18_reference'])}) | {fmax} |"
         )
     constraints = sorted({row["ecp5"]["freq_mhz"] for row in rows if row["ecp5"].get("fmax_mhz") is not None})
     if constraints:
@@ -369,7 +314,7 @@ def render_markdown(results: dict) -> list[str]:
         "- *Utilization (measured)* = MACs / (rows · cols · RTL cycles); 100 % means every cell "
         "did a useful multiply-accumulate in every busy cycle.",
         "- *Ideal cycles* = M·N·K / (rows · cols) for the (tiles · rows) × cols × K product = tiles · K.",
-        "- *Analytic cycles* = `analytic_cycles()`: K + (T − 1) · max(K, rows) + rows + cols + "
+        "- *Analytic cycles* = `busy_cycles()`: K + (T − 1) · max(K, rows) + rows + cols + "
         f"{head['result_latency'] - 1} (result latency {head['result_latency']} cycles). The drain of each tile "
         "overlaps the next tile, so the only overhead is one fill and drain per run, which "
         "longer runs amortize; tiles shorter than `rows` beats are additionally spaced `rows` "
@@ -379,11 +324,11 @@ def render_markdown(results: dict) -> list[str]:
         *_throughput_table(results["throughput"]),
         "",
         f"Headline ({head['config']}, {head['tiles']} tiles of K = {head['k']}): "
-        f"utilization {_pct(head['utilization'])} of ideal "
-        f"(ideal / RTL cycles = {_num(head['ideal_cycles'])} / {_num(head['rtl_cycles'])}), "
+        f"utilization {pct(head['utilization'])} of ideal "
+        f"(ideal / RTL cycles = {num(head['ideal_cycles'])} / {num(head['rtl_cycles'])}), "
         f"RTL cycles vs analytic model {head['rtl_vs_analytic_pct']:+.2f} %. "
-        f"Pass criteria: utilization ≥ {_pct(MIN_UTILIZATION)}, |RTL − analytic| ≤ "
-        f"{_pct(MAX_MODEL_ERROR)} of analytic.",
+        f"Pass criteria: utilization ≥ {pct(MIN_UTILIZATION)}, |RTL − analytic| ≤ "
+        f"{pct(MAX_MODEL_ERROR)} of analytic.",
         "",
         "### Synthesis",
         "",
@@ -439,7 +384,7 @@ def run_bench(ctx: BenchContext) -> dict:
         measured = throughput_rows(params, cases, seed=ctx.seed, workdir=workdir)
         for row in measured:
             print(f"  K={row['k']}: {row['rtl_cycles']} cycles (analytic {row['analytic_cycles']}, "
-                  f"ideal {row['ideal_cycles']}), utilization {_pct(row['utilization'])}, "
+                  f"ideal {row['ideal_cycles']}), utilization {pct(row['utilization'])}, "
                   f"{'bit-exact' if row['bit_exact'] else 'MISMATCH'}", flush=True)
         throughput += measured
     headline = next(row for row in throughput if (row["rows"], row["cols"], row["k"]) == (8, 8, 256))
@@ -447,7 +392,7 @@ def run_bench(ctx: BenchContext) -> dict:
     sizes = [4, 8] if ctx.quick else [4, 8, 16]
     print(f"synthesis: {', '.join(f'{n}x{n}' for n in sizes)} (generic and ecp5, {ctx.workers} at a time)",
           flush=True)
-    synthesis = run_synthesis([_params(n, n) for n in sizes], ctx.out_dir / "synth", workers=ctx.workers)
+    synthesis = synthesis_rows([_params(n, n) for n in sizes], ctx.out_dir / "synth", workers=ctx.workers)
     for row in synthesis:
         ecp5 = row["ecp5"]
         fmax = f"{ecp5['fmax_mhz']:.1f} MHz" if ecp5.get("fmax_mhz") else row.get("ecp5_note", "n/a")
@@ -470,8 +415,8 @@ def failures(results: dict) -> list[str]:
     found = [f"{row['config']} K={row['k']}: {problem}" for row in results["throughput"]
              for problem in row["problems"]]
     if head["utilization"] < MIN_UTILIZATION:
-        found.append(f"{head['config']} K={head['k']}: utilization {_pct(head['utilization'])} "
-                     f"< {_pct(MIN_UTILIZATION)}")
+        found.append(f"{head['config']} K={head['k']}: utilization {pct(head['utilization'])} "
+                     f"< {pct(MIN_UTILIZATION)}")
     if abs(head["rtl_vs_analytic_pct"]) > 100 * MAX_MODEL_ERROR:
         found.append(f"{head['config']} K={head['k']}: RTL cycles {head['rtl_cycles']} differ from the "
                      f"analytic {head['analytic_cycles']} by {head['rtl_vs_analytic_pct']:+.2f} %")

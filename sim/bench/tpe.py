@@ -1,0 +1,301 @@
+"""Benchmark section of the tensor processing engines (``tpe``): MAC styles compared.
+
+Run by :mod:`accelgen.sim.bench` (``make bench``; ``--only tpe [--quick]``). For every engine
+(the ``systolic`` output-stationary array, ``tree``, ``matrix2d``, ``cube3d``) and every MAC
+style it supports (:data:`accelgen.hdl.mac.MAC_STYLES`), at int8 x int8 signed:
+
+1. **Synthesis.** Yosys generic cells re-mapped to 2-input gates (``abc -g
+   AND,NAND,OR,NOR,XOR,XNOR,MUX``, as in the reference measurements of the bit-weight TPE
+   paper's RTL) and logic depth (``ltp -noff``); ECP5 LUT4 / CCU2C / FF / MULT18X18D with
+   DSPs allowed and with ``-nodsp`` (pure logic); nextpnr out-of-context Fmax of the
+   ``-nodsp`` netlist. The MAC styles are then compared on **area x delay** against the
+   baseline of the same engine and size: generic gates x logic depth, and ECP5 logic cells /
+   Fmax.
+2. **PE level.** The output-stationary MAC cell alone (int8, 32-bit accumulator), baseline vs
+   carry-save: the like-for-like comparison with the paper's ``mac.v`` / ``opt1_mac.v``.
+3. **Throughput (RTL measured, full run only).** Back-to-back tiles through the Verilator
+   build of each engine's baseline: measured ``cycle_count`` against the analytic model.
+
+``--quick`` synthesizes tiny configurations only (and skips the RTL throughput). The full run
+(about an hour on two cores) uses the paper's configurations where they fit that budget:
+OS 4x4 and 8x8, tree K=16 x N=4, and the 2D matrix and cube at 4x4 and 4x4x4;
+``make sweep-tpe SIZES=16 TARGET=generic`` synthesizes 16x16 arrays. Engines carry their
+stream interface, result FIFO and 16-bit counters in these figures.
+
+:mod:`accelgen.sim.bench.tpe_compare` (``make bench-compare HPTE=PATH``) synthesizes the
+user's own checkout of wqzustc/High-Performance-Tensor-Processing-Engines next to accelgen's
+equivalent configurations and writes ``bench/tpe_compare.json``; this section's report
+includes that table when the file exists. :mod:`accelgen.sim.bench.tpe_sweep`
+(``make sweep-tpe``) synthesizes architecture x MAC style x size, with a Pareto plot.
+"""
+
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import signed
+
+from ...generators import get_design
+from ...generators.export import _convert
+from ...hdl.pe import OutputStationaryPE
+from ...verif import engines_host
+from .. import flow
+from . import BenchContext, BenchSection
+from ._common import ABC_GATES, INT8, Point, brief, export_point, logic_cells, mac_style_flows, make_point, num, \
+    run_parallel
+
+__all__ = ["ENGINE_MACS", "engine_points", "synthesize_point", "pe_rows", "add_ratios", "run_bench", "render_markdown",
+           "render_compare", "failures", "SECTION"]
+
+#: MAC styles per engine.
+ENGINE_MACS = {
+    "systolic": ("baseline", "carry_save"),
+    "matrix2d": ("baseline", "carry_save"),
+    "tree": ("baseline", "carry_save", "same_weight_tree"),
+    "cube3d": ("baseline", "carry_save", "same_weight_tree"),
+}
+
+
+def engine_points(quick: bool) -> list[Point]:
+    """Every engine x MAC style at the sizes of the run (tiny ones with ``quick``)."""
+    common = dict(counter_width=16)
+    if quick:
+        shapes = [
+            ("systolic", "OS 2x2", dict(rows=2, cols=2, k_max=16)),
+            ("matrix2d", "2D 2x2", dict(rows=2, cols=2, k_max=16)),
+            ("tree", "tree K4xN2", dict(depth=4, cols=2, k_max=16)),
+            ("cube3d", "cube 2x2x2", dict(rows=2, cols=2, depth=2, k_max=16)),
+        ]
+    else:
+        # Largest first (they finish last otherwise). At most 64 multipliers, where every
+        # flow including placement fits the budget: the paper's 16x16 arrays and 8x8x8 cube
+        # take 20+ minutes each in the generic flow alone (WebAssembly, one core).
+        shapes = [
+            ("systolic", "OS 8x8", dict(rows=8, cols=8, k_max=256, acc_width=32)),
+            ("tree", "tree K16xN4", dict(depth=16, cols=4, k_max=1)),
+            ("cube3d", "cube 4x4x4", dict(rows=4, cols=4, depth=4, k_max=1)),
+            ("matrix2d", "2D 4x4", dict(rows=4, cols=4, k_max=256, acc_width=32)),
+            ("systolic", "OS 4x4", dict(rows=4, cols=4, k_max=256, acc_width=32)),
+        ]
+    return [make_point(design, label, mac, **kwargs, **common)
+            for design, label, kwargs in shapes for mac in ENGINE_MACS[design]]
+
+
+#: Multipliers up to which a configuration gets every flow (ECP5 with DSPs, -nodsp placed);
+#: up to ECP5_LIMIT the -nodsp netlist is only synthesized; larger ones get the generic
+#: flow only (ECP5 synthesis of 256+ multipliers takes about half an hour each in WebAssembly).
+PLACE_LIMIT = 64
+ECP5_LIMIT = 128
+
+
+def synthesize_point(point: Point, out_dir: Path) -> dict:
+    """Export and synthesize one engine configuration; one result row."""
+    verilog, top = export_point(point, out_dir)
+    p = point.params
+    row = {"design": point.design, "label": point.label, "mac": point.mac, "params": p.to_dict(),
+           "acc_width": p.acc_width, "multipliers": point.macs_per_cycle}
+    size = point.macs_per_cycle
+    flows = ("generic", "ecp5", "ecp5_nodsp") if size <= PLACE_LIMIT else (
+        ("generic", "ecp5_nodsp") if size <= ECP5_LIMIT else ("generic",))
+    row |= mac_style_flows(verilog, top, Path(out_dir) / point.slug, flows=flows, place_nodsp=size <= PLACE_LIMIT)
+    return row
+
+
+def pe_rows(out_dir: Path) -> list[dict]:
+    """The OS MAC cell alone, int8 x int8 -> 32 bits, operands (carry-save) or product
+    (baseline) registered inside the cell: baseline vs carry-save."""
+    rows = []
+    for mac in ("baseline", "carry_save"):
+        pe = OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(32), pipeline_product=True,
+                                forward_a=False, forward_b=False, mac=mac)
+        workdir = Path(out_dir) / f"pe_{mac}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        verilog = workdir / f"os_pe_{mac}.v"
+        verilog.write_text(_convert(pe, f"os_pe_{mac}"))
+        row = {"design": "pe", "label": "OS PE int8 acc32", "mac": mac, "multipliers": 1, "acc_width": 32}
+        row |= mac_style_flows(verilog, f"os_pe_{mac}", workdir)
+        rows.append(row)
+    return rows
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Area x delay of every row, and its ratio to the baseline of the same configuration."""
+    for row in rows:
+        generic = row.get("generic") or {}
+        if generic.get("logic_depth"):
+            row["generic_area_delay"] = generic["gates"] * generic["logic_depth"]
+        ecp5 = row.get("ecp5_nodsp") or {}
+        cells = logic_cells(ecp5)
+        if cells and ecp5.get("fmax_mhz"):
+            row["ecp5_area_delay"] = cells / ecp5["fmax_mhz"]
+    baselines = {(row["design"], row["label"]): row for row in rows if row["mac"] == "baseline"}
+    for row in rows:
+        base = baselines.get((row["design"], row["label"]))
+        for key in ("generic_area_delay", "ecp5_area_delay"):
+            if base and row.get(key) and base.get(key):
+                row[f"{key}_vs_baseline"] = row[key] / base[key]
+
+
+def _throughput_rows(ctx: BenchContext) -> list[dict]:
+    rows = []
+    plans = [("tree", dict(depth=16, cols=4, k_max=64)), ("matrix2d", dict(rows=8, cols=8, k_max=64)),
+             ("cube3d", dict(rows=4, cols=4, depth=4, k_max=64))]
+    for design_name, kwargs in plans:
+        design = get_design(design_name)
+        params = design.params(**kwargs, **INT8)
+        tiles, k = 16, 64
+        job = {"name": f"{design_name}_tiles{tiles}_k{k}", "stall": 0.0, "backpressure": 0.0, "check": True,
+               "tiles": tiles, "k": k,
+               "inputs": engines_host.random_beats(params, np.random.default_rng(ctx.seed), [k] * tiles)}
+        workdir = (ctx.out_dir / "sim" / design_name).resolve()
+        verdict = flow.verify(design, params, seed=ctx.seed, jobs=[job], workdir=workdir)
+        out, problems = verdict.outputs[0], verdict.problems
+        cycles = int(out["cycle_count"])
+        model = params.busy_cycles(tiles=tiles, k=k)
+        rows.append({"design": design_name, "params": params.to_dict(), "tiles": tiles, "k": k, "rtl_cycles": cycles,
+                     "analytic_cycles": model, "ideal_cycles": tiles * k,
+                     "utilization": int(out["mac_count"]) / (params.macs_per_beat * cycles),
+                     "rtl_vs_analytic_pct": 100.0 * (cycles - model) / model, "problems": problems})
+        print(f"  throughput {design_name}: {cycles} cycles (analytic {model}, ideal {tiles * k})", flush=True)
+    return rows
+
+
+def run_bench(ctx: BenchContext) -> dict:
+    """Synthesize every engine x MAC style (and the PE pair); RTL throughput in full runs."""
+    points = engine_points(ctx.quick)
+    synth_dir = ctx.out_dir / "synth"
+    print(f"synthesis: {len(points)} engine configurations + 2 PEs ({ctx.workers} at a time)", flush=True)
+    calls = [functools.partial(synthesize_point, point, synth_dir) for point in points]
+    calls.append(functools.partial(pe_rows, synth_dir))
+    # The last call gives the two PE rows, every other one a row.
+    results = run_parallel(calls, ctx.workers,
+                           describe=lambda index, rows: [brief(row) for row in rows] if index == len(points) else brief(rows))
+    synthesis = results[:-1]
+    pe = results[-1]
+    add_ratios(synthesis)
+    add_ratios(pe)
+    throughput = [] if ctx.quick else _throughput_rows(ctx)
+    result = {"seed": ctx.seed, "quick": ctx.quick, "synthesis": synthesis, "pe": pe, "throughput": throughput}
+    compare = ctx.out_dir.parent / "tpe_compare.json"
+    if compare.exists():
+        result["compare"] = json.loads(compare.read_text())
+    return result
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _ratio(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _synth_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| engine | config | mac | gates | FF | depth | gates·depth vs baseline | ECP5 LUT4 / CCU2C / FF / MULT18 "
+        "| -nodsp LUT4 / CCU2C / FF | -nodsp Fmax | cells/Fmax vs baseline |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        g = row.get("generic", {})
+        e = row.get("ecp5", {}) or {}
+        n = row.get("ecp5_nodsp", {}) or {}
+        fmax = num(n.get("fmax_mhz"), "{:.1f} MHz") if n.get("fmax_mhz") else (n.get("note") or "n/a")
+        lines.append(
+            f"| {row['design']} | {row['label']} | {row['mac']} | {num(g.get('gates'))} | {num(g.get('ff'))} "
+            f"| {num(g.get('logic_depth'))} | {_ratio(row.get('generic_area_delay_vs_baseline'))} "
+            f"| {num(e.get('lut4'))} / {num(e.get('ccu2'))} / {num(e.get('ff'))} / {num(e.get('dsp_mult18'))} "
+            f"| {num(n.get('lut4'))} / {num(n.get('ccu2'))} / {num(n.get('ff'))} | {fmax} "
+            f"| {_ratio(row.get('ecp5_area_delay_vs_baseline'))} |"
+        )
+    return lines
+
+
+def render_compare(compare: dict) -> list[str]:
+    """Markdown table of a ``tpe_compare.json``."""
+    lines = [
+        "| configuration | source | gates | FF | depth | ECP5 -nodsp LUT4 / CCU2C / FF | gates·depth |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for row in compare["rows"]:
+        for source in ("paper", "accelgen"):
+            r = row.get(source)
+            if not r:
+                continue
+            if "error" in r:
+                lines.append(f"| {row['name']} | {source} | error: {r['error'][:80]} | | | | |")
+                continue
+            g, n = r.get("generic", {}), r.get("ecp5_nodsp", {}) or {}
+            area_delay = g["gates"] * g["logic_depth"] if g.get("logic_depth") else None
+            lines.append(
+                f"| {row['name']} | {source}{' (' + r['label'] + ')' if r.get('label') else ''} | {num(g.get('gates'))} "
+                f"| {num(g.get('ff'))} | {num(g.get('logic_depth'))} | {num(n.get('lut4'))} / {num(n.get('ccu2'))} "
+                f"/ {num(n.get('ff'))} | {num(area_delay)} |"
+            )
+    return lines
+
+
+def render_markdown(results: dict) -> list[str]:
+    """This section of ``BENCHMARKS.md``."""
+    lines = [
+        "## Tensor processing engines and MAC styles (`tpe`)",
+        "",
+        "Signed int8 × int8 for every engine and MAC style (`baseline`, `carry_save`, `same_weight_tree`; "
+        "results are bit-identical across styles, see the tests). *gates*: 2-input cells after "
+        f"`synth -flatten; abc -g {ABC_GATES}`; *depth*: `ltp -noff` (cells on the longest path, counters "
+        "and stream control included, 16-bit counters); *ECP5*: `synth_ecp5` cell counts with DSPs "
+        "allowed and with `-nodsp`; *Fmax*: nextpnr-ecp5 out-of-context on the `-nodsp` netlist (seed 1). "
+        f"Configurations of more than {PLACE_LIMIT} multipliers are not placed, and beyond {ECP5_LIMIT} only the "
+        "generic flow runs (WebAssembly tool run times). Area × delay ratios compare each style with the baseline "
+        "of the same engine and size (below 1 = better): generic gates × depth, and ECP5 logic cells / Fmax.",
+        "",
+        *_synth_table(results["synthesis"]),
+        "",
+        "MAC cell alone (int8, 32-bit accumulator, registered operands or product, no forwarding), the "
+        "like-for-like counterpart of the paper's `mac.v` / `opt1_mac.v` PEs:",
+        "",
+        *_synth_table(results["pe"]),
+        "",
+    ]
+    if results.get("throughput"):
+        lines += ["Throughput (RTL measured, 16 back-to-back tiles of K = 64, no stalls):", "",
+                  "| engine | RTL cycles | analytic | ideal | utilization | RTL vs analytic |",
+                  "|---|--:|--:|--:|--:|--:|"]
+        for row in results["throughput"]:
+            lines.append(f"| {row['design']} | {row['rtl_cycles']} | {row['analytic_cycles']} | {row['ideal_cycles']} "
+                         f"| {100 * row['utilization']:.2f} % | {row['rtl_vs_analytic_pct']:+.2f} % |")
+        lines.append("")
+    compare = results.get("compare")
+    stored = Path("bench") / "tpe_compare.json"  # written by `make bench-compare`, possibly later
+    if stored.exists():
+        compare = json.loads(stored.read_text())
+    if compare:
+        results = dict(results, compare=compare)
+    if results.get("compare"):
+        lines += ["Side by side with the paper's RTL (`make bench-compare HPTE=<checkout>`; same script, same tools):",
+                  "", *render_compare(results["compare"]), ""]
+    else:
+        lines += ["The side-by-side with the paper's own RTL needs a checkout of "
+                  "wqzustc/High-Performance-Tensor-Processing-Engines, which accelgen neither fetches nor vendors: "
+                  "`make bench-compare HPTE=<your checkout>` synthesizes it and accelgen's equivalent configurations "
+                  "with this script and these tools, and its table then appears here.", ""]
+    if results.get("quick"):
+        lines += ["*Quick run (`--quick`): tiny configurations, no RTL throughput.*", ""]
+    return lines
+
+
+def failures(results: dict) -> list[str]:
+    """Pass criteria: every configuration synthesized; RTL cycles within 2 % of the model."""
+    found = []
+    for row in results["synthesis"] + results["pe"]:
+        if not (row.get("generic") or {}).get("gates"):
+            found.append(f"{row['label']} {row['mac']}: no generic synthesis result")
+    for row in results.get("throughput", []):
+        found += [f"{row['design']}: {problem}" for problem in row["problems"]]
+        if abs(row["rtl_vs_analytic_pct"]) > 2:
+            found.append(f"{row['design']}: RTL cycles {row['rtl_cycles']} vs analytic {row['analytic_cycles']}")
+    return found
+
+
+SECTION = BenchSection(name="tpe", order=30, run=run_bench, render=render_markdown, failures=failures)
