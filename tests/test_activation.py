@@ -10,6 +10,8 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.hdl import activation_tables as tables
+from accelgen.sim.cli import main
+from accelgen.sim.lint import lint_design
 from accelgen.verif import activation_golden as golden
 from accelgen.verif import activation_host as host
 
@@ -60,8 +62,6 @@ def test_bad_parameters_are_refused(name, overrides, message):
 
 
 def test_cli_refuses_bad_lanes(capsys):
-    from accelgen.sim.cli import main
-
     assert main(["generate", "silu", "-p", "lanes=6"]) == 2
     assert "lanes=6 is not legal" in capsys.readouterr().err
 
@@ -231,6 +231,4 @@ def test_regression_covers_every_code():
     ],
 )
 def test_corner_configurations_are_lint_clean(name, overrides):
-    from accelgen.sim.lint import lint_design
-
     assert lint_design(DESIGNS[name], DESIGNS[name].params(**overrides)) == []

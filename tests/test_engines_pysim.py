@@ -7,6 +7,7 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.generators.engines import booth_serial_cycles
+from accelgen.verif import golden
 from accelgen.verif.engines_host import expected_rows, extreme_beats, matrices_to_beats, random_beats, rows_to_matrix
 from accelgen.verif.pysim_streams import run_tile_beats
 
@@ -146,8 +147,6 @@ def test_tree_and_matrix2d_fix_their_third_dimension():
 
 
 def test_block_golden_model_reduces_to_the_systolic_one_and_clamps_per_beat(seed):
-    from accelgen.verif import golden
-
     rng = np.random.default_rng(seed)
     widths = dict(a_width=8, a_signed=True, b_width=8, b_signed=True, acc_width=12, acc_signed=True)
     a = rng.integers(-128, 128, (9, 3))

@@ -7,6 +7,7 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.generators.exp import ExpParams
+from accelgen.sim.cli import main
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import exp_host
 
@@ -34,8 +35,6 @@ def test_exp_range_reduction_every_code(seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_exp(tmp_path):
-    from accelgen.sim.cli import main
-
     d = np.arange(256).reshape(16, 16)
     np.savez(tmp_path / "in.npz", d=d)
     args = ["-p", "width=8", "-p", "in_frac=4", "-p", "exp_frac=16", "-p", "lanes=2"]

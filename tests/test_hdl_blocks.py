@@ -7,11 +7,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_for_range, shape_range
 from accelgen.hdl.delay import DelayLine
+from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
 from accelgen.hdl.pe import OutputStationaryPE
 from accelgen.verif import golden
 
@@ -154,8 +155,6 @@ def test_widths_and_ranges():
 
 
 def test_clamp_saturates_both_ends():
-    from amaranth.hdl import Const
-
     dut = DelayLine(signed(12), 0)  # a wire, to host the expression in a simulation
     results = []
 
@@ -170,8 +169,6 @@ def test_clamp_saturates_both_ends():
 @pytest.mark.parametrize("mode", ["floor", "half_up", "half_even"])
 @pytest.mark.parametrize("is_signed", [False, True])
 def test_round_shift_expr_matches_round_shift_on_every_code(mode, is_signed):
-    from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
-
     width = 6
     for shift in (1, 2, 5):
         dut = Module()

@@ -4,7 +4,7 @@
 
 import pytest
 
-from accelgen.generators import all_designs, get_design
+from accelgen.generators import all_designs, export, get_design
 from accelgen.sim.lint import lint_design
 
 
@@ -30,8 +30,6 @@ def test_corner_configurations_are_lint_clean(overrides):
 
 def test_lint_catches_a_real_warning(tmp_path, monkeypatch):
     """The lint path reports warnings: a design with an unwaived one must not pass."""
-    from accelgen.generators import export
-
     design = get_design("systolic")
     original = export.to_verilog
     # Append a module with a width truncation (WIDTHTRUNC is not waived).

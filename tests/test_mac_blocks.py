@@ -14,6 +14,8 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Const, Module, Signal, _ast, signed, unsigned
 from amaranth.hdl._ast import SignalDict
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from accelgen.hdl.mac import MAC_STYLE_DOCS, MAC_STYLES, PP_ENCODINGS, compress, partial_products, prefix_add
@@ -240,9 +242,6 @@ def test_evaluator_matches_the_amaranth_simulator(seed):
 
 def test_compressor_is_explicit_logic():
     """Synthesis sees XOR / AND / OR gates: no adder or multiplier cell in the netlist."""
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
     class Tree(wiring.Component):
         a: In(signed(8))
         b: In(signed(8))

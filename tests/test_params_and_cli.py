@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from accelgen.generators import all_designs, get_design
+from accelgen.generators.export import to_verilog
 from accelgen.generators.systolic import SystolicParams
 from accelgen.sim.cli import main
 
@@ -126,8 +127,6 @@ def test_generate_writes_verilog_params_and_manifest(tmp_path, capsys):
 
 
 def test_export_is_reproducible_and_names_differ_per_configuration():
-    from accelgen.generators.export import to_verilog
-
     design = get_design("systolic")
     name1, text1 = to_verilog(design, SystolicParams(rows=2))
     name2, text2 = to_verilog(design, SystolicParams(rows=2))

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from accelgen.generators import get_design
+from accelgen.sim.cli import main
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import softmax_host
+from accelgen.verif.softmax_golden import golden_int
 
 DESIGN = get_design("softmax")
 
@@ -55,8 +57,6 @@ def test_back_to_back_rows_sustain_one_beat_per_cycle(seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_writes_probabilities(seed, tmp_path, capsys):
-    from accelgen.sim.cli import main
-
     params = dict(CONFIGS["int8_lanes4"])
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, (5, 37))
@@ -65,8 +65,6 @@ def test_cli_run_writes_probabilities(seed, tmp_path, capsys):
     args = [arg for key, value in params.items() for arg in ("-p", f"{key}={value}")]
     assert main(["run", "softmax", *args, "--inputs", str(tmp_path / "in.npz"), "--outputs", str(tmp_path / "out.npz")]) == 0
     out = np.load(tmp_path / "out.npz")
-    from accelgen.verif.softmax_golden import golden_int
-
     np.testing.assert_array_equal(out["y"], golden_int(x, DESIGN.params(**params), mask))
     assert out["y"].shape == x.shape and (out["y"][mask] == 0).all()
     # Rows longer than n_max are refused with a clear message.

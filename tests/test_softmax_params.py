@@ -3,9 +3,10 @@
 
 import pytest
 
-from accelgen.generators.softmax import Softmax, SoftmaxParams
-from accelgen.sim.lint import lint_design
 from accelgen.generators import get_design
+from accelgen.generators.softmax import Softmax, SoftmaxParams
+from accelgen.sim.cli import main
+from accelgen.sim.lint import lint_design
 
 
 def test_defaults_are_derived():
@@ -36,8 +37,6 @@ def test_bad_parameters_are_refused(overrides, message):
 
 
 def test_bad_parameters_from_the_cli(capsys):
-    from accelgen.sim.cli import main
-
     assert main(["generate", "softmax", "-p", "lanes=6"]) == 2
     assert "lanes=6 is not legal: must be a power of two" in capsys.readouterr().err
 

@@ -5,11 +5,16 @@ mixed K including 1 and k_max back to back, extreme operands, random stalls and 
 and a stall-free run whose busy-cycle count must equal the analytic model.
 """
 
+import csv
+import json
+
 import numpy as np
 import pytest
 
 from accelgen.generators import get_design
+from accelgen.sim.cli import main
 from accelgen.sim.runner import build, simulate
+from accelgen.sim.sweep import run_sweep
 from accelgen.verif import systolic_host
 
 DESIGN = get_design("systolic")
@@ -54,8 +59,6 @@ def test_user_matrices_of_odd_shapes(seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_returns_exact_product(seed, tmp_path, capsys):
-    from accelgen.sim.cli import main
-
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 16, (5, 9))
     b = rng.integers(-8, 8, (9, 3))
@@ -74,9 +77,6 @@ def test_cli_run_returns_exact_product(seed, tmp_path, capsys):
 @pytest.mark.cocotb
 @pytest.mark.synth
 def test_sweep_writes_one_verified_row_per_point(tmp_path):
-    import csv
-
-    from accelgen.sim.sweep import run_sweep
 
     rows = run_sweep("systolic", ["k_max=4", "a_width=4", "b_width=4"], "rows=1,2 cols=1", out_dir=tmp_path,
                      csv_path=tmp_path / "sweep.csv", jobs=1, seed=3)
@@ -89,8 +89,6 @@ def test_sweep_writes_one_verified_row_per_point(tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_sim_passes_and_prints_its_seed(capsys):
-    from accelgen.sim.cli import main
-
     assert main(["sim", "systolic", "-p", "rows=1", "-p", "cols=1", "-p", "k_max=16", "--seed", "7"]) == 0
     out = capsys.readouterr().out
     params = get_design("systolic").params(rows=1, cols=1, k_max=16)
@@ -100,9 +98,6 @@ def test_cli_sim_passes_and_prints_its_seed(capsys):
 
 @pytest.mark.synth
 def test_cli_synth_writes_a_json_report(tmp_path, capsys):
-    import json
-
-    from accelgen.sim.cli import main
 
     assert main(["synth", "systolic", "-p", "rows=1", "-p", "cols=2", "--target", "generic", "-o", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "synth_generic" / "synth_generic.json").read_text())

@@ -7,6 +7,8 @@ import pytest
 
 from accelgen.generators import get_design
 from accelgen.generators.systolic_ws import SystolicWSArray, SystolicWSParams, analytic_cycles
+from accelgen.sim.cli import main
+from accelgen.sim.lint import lint_design
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import systolic_ws_host
 from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
@@ -123,8 +125,6 @@ def test_systolic_ws_regression(config, seed, tmp_path):
 
 @pytest.mark.cocotb
 def test_cli_run_returns_exact_product(seed, tmp_path):
-    from accelgen.sim.cli import main
-
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, (5, 7))
     b = rng.integers(-128, 128, (7, 3))
@@ -140,6 +140,4 @@ def test_cli_run_returns_exact_product(seed, tmp_path):
                                        dict(rows=2, cols=3, mac="carry_save", a_signed=False),
                                        dict(rows=2, cols=2, acc_width=9, overflow="saturate", out_fifo_depth=2)])
 def test_corner_configurations_are_lint_clean(overrides):
-    from accelgen.sim.lint import lint_design
-
     assert lint_design(DESIGN, SystolicWSParams(**overrides)) == []
