@@ -1,7 +1,7 @@
 """DRAM-PIM controller: GEMV offload to all-bank PIM commands (design ``pim_ctrl``).
 
 The controller takes GEMV / attention-decode jobs and an input-vector stream and drives, per
-channel, one DRAM command slot per cycle (:mod:`accelgen.hdl.pim_isa`) that obeys every
+channel, one DRAM command slot per cycle (:mod:`accelgen.hdl.pim.isa`) that obeys every
 timing rule of its configuration; it collects the accumulator reads into a result stream.
 
 Data mapping (the host writes W this way)
@@ -41,7 +41,7 @@ waiting for the outside world), the refresh engine (REF) and the vector loader (
 runs ahead into a free global-buffer slot). With ``dual_row_buffer`` the activate unit opens
 the next pass's row in the other buffer while the MAC unit works on the current one. All
 enabled channels run in lockstep; each channel has its own timing gate
-(:class:`~accelgen.hdl.pim_gate.TimingGate`) and a command issues when every enabled channel's
+(:class:`~accelgen.hdl.pim.gate.TimingGate`) and a command issues when every enabled channel's
 gate allows it. The command slots are registered.
 
 Refresh (``refresh_mode="ab"``): a credit counter (REFs issued minus refresh intervals elapsed,
@@ -58,9 +58,9 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.pim_gate import TimingGate
-from ..hdl.pim_isa import Cmd, JobOp, cmd_layout, job_layout, rdata_layout, result_layout, vec_layout
-from ..hdl.pim_presets import PRESETS, TIMING_NAMES, preset_config
+from ..hdl.pim.gate import TimingGate
+from ..hdl.pim.isa import Cmd, JobOp, cmd_layout, job_layout, rdata_layout, result_layout, vec_layout
+from ..hdl.pim.presets import PRESETS, TIMING_NAMES, preset_config
 from . import DesignParams, param, register
 
 __all__ = ["PimCtrlParams", "PimController", "refresh_window"]
@@ -136,7 +136,7 @@ class PimCtrlParams(DesignParams):
         return {name: getattr(base, name) for name in self._ORG + TIMING_NAMES if getattr(self, name) is None}
 
     def config(self):
-        """The true :class:`~accelgen.hdl.pim_presets.PimConfig` (validated)."""
+        """The true :class:`~accelgen.hdl.pim.presets.PimConfig` (validated)."""
         values = {name: getattr(self, name) for name in self._ORG + TIMING_NAMES}
         return preset_config(
             self.preset, **values, elem_bits=8 if self.elem == "int8" else 16, n_acc=self.n_acc,
@@ -204,7 +204,7 @@ class PimController(wiring.Component):
     Members
     -------
     job : In(stream.Signature(job_layout))
-        Job descriptors (:func:`~accelgen.hdl.pim_isa.job_layout`).
+        Job descriptors (:func:`~accelgen.hdl.pim.isa.job_layout`).
     vec : In(stream.Signature(vec_layout))
         The job's vector, ``ceil(K / lanes)`` columns in K order.
     res : Out(stream.Signature(result_layout))
@@ -863,7 +863,7 @@ class PimController(wiring.Component):
 
 
 class _LayoutParams:
-    """The attribute bundle the :mod:`~accelgen.hdl.pim_isa` layout functions expect."""
+    """The attribute bundle the :mod:`~accelgen.hdl.pim.isa` layout functions expect."""
 
     def __init__(self, params: PimCtrlParams, config):
         for name in ("bank_groups", "banks_per_group", "rows", "row_bytes", "col_bytes", "n_acc",

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ..generators import get_design
-from ..hdl.pim_isa import Cmd, JobOp
-from ..hdl.pim_presets import PRESETS, TIMING_NAMES
+from ..hdl.pim.isa import Cmd, JobOp
+from ..hdl.pim.presets import PRESETS, TIMING_NAMES
 from ..synth import run_flow
 from .bench import BenchContext, BenchSection
 

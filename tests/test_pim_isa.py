@@ -4,9 +4,9 @@
 
 import pytest
 
-from accelgen.hdl.pim_isa import Cmd, JobOp, cmd_layout, field_widths, rdata_layout
-from accelgen.hdl.pim_presets import PRESETS, TIMING_NAMES, PimConfig, preset_config, preset_sources
-from accelgen.hdl.pim_timing import TIMING_TABLE, rule_by_name
+from accelgen.hdl.pim.isa import Cmd, JobOp, cmd_layout, field_widths, rdata_layout
+from accelgen.hdl.pim.presets import PRESETS, TIMING_NAMES, PimConfig, preset_config, preset_sources
+from accelgen.hdl.pim.timing import TIMING_TABLE, rule_by_name
 
 
 def test_command_codes_are_distinct_and_fit():

@@ -9,8 +9,8 @@ checked against pim.md's anchors and against schedules that the checker accepts.
 import numpy as np
 import pytest
 
-from accelgen.hdl.pim_isa import Cmd, cmd_layout, field_widths
-from accelgen.hdl.pim_presets import PRESETS, TIMING_NAMES, preset_config
+from accelgen.hdl.pim.isa import Cmd, cmd_layout, field_widths
+from accelgen.hdl.pim.presets import PRESETS, TIMING_NAMES, preset_config
 from accelgen.verif.pim_bound import gemv_bound, gemv_passes, plan_passes, row_pass_cycles, schedule_passes
 from accelgen.verif.pim_dram import (
     RULES,

@@ -16,7 +16,7 @@ documented accumulator behaviour (GEMV clears; GEMV_ACC adds to what the accumul
 
 import numpy as np
 
-from ..hdl.pim_isa import JobOp
+from ..hdl.pim.isa import JobOp
 
 __all__ = [
     "job_placement",
@@ -349,7 +349,7 @@ def user_jobs(params, arrays: dict) -> list[dict]:
 def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:
     """``y`` (M, int64), ``cycles`` and the command ``trace`` (cycle, channel, command, bank
     group, bank, row, column) with ``trace_commands`` naming the command codes."""
-    from ..hdl.pim_isa import Cmd
+    from ..hdl.pim.isa import Cmd
 
     out = outputs[0]
     m = arrays["w"].shape[0]

@@ -16,7 +16,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from ..generators.pim_ctrl import PimCtrlParams, _LayoutParams
-from ..hdl.pim_isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layout
+from ..hdl.pim.isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layout
 from .pim_dram import ChannelSpec, Command, PimChannelModel
 from .pim_host import expected_beats, job_placement, split_batch, vector_words
 from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng

@@ -1,6 +1,6 @@
 """Per-channel DRAM timing gate, generated at elaboration from the declarative timing table.
 
-For every row of :data:`~accelgen.hdl.pim_timing.TIMING_TABLE` that spaces two commands the
+For every row of :data:`~accelgen.hdl.pim.timing.TIMING_TABLE` that spaces two commands the
 gate's user can issue, and for every instance of its scope (row buffer, global-buffer slot,
 or the whole channel), the gate holds one down-counter: a command in the row's ``earlier``
 set that touches the instance loads it with ``delay - 1``; a command in ``later`` touching
@@ -21,8 +21,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pim_isa import Cmd
-from .pim_timing import TIMING_TABLE
+from .isa import Cmd
+from .timing import TIMING_TABLE
 
 __all__ = ["TimingGate", "GATE_COMMANDS", "ROW_RULES"]
 
