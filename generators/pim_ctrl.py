@@ -59,16 +59,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.pim.gate import TimingGate
-from ..hdl.pim.isa import Cmd, JobOp, cmd_layout, job_layout, rdata_layout, result_layout, vec_layout
+from ..hdl.pim.isa import Cmd, JobOp, LayoutParams, cmd_layout, job_layout, rdata_layout, result_layout, vec_layout
 from ..hdl.pim.presets import PRESETS, TIMING_NAMES, preset_config
+from ..hdl.util import bits_for, ceil_div, index_width
 from . import DesignParams, param, register
 
 __all__ = ["PimCtrlParams", "PimController", "refresh_window"]
-
-
-def _bits(count: int) -> int:
-    """Width of a counter over ``count`` values, at least 1 (no zero-width signals)."""
-    return max(1, (count - 1).bit_length())
 
 
 def _timing_field(name):
@@ -174,7 +170,12 @@ class PimCtrlParams(DesignParams):
     @property
     def vec_words(self) -> int:
         """Depth of the vector buffer: ``ceil(k_max / lanes)`` columns."""
-        return -(-self.k_max // self.lanes)
+        return ceil_div(self.k_max, self.lanes)
+
+    def layout_params(self) -> LayoutParams:
+        """The parameters of the slot and stream layouts (:mod:`accelgen.hdl.pim.isa`)."""
+        return LayoutParams.of(self.config(), channels=self.channels, m_max=self.m_max, k_max=self.k_max,
+                               tag_bits=self.tag_bits)
 
 
 def refresh_window(config) -> int:
@@ -231,8 +232,7 @@ class PimController(wiring.Component):
             raise TypeError(f"params must be a PimCtrlParams, not {params!r}")
         self.params = params
         self.cfg = params.config()
-        p = _LayoutParams(params, self.cfg)
-        self.layout_params = p
+        p = params.layout_params()
         cw = params.counter_width
         super().__init__({
             "job": In(stream.Signature(job_layout(p))),
@@ -280,27 +280,27 @@ class PimController(wiring.Component):
         epr_log = (c.elems_per_row).bit_length() - 1
         dual = c.dual_row_buffer
         slots = c.gb_slots
-        row_bits = max(1, (c.rows - 1).bit_length())
-        lp = self.layout_params
-        word_bits = max(1, (p.vec_words).bit_length())
-        index_width = result_layout(lp)["index"].shape.width
+        row_bits = index_width(c.rows)
+        lp = p.layout_params()
+        word_bits = bits_for(p.vec_words)
+        idx_width = result_layout(lp)["index"].shape.width
         res_depth = 2 * n_acc + 1
 
         # ---- job registers and setup -------------------------------------------------------
         job_active = Signal()
-        job_op = Signal(2)
+        job_op = Signal(JobOp)
         job_row = Signal(row_bits)
         job_m = Signal(range(p.m_max + 1))
         job_tag = Signal(p.tag_bits)
         job_mask = Signal(C)
         words_total = Signal(word_bits)
-        n_seg = Signal(range(-(-p.k_max // c.elems_per_row) + 1))
+        n_seg = Signal(range(ceil_div(p.k_max, c.elems_per_row) + 1))
         last_cols = Signal(range(cols + 1))
         grp_step = Signal(range(C * B + 1))     # outputs per group (n_ch * B; B when reducing)
         reduce = p.reduce_channels
         n_ch = Signal(range(C + 1))             # enabled channels
         # Rank of each channel among the enabled ones (split-K: which K slice it holds).
-        ch_rank = [Signal(_bits(C), name=f"ch_rank_{ch}") for ch in range(C)]
+        ch_rank = [Signal(index_width(C), name=f"ch_rank_{ch}") for ch in range(C)]
 
         payload = self.job.payload
         k_in = payload.k
@@ -345,7 +345,7 @@ class PimController(wiring.Component):
         local_words = Signal(word_bits + 1)
         if reduce:
             div_busy = Signal()
-            div_acc = Signal(word_bits + _bits(C) + 1)
+            div_acc = Signal(word_bits + index_width(C) + 1)
             m.d.sync += gen_start.eq(0)
             with m.If(start):
                 m.d.sync += [div_busy.eq(1), div_acc.eq(0), local_words.eq(0)]
@@ -374,7 +374,7 @@ class PimController(wiring.Component):
             m.submodules.vec_mem = vec_mem = Memory(shape=C * col_bits, depth=p.vec_words, init=[])
             wr = vec_mem.write_port(granularity=col_bits)
             rd = vec_mem.read_port(domain="sync", transparent_for=(wr,))
-            wr_rank = Signal(_bits(C))
+            wr_rank = Signal(index_width(C))
             local_received = Signal(word_bits)   # complete local columns
             writing = self.vec.valid & accepting
             m.d.comb += [
@@ -401,18 +401,18 @@ class PimController(wiring.Component):
 
         # ---- address generator: the loop nest, one pass descriptor at a time ---------------
         pass_layout = data.StructLayout({
-            "row": row_bits, "ncols": range(cols + 1), "acc": _bits(n_acc), "word_end": word_bits + 1,
+            "row": row_bits, "ncols": range(cols + 1), "acc": index_width(n_acc), "word_end": word_bits + 1,
             "seg_word": word_bits, "load_first": 1, "load_last": 1, "block_last": 1,
             "a_count": range(n_acc + 1), "job_last": 1, "job_first": 1,
         })
         gen_active = Signal()
         gen_first = Signal()
-        g_blk_base = Signal(index_width)
+        g_blk_base = Signal(idx_width)
         g_s = Signal.like(n_seg)
         g_s_row = Signal(row_bits)
         g_seg_word = Signal(word_bits)
-        g_a = Signal(_bits(n_acc))
-        g_grp_base = Signal(index_width)
+        g_a = Signal(index_width(n_acc))
+        g_grp_base = Signal(idx_width)
         g_row = Signal(row_bits)
 
         m.submodules.pass_fifo = pass_fifo = fifo.SyncFIFOBuffered(width=pass_layout.size, depth=3)
@@ -547,7 +547,7 @@ class PimController(wiring.Component):
 
         # ---- candidates ----------------------------------------------------------------------
         mac_want = Signal()
-        mac_cmd = Signal(4)
+        mac_cmd = Signal(Cmd)
         mac_ok = Signal()
         m.d.comb += mac_cmd.eq(Cmd.NOP)
         with m.If(mac_valid):
@@ -736,7 +736,7 @@ class PimController(wiring.Component):
         # Hold the loader shortly before a block's accumulator reads, so that the write-to-read
         # turnaround does not delay them (the loader has slack; the MAC stream has none).
         turnaround = c.CWL + c.BL + c.tWTR_S
-        hold_cols = -(-turnaround // max(1, c.mac_spacing)) + 1
+        hold_cols = ceil_div(turnaround, max(1, c.mac_spacing)) + 1
         near_end = (mac_desc.ncols - mac_col) <= hold_cols
         # (Only once the MAC unit's own segment is loaded: it may be the one in flight.)
         m.d.comb += hold_loader.eq(mac_valid & mac_desc.block_last & (
@@ -770,8 +770,8 @@ class PimController(wiring.Component):
             res_fifo.w_en.eq(expect[c.CL]),
             res_fifo.w_data.eq(Cat(*[self.rdata[ch].data[:B * 32] for ch in range(C)])),
         ]
-        out_ch = Signal(_bits(C))
-        out_index = Signal(index_width)
+        out_ch = Signal(index_width(C))
+        out_index = Signal(idx_width)
         entry = res_fifo.r_data
         ch_enabled = Signal()
         beat_values = Signal(B * 32)
@@ -860,16 +860,3 @@ class PimController(wiring.Component):
             with m.Else():
                 m.d.sync += self.stall_row.eq(self.stall_row + 1)
         return m
-
-
-class _LayoutParams:
-    """The attribute bundle the :mod:`~accelgen.hdl.pim.isa` layout functions expect."""
-
-    def __init__(self, params: PimCtrlParams, config):
-        for name in ("bank_groups", "banks_per_group", "rows", "row_bytes", "col_bytes", "n_acc",
-                     "gb_slots", "acc_bits", "elem_bits"):
-            setattr(self, name, getattr(config, name))
-        self.channels = params.channels
-        self.m_max = params.m_max
-        self.k_max = params.k_max
-        self.tag_bits = params.tag_bits

@@ -45,8 +45,8 @@ class TimingGate(wiring.Component):
 
     Members
     -------
-    issue_cmd : In(4)
-        Command decided this cycle for this channel (``Cmd``; NOP when none).
+    issue_cmd : In(Cmd)
+        Command decided this cycle for this channel (NOP when none).
     issue_rbuf : In(1)
         Its row buffer (ACTAB, MACAB, PREA).
     issue_slot : In(1)
@@ -63,7 +63,7 @@ class TimingGate(wiring.Component):
         self.rules = tuple(rules)
         self.rbufs = 2 if config.dual_row_buffer else 1
         self.slots = config.gb_slots
-        members = {"issue_cmd": In(4), "issue_rbuf": In(1), "issue_slot": In(1)}
+        members = {"issue_cmd": In(Cmd), "issue_rbuf": In(1), "issue_slot": In(1)}
         for key in self.keys():
             members["ok_" + key] = Out(1)
             members["okrow_" + key] = Out(1)
@@ -115,7 +115,7 @@ class TimingGate(wiring.Component):
             for cmd in cmds:
                 if cmd not in GATE_COMMANDS:
                     continue
-                match = self.issue_cmd == int(cmd)
+                match = self.issue_cmd == cmd
                 if scope == "bank" and cmd in (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA) and self.rbufs > 1:
                     match = match & (issued_rbuf == instance)
                 if scope == "gb_slot":
@@ -158,7 +158,7 @@ class TimingGate(wiring.Component):
         if weight > 0 and c.tFAW > 1:
             depth = 4 // weight
             ages = [Signal(range(c.tFAW), name=f"faw_{i}") for i in range(depth)]
-            activate = self.issue_cmd == int(Cmd.ACTAB)
+            activate = self.issue_cmd == Cmd.ACTAB
             with m.If(activate):
                 m.d.sync += ages[0].eq(c.tFAW - 1)
                 for i in range(1, depth):
