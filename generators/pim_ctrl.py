@@ -44,29 +44,30 @@ enabled channels run in lockstep; each channel has its own timing gate
 (:class:`~accelgen.hdl.pim.gate.TimingGate`) and a command issues when every enabled channel's
 gate allows it. The command slots are registered.
 
-Structure
----------
-:class:`PimController` only instantiates the units of :mod:`accelgen.hdl.pim` (submodules
-named as below) and wires them::
-
-    job ──> job (JobSetup) ──────────── descriptor values, start, done ──> every unit
-    vec ──> vector_buffer (VectorBuffer) <── read ── vector_loader
-            address_gen (AddressGenerator) ── passes ──> activate ── activated ──> mac
-                                           └─ loads ──> vector_loader
-            mac ── retire ──> precharge, vector_loader;   precharge ── close ──> activate
-            mac, precharge, activate, refresh, vector_loader ── cmd ports ──> arbiter
-            arbiter (CommandArbiter: gate_<c>, priority, slots) ──> cmd[c]
-    rdata ──> results (ResultCollector) ──> res;   counters (PerfCounters) ──> counters
-
-Streams (``job``, ``vec``, ``res``, ``passes``, ``loads``, ``activated``) and interfaces
-(``read``, ``retire``, ``close``, the command ports) are joined with ``wiring.connect``; the
-rest are plain values (busy flags, credits, strobes).
-
 Refresh (``refresh_mode="ab"``): a credit counter (REFs issued minus refresh intervals elapsed,
 plus ``refresh_postpone``) must never go negative. At a row-pass boundary (before an ACTAB)
 the engine refreshes when the credit is zero and the cycles left before the next interval
 ends are fewer than a worst-case row pass plus a refresh (the slack check); when idle it
 refreshes until the credit is ``refresh_postpone + 1``.
+
+Structure
+---------
+:class:`PimController` only instantiates the units of :mod:`accelgen.hdl.pim` (submodules
+named as below) and wires them::
+
+     job   ──> job ── descriptor values, start, done ──> the other units
+     vec   ──> vector_buffer <── read ── vector_loader
+               address_gen ── loads ──> vector_loader
+               address_gen ── passes ──> activate ── activated ──> mac
+               mac ── retire ──> precharge, vector_loader
+               precharge ── close ──> activate
+               mac, precharge, activate, refresh, vector_loader ── cmd ports ──> arbiter ──> cmd[c]
+     rdata ──> results ──> res
+               counters ──> busy_cycles, ..., stall_refresh
+
+Streams (``job``, ``vec``, ``res``, ``passes``, ``loads``, ``activated``) and interfaces
+(``read``, ``retire``, ``close``, the command ports) are joined with ``wiring.connect``; the
+rest are plain values (busy flags, credits, strobes).
 """
 
 import dataclasses

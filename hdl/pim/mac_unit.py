@@ -25,7 +25,9 @@ class MacUnit(wiring.Component):
     (CLRMAC) for the next block. A new pass is taken in the cycle the current one ends.
 
     Before a block's reads it asks the vector loader to hold the bus (``hold_bus``), so that
-    the write-to-read turnaround does not delay them.
+    the write-to-read turnaround does not delay them: during the MACABs of a block's last pass
+    from ``ceil((CWL + BL + tWTR_S) / mac_spacing) + 1`` columns before its end (once a
+    segment is loaded), and during the reads.
 
     Members
     -------

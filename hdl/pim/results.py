@@ -67,13 +67,13 @@ class ResultCollector(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        c, C, B = self._config, self._layout.channels, self._config.banks
+        c, C, B, acc = self._config, self._layout.channels, self._config.banks, self._layout.acc_bits
         expect = Signal(c.CL + 1)
         m.d.sync += expect.eq(Cat(self.rdmac, expect[:-1]))
-        m.submodules.fifo = res_fifo = fifo.SyncFIFOBuffered(width=C * B * 32, depth=result_depth(c))
+        m.submodules.fifo = res_fifo = fifo.SyncFIFOBuffered(width=C * B * acc, depth=result_depth(c))
         m.d.comb += [
             res_fifo.w_en.eq(expect[c.CL]),
-            res_fifo.w_data.eq(Cat(*[self.rdata[ch].data[:B * 32] for ch in range(C)])),
+            res_fifo.w_data.eq(Cat(*[self.rdata[ch].data[:B * acc] for ch in range(C)])),
         ]
         out_ch = Signal(index_width(C))
         out_index = Signal(index_bits(self._layout))
@@ -88,7 +88,7 @@ class ResultCollector(wiring.Component):
             self.pending.eq(res_fifo.r_rdy),
         ]
         for b in range(B):
-            m.d.comb += self.res.payload.values[b].eq(beat_values[b * 32:(b + 1) * 32])
+            m.d.comb += self.res.payload.values[b].eq(beat_values[b * acc:(b + 1) * acc])
         step_beat = res_fifo.r_rdy & (~ch_enabled | ~in_range | self.res.ready)
         last_channel = (out_ch == C - 1) if not self._reduce else Const(1)
         pop = step_beat & last_channel
@@ -107,22 +107,22 @@ class ResultCollector(wiring.Component):
 
     def _beat(self, m, entry, out_ch):
         """The current beat of FIFO entry ``entry``: ``(channel enabled, values)``."""
-        C, B = self._layout.channels, self._config.banks
+        C, B, acc = self._layout.channels, self._config.banks, self._layout.acc_bits
         ch_enabled = Signal()
-        beat_values = Signal(B * 32)
+        beat_values = Signal(B * acc)
         if self._reduce:
-            # One beat per entry: the enabled channels' partial sums added (32-bit wrap).
+            # One beat per entry: the enabled channels' partial sums added (wrapping).
             m.d.comb += ch_enabled.eq(1)
             for b in range(B):
-                total = Const(0, 32)
+                total = Const(0, acc)
                 for ch in range(C):
-                    part = entry[(ch * B + b) * 32:(ch * B + b + 1) * 32]
-                    total = (total + Mux(self.mask[ch], part, 0))[:32]
-                m.d.comb += beat_values[b * 32:(b + 1) * 32].eq(total)
+                    part = entry[(ch * B + b) * acc:(ch * B + b + 1) * acc]
+                    total = (total + Mux(self.mask[ch], part, 0))[:acc]
+                m.d.comb += beat_values[b * acc:(b + 1) * acc].eq(total)
         else:
             with m.Switch(out_ch):
                 for ch in range(C):
                     with (m.Case(ch) if ch < C - 1 else m.Default()):
                         m.d.comb += [ch_enabled.eq(self.mask[ch]),
-                                     beat_values.eq(entry[ch * B * 32:(ch + 1) * B * 32])]
+                                     beat_values.eq(entry[ch * B * acc:(ch + 1) * B * acc])]
         return ch_enabled, beat_values
