@@ -100,33 +100,33 @@ class TimingGate(wiring.Component):
             return cmd in (Cmd.MACAB, Cmd.WRGB) and slot == instance
         return False
 
+    def _issued_touches(self, scope, instance, cmds):
+        """Expression: the decided command is in ``cmds`` and touches scope instance ``instance``
+        (``None`` if no command of ``cmds`` is a gate command)."""
+        issued_rbuf = self.issue_rbuf if self.rbufs > 1 else 0
+        issued_slot = self.issue_slot if self.slots > 1 else 0
+        terms = []
+        for cmd in cmds:
+            if cmd not in GATE_COMMANDS:
+                continue
+            match = self.issue_cmd == cmd
+            if scope == "bank" and cmd in (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA) and self.rbufs > 1:
+                match = match & (issued_rbuf == instance)
+            if scope == "gb_slot":
+                match = match & (issued_slot == instance) if self.slots > 1 else match
+            terms.append(match)
+        if not terms:
+            return None
+        expr = terms[0]
+        for term in terms[1:]:
+            expr = expr | term
+        return expr
+
     def elaborate(self, platform):
         m = Module()
         c = self.config
         variants = self.variants()
         blockers = {key: [] for key, _, _, _ in variants}  # key -> [(is_row_rule, busy signal)]
-
-        issued_rbuf = self.issue_rbuf if self.rbufs > 1 else 0
-        issued_slot = self.issue_slot if self.slots > 1 else 0
-
-        def issued_touches(scope, instance, cmds):
-            """Expression: the decided command is in ``cmds`` and touches the instance."""
-            terms = []
-            for cmd in cmds:
-                if cmd not in GATE_COMMANDS:
-                    continue
-                match = self.issue_cmd == cmd
-                if scope == "bank" and cmd in (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA) and self.rbufs > 1:
-                    match = match & (issued_rbuf == instance)
-                if scope == "gb_slot":
-                    match = match & (issued_slot == instance) if self.slots > 1 else match
-                terms.append(match)
-            if not terms:
-                return None
-            expr = terms[0]
-            for term in terms[1:]:
-                expr = expr | term
-            return expr
 
         for rule in self.rules:
             if rule.scope == "window":
@@ -138,7 +138,7 @@ class TimingGate(wiring.Component):
                 continue
             instances = {"bank": range(self.rbufs), "gb_slot": range(self.slots)}.get(rule.scope, (0,))
             for instance in instances:
-                trigger = issued_touches(rule.scope, instance, earlier)
+                trigger = self._issued_touches(rule.scope, instance, earlier)
                 if trigger is None:
                     continue
                 users = [key for key, cmd, r, s in variants
