@@ -182,7 +182,7 @@ def test_job_setup(seed, channels, reduce):
                 continue
             assert bits(ctx, dut.error) == error
             assert bits(ctx, dut.active) == 1 and bits(ctx, dut.start) == 1 and bits(ctx, dut.job.ready) == 0
-            check_registers(ctx, {k: v for k, v in want.items()})
+            check_registers(ctx, want)
             # The loop nest may start: at once, or (split-K) once the local column count is ready.
             gen_starts, cycles, results_done = 0, 0, 0
             while True:
@@ -198,6 +198,12 @@ def test_job_setup(seed, channels, reduce):
                 ctx.set(dut.results_done, results_done)
                 ctx.set(dut.units_busy, busy)
                 ctx.set(dut.results_pending, pending)
+                # The next descriptor waits (not taken, not lost) while this job is active.
+                ctx.set(dut.job.valid, index < len(descs) and chance(rng, 0.5))
+                if index < len(descs):
+                    nxt = descs[index]
+                    ctx.set(dut.job.payload, {k: nxt[k] for k in ("op", "row_base", "m", "k", "ch_mask", "tag")})
+                assert bits(ctx, dut.job.ready) == 0
                 done = results_done and not busy and not start and not pending
                 assert bits(ctx, dut.done) == done
                 await ctx.tick()
@@ -205,6 +211,7 @@ def test_job_setup(seed, channels, reduce):
                 if done:
                     break
             ctx.set(dut.results_done, 0)
+            ctx.set(dut.job.valid, 0)
             assert gen_starts == 1 and bits(ctx, dut.active) == 0
         assert bits(ctx, dut.error) == int(any(job_expectation(params, config, d) is None for d in descs))
 
