@@ -7,8 +7,12 @@
   compressor trees, and the ``mac`` styles built from them.
 - :mod:`accelgen.hdl.fixedpoint`: named rounding modes and saturation, for tables, golden
   models and hardware alike.
-- :mod:`accelgen.hdl.pim_isa`: DRAM-PIM command set, command slot and stream layouts (the
-  contract between the PIM controller and any channel model).
-- :mod:`accelgen.hdl.pim_presets`: PIM-DRAM organisation and timing, named presets, checks.
-- :mod:`accelgen.hdl.pim_timing`: the declarative DRAM-PIM timing table.
+- :mod:`accelgen.hdl.util`: integer helpers (``ceil_div``, ``index_width``, logarithms).
+- :mod:`accelgen.hdl.pim`: the DRAM-PIM controller's hardware:
+
+  - :mod:`accelgen.hdl.pim.isa`: command set, command slot and stream layouts (the contract
+    between the PIM controller and any channel model);
+  - :mod:`accelgen.hdl.pim.presets`: PIM-DRAM organisation and timing, named presets, checks;
+  - :mod:`accelgen.hdl.pim.timing`: the declarative DRAM-PIM timing table;
+  - :mod:`accelgen.hdl.pim.gate`: the per-channel timing gate generated from that table.
 """

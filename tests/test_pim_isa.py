@@ -2,11 +2,15 @@
 
 """PIM command set, stream layouts, presets and their consistency checks."""
 
+import numpy as np
 import pytest
 
-from accelgen.hdl.pim_isa import Cmd, JobOp, cmd_layout, field_widths, rdata_layout
-from accelgen.hdl.pim_presets import PRESETS, TIMING_NAMES, PimConfig, preset_config, preset_sources
-from accelgen.hdl.pim_timing import TIMING_TABLE, rule_by_name
+from accelgen.generators import get_design
+from accelgen.hdl.pim.isa import Cmd, JobOp, cmd_layout, field_widths, rdata_layout
+from accelgen.hdl.pim.presets import PRESETS, TIMING_NAMES, PimConfig, preset_config, preset_sources
+from accelgen.hdl.pim.timing import TIMING_TABLE, rule_by_name
+from accelgen.sim.lint import lint_design
+from accelgen.verif import pim_host
 
 
 def test_command_codes_are_distinct_and_fit():
@@ -76,11 +80,6 @@ def test_timing_table_rows():
 
 
 # -- the controller's parameters and the host's user-input checks ---------------------------------
-
-import numpy as np  # noqa: E402
-
-from accelgen.generators import get_design  # noqa: E402
-from accelgen.verif import pim_host  # noqa: E402
 
 PIM = get_design("pim_ctrl")
 
@@ -161,6 +160,4 @@ def test_split_k_placement_covers_k_once(seed):
     dict(preset="jedec_hbm2", elem="bf16", refresh_mode="off", channels=2, refresh_postpone=8),
 ])
 def test_corner_configurations_are_lint_clean(overrides):
-    from accelgen.sim.lint import lint_design
-
     assert lint_design(PIM, PIM.params(**overrides)) == []

@@ -9,8 +9,9 @@ checked against pim.md's anchors and against schedules that the checker accepts.
 import numpy as np
 import pytest
 
-from accelgen.hdl.pim_isa import Cmd, cmd_layout, field_widths
-from accelgen.hdl.pim_presets import PRESETS, TIMING_NAMES, preset_config
+from accelgen.hdl.pim.isa import Cmd, cmd_layout, field_widths
+from accelgen.hdl.pim.presets import PRESETS, TIMING_NAMES, preset_config
+from accelgen.hdl.util import ceil_div
 from accelgen.verif.pim_bound import gemv_bound, gemv_passes, plan_passes, row_pass_cycles, schedule_passes
 from accelgen.verif.pim_dram import (
     RULES,
@@ -312,8 +313,8 @@ def run_gemv(spec, w, x, channels, scheduler):
     m, k = w.shape
     models = [PimChannelModel(spec, channel=c) for c in range(channels)]
     store_gemv(models, w, row_base=3)
-    y = np.zeros(-(-m // spec.banks) * spec.banks, dtype=object)
-    groups = -(-m // spec.banks)
+    groups = ceil_div(m, spec.banks)
+    y = np.zeros(groups * spec.banks, dtype=object)
     for pos, model in enumerate(models):
         local = len(range(pos, groups, channels))
         if local == 0:

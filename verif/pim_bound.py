@@ -62,7 +62,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .pim_dram import ChannelSpec
+from ..hdl.util import ceil_div
+from .pim_dram import ChannelSpec, Command
 
 __all__ = ["Pass", "Bound", "row_pass_cycles", "gemv_passes", "passes_bound", "gemv_bound", "utilization",
            "plan_passes", "schedule_passes"]
@@ -132,8 +133,8 @@ def gemv_passes(params, m: int, k: int, channels: int = 1, order: str | None = N
     spec = _spec(params)
     if m < 1 or k < 1 or channels < 1:
         raise ValueError(f"m={m}, k={k}, channels={channels} must be at least 1")
-    groups = -(-m // spec.banks)
-    return plan_passes(spec, -(-groups // channels), k, order, keep_resident)
+    groups = ceil_div(m, spec.banks)
+    return plan_passes(spec, ceil_div(groups, channels), k, order, keep_resident)
 
 
 def plan_passes(params, local_groups: int, k: int, order: str | None = None,
@@ -150,8 +151,8 @@ def plan_passes(params, local_groups: int, k: int, order: str | None = None,
     if order not in ("m_outer", "k_outer"):
         raise ValueError(f"order={order!r} must be 'm_outer' or 'k_outer'")
     seg = spec.row_elems
-    segments = -(-k // seg)
-    columns = [-(-(min(k, (s + 1) * seg) - s * seg) // spec.lanes) for s in range(segments)]
+    segments = ceil_div(k, seg)
+    columns = [ceil_div(min(k, (s + 1) * seg) - s * seg, spec.lanes) for s in range(segments)]
     window = spec.n_acc if order == "k_outer" else 1
     passes = []
     slot_of = {}
@@ -285,12 +286,11 @@ def schedule_passes(model, passes: list[Pass], k: int, x, *, row_base: int = 0, 
     before an ACTAB when the next refresh deadline is closer than a row pass plus tRFC.
     Returns ``(schedule, returns)`` like :func:`accelgen.verif.pim_dram.issue_asap`.
     """
-    from .pim_dram import Command
     spec = model.spec
     checker = model.checker
     x = list(x)
     seg, lanes = spec.row_elems, spec.lanes
-    segments = -(-k // seg)
+    segments = ceil_div(k, seg)
     order = ("ACT", "MAC", "PRE", "RES", "VEC")
     queues = {q: [] for q in order}
     nodes = []

@@ -1,6 +1,6 @@
 """Behavioural model of one PIM-DRAM channel, with an independent timing and protocol checker.
 
-The command set, field meanings and arithmetic are those of :mod:`accelgen.hdl.pim_isa`
+The command set, field meanings and arithmetic are those of :mod:`accelgen.hdl.pim.isa`
 (the contract between the controller and any memory model). This module is written against
 that text and the timing *values* of a preset only: its timing rules are its own table
 (:data:`RULES`), so a wrong rule in the controller's timing gates cannot hide behind the same
@@ -82,7 +82,7 @@ Every violation is a :class:`Violation` (cycle, command, rule, required, actual)
 ``on_violation="raise"`` (default) the first one raises :class:`TimingViolation`, with
 ``"record"`` they accumulate in :attr:`TimingChecker.violations`.
 
-Data semantics (see :mod:`accelgen.hdl.pim_isa`): DRAM rows are byte arrays (unwritten rows
+Data semantics (see :mod:`accelgen.hdl.pim.isa`): DRAM rows are byte arrays (unwritten rows
 read as zero); elements are little-endian, element ``j`` of a column at bits
 ``[j*elem_bits, (j+1)*elem_bits)``. MACAB on column ``c`` adds, for every bank ``b``, the dot
 product of the open row's column ``c`` with column ``c`` of global-buffer slot ``slot`` into
@@ -316,7 +316,7 @@ class Command:
         or ``op`` plus ``bg``, ``bank``, ...; values anything ``int()`` accepts), an ISA ``Cmd``
         member, a name, or ``None`` (NOP).
 
-        A packed slot integer needs ``spec`` (fields in :func:`accelgen.hdl.pim_isa.cmd_layout`
+        A packed slot integer needs ``spec`` (fields in :func:`accelgen.hdl.pim.isa.cmd_layout`
         order, ``cmd`` in the least significant bits).
         """
         if value is None:

@@ -16,7 +16,10 @@ documented accumulator behaviour (GEMV clears; GEMV_ACC adds to what the accumul
 
 import numpy as np
 
-from ..hdl.pim_isa import JobOp
+from ..hdl.pim.isa import Cmd, JobOp
+from ..hdl.util import ceil_div
+from .golden import check_fits
+from .pim_dram import bf16_to_float32, float32_to_bf16_bits
 
 __all__ = [
     "job_placement",
@@ -50,9 +53,9 @@ def k_slices(params, k: int, mask: int) -> list[np.ndarray]:
     holds, padded with -1 to whole rows. Rank ``r`` holds vector words ``r, r + n_ch, ...``."""
     cfg = params.config()
     n_ch, lanes = len(enabled_channels(params, mask)), cfg.lanes
-    words = -(-k // lanes)
-    local = -(-words // n_ch)
-    width = -(-local // cfg.cols_per_row) * cfg.elems_per_row
+    words = ceil_div(k, lanes)
+    local = ceil_div(words, n_ch)
+    width = ceil_div(local, cfg.cols_per_row) * cfg.elems_per_row
     slices = []
     for rank in range(n_ch):
         positions = np.full(width, -1, dtype=np.int64)
@@ -70,9 +73,9 @@ def rows_used(params, m: int, k: int, mask: int) -> int:
     cfg = params.config()
     n_ch = len(enabled_channels(params, mask))
     if params.reduce_channels:
-        return -(-m // cfg.banks) * (len(k_slices(params, k, mask)[0]) // cfg.elems_per_row)
-    groups = -(-m // (n_ch * cfg.banks))
-    return groups * -(-k // cfg.elems_per_row)
+        return ceil_div(m, cfg.banks) * (len(k_slices(params, k, mask)[0]) // cfg.elems_per_row)
+    groups = ceil_div(m, n_ch * cfg.banks)
+    return groups * ceil_div(k, cfg.elems_per_row)
 
 
 def job_placement(params, w, row_base: int, mask: int):
@@ -92,7 +95,7 @@ def job_placement(params, w, row_base: int, mask: int):
                 for s in range(n_seg):
                     yield ch, bank, (row_base + group * n_seg + s) % cfg.rows, sliced[i, s * epr:(s + 1) * epr]
         return
-    n_seg = -(-k // epr)
+    n_seg = ceil_div(k, epr)
     padded = np.zeros((m, n_seg * epr), dtype=np.int64)
     padded[:, :k] = w
     for i in range(m):
@@ -106,7 +109,7 @@ def vector_words(params, x) -> list[int]:
     cfg = params.config()
     lanes, bits = cfg.lanes, cfg.elem_bits
     x = np.asarray(x, dtype=np.int64)
-    words = -(-len(x) // lanes)
+    words = ceil_div(len(x), lanes)
     padded = np.zeros(words * lanes, dtype=np.int64)
     padded[:len(x)] = x
     mask = (1 << bits) - 1
@@ -135,10 +138,8 @@ def split_batch(inputs: dict):
 def _bf16_products(w, x, lanes):
     """float32 products of bf16 bit patterns ``w`` (M x K) and ``x`` (K), K padded with zeros to
     whole columns (the padded lanes are multiplied too, as in the memory)."""
-    from .pim_dram import bf16_to_float32
-
     k = len(x)
-    width = -(-k // lanes) * lanes
+    width = ceil_div(k, lanes) * lanes
     wp = np.zeros((w.shape[0], width), dtype=np.uint16)
     wp[:, :k] = np.asarray(w, dtype=np.int64).astype(np.uint16)
     xp = np.zeros(width, dtype=np.uint16)
@@ -171,8 +172,8 @@ def expected_beats(params, inputs: dict) -> list[tuple]:
             products = _bf16_products(w, x, cfg.lanes)
         else:
             y = np.asarray(w, dtype=np.int64) @ np.asarray(x, dtype=np.int64)
-        groups = -(-m // (n_ch * banks))
-        blocks = -(-groups // n_acc)
+        groups = ceil_div(m, n_ch * banks)
+        blocks = ceil_div(groups, n_acc)
         for g in range(blocks):
             if g > 0 or op != JobOp.GEMV_ACC:
                 acc[chans] = 0
@@ -213,8 +214,8 @@ def _reduced_beats(params, acc, op, m, k, mask, tag, w, x) -> list[tuple]:
     for ch, positions in zip(chans, k_slices(params, k, mask)):
         held = positions[positions >= 0]
         partial[ch] = w[:, held] @ x[held]
-    groups = -(-m // banks)
-    blocks = -(-groups // n_acc)
+    groups = ceil_div(m, banks)
+    blocks = ceil_div(groups, n_acc)
     beats = []
     for g in range(blocks):
         if g > 0 or op != JobOp.GEMV_ACC:
@@ -242,8 +243,6 @@ def random_job(params, rng, row_base: int, *, m=None, k=None, op=None, mask=None
     mask = int(rng.integers(1, full, endpoint=True)) if mask is None else mask
     op = int(rng.choice([JobOp.GEMV, JobOp.GEMV, JobOp.ATTN_QK, JobOp.ATTN_PV, JobOp.GEMV_ACC])) if op is None else op
     if params.elem == "bf16":
-        from .pim_dram import float32_to_bf16_bits
-
         w = float32_to_bf16_bits(rng.standard_normal((m, k)).astype(np.float32)).astype(np.int64)
         x = float32_to_bf16_bits(rng.standard_normal(k).astype(np.float32)).astype(np.int64)
     else:
@@ -321,14 +320,10 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``w @ x`` on every channel: ``w`` (M x K) and ``x`` (K), int8 (or any
     numbers, rounded to bf16, with ``elem=bf16``)."""
-    from .golden import check_fits
-
     for key in ("w", "x"):
         if key not in arrays:
             raise ValueError(f"inputs must hold int8 arrays 'w' (M x K) and 'x' (K); '{key}' is missing")
     if params.elem == "bf16":
-        from .pim_dram import float32_to_bf16_bits
-
         w = float32_to_bf16_bits(np.asarray(arrays["w"], dtype=np.float32)).astype(np.int64)
         x = float32_to_bf16_bits(np.asarray(arrays["x"], dtype=np.float32)).astype(np.int64)
     else:
@@ -349,8 +344,6 @@ def user_jobs(params, arrays: dict) -> list[dict]:
 def user_outputs(params, arrays: dict, outputs: list[dict]) -> dict:
     """``y`` (M, int64), ``cycles`` and the command ``trace`` (cycle, channel, command, bank
     group, bank, row, column) with ``trace_commands`` naming the command codes."""
-    from ..hdl.pim_isa import Cmd
-
     out = outputs[0]
     m = arrays["w"].shape[0]
     y = np.zeros(m, dtype=np.int64)

@@ -13,25 +13,22 @@ import os
 
 import cocotb
 import numpy as np
+from amaranth.hdl import Shape
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from ..generators.pim_ctrl import PimCtrlParams, _LayoutParams
-from ..hdl.pim_isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layout
+from ..generators.pim_ctrl import PimCtrlParams
+from ..hdl.pim.isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layout
+from ..hdl.util import ceil_div
 from .pim_dram import ChannelSpec, Command, PimChannelModel
 from .pim_host import expected_beats, job_placement, split_batch, vector_words
 from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
 from .tb_common import run_jobs
 
 
-def _offsets(layout):
-    return {name: (field.offset, field.width) for name, field in layout}
-
-
-def _pack(layout, **values) -> int:
-    word = 0
-    for name, (offset, width) in _offsets(layout).items():
-        word |= (int(values.get(name, 0)) & ((1 << width) - 1)) << offset
-    return word
+def _field(layout, name) -> tuple[int, int]:
+    """``(offset, mask)`` of field ``name`` of ``layout``."""
+    field = layout[name]
+    return field.offset, (1 << field.width) - 1
 
 
 class ChannelMonitor:
@@ -46,9 +43,14 @@ class ChannelMonitor:
         self.dut = dut
         self.params = params
         self.models = models
-        self.lp = _LayoutParams(params, params.config())
-        self.slot_bits = cmd_layout(self.lp).size
-        self.rdata_bits = rdata_layout(self.lp).size
+        lp = params.layout_params()
+        slot, rdata = cmd_layout(lp), rdata_layout(lp)
+        # Both ports are arrays of one layout per channel: element ``ch`` at ``ch * size``.
+        self.slot_bits, self.slot_mask = slot.size, (1 << slot.size) - 1
+        self.cmd_offset, self.cmd_mask = _field(slot, "cmd")
+        self.rdata_bits = rdata.size
+        self.valid_bit = 1 << rdata["valid"].offset
+        self.data_offset = rdata["data"].offset
         self.cycle = 0
         self.trace_on = trace
         self.trace = []
@@ -68,15 +70,15 @@ class ChannelMonitor:
         self.cycle += 1
         cycle = self.cycle
         slots = int(self.dut.cmd.value.to_unsigned())
-        mask = (1 << self.slot_bits) - 1
         rdata = 0
         mac_now = False
         for ch, model in enumerate(self.models):
-            word = (slots >> (ch * self.slot_bits)) & mask
-            cmd = Command.unpack(word, model.spec) if word & 0xF else None
+            word = (slots >> (ch * self.slot_bits)) & self.slot_mask
+            is_nop = ((word >> self.cmd_offset) & self.cmd_mask) == Cmd.NOP
+            cmd = None if is_nop else Command.unpack(word, model.spec)
             ret = model.step(cycle, cmd)
             if ret is not None:
-                rdata |= ((ret.data << 1) | 1) << (ch * self.rdata_bits)
+                rdata |= ((ret.data << self.data_offset) | self.valid_bit) << (ch * self.rdata_bits)
             if cmd is not None:
                 if cmd.op == "MACAB":
                     mac_now = True
@@ -110,7 +112,7 @@ async def run_pim_batch(bench, config, job, inputs):
     dut = bench.dut
     params = PimCtrlParams(**config["params"])
     cfg = params.config()                      # the true timing, also for a mutated build
-    lp = _LayoutParams(params, cfg)
+    lp = params.layout_params()
     spec = ChannelSpec.from_params(cfg)
     # ACCELGEN_PIM_RECORD=1 records violations instead of stopping at the first (debugging).
     on_violation = "record" if os.environ.get("ACCELGEN_PIM_RECORD") else "raise"
@@ -135,7 +137,8 @@ async def run_pim_batch(bench, config, job, inputs):
         await bench_step(bench, monitor)
     job_l = job_layout(lp)
     for op, row_base, m, k, mask, tag, w, x in pim_jobs:
-        job_src.send([_pack(job_l, op=op, row_base=row_base, m=m, k=k, ch_mask=mask, tag=tag)])
+        desc = job_l.const({"op": op, "row_base": row_base, "m": m, "k": k, "ch_mask": mask, "tag": tag})
+        job_src.send([desc.as_bits()])
         vec_src.send(vector_words(params, x))
     expected = expected_beats(params, inputs)
     res_sink.expect_count = len(expected)
@@ -144,7 +147,7 @@ async def run_pim_batch(bench, config, job, inputs):
         dut._log.info("  cycle %d: %d/%d result beats", cycle, len(res_sink.received), res_sink.expect_count)
 
     slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
-    passes = sum(-(-m // cfg.banks) * -(-k // cfg.elems_per_row) for _, _, m, k, _, _, _, _ in pim_jobs)
+    passes = sum(ceil_div(m, cfg.banks) * ceil_div(k, cfg.elems_per_row) for _, _, m, k, _, _, _, _ in pim_jobs)
     budget = int(slowdown * (passes * 3 * (cfg.row_pass_cycles() + 2 * cfg.cols_per_row * cfg.BL) + 2000)) + 20000
     await bench.run(timeout_cycles=budget, progress=progress)
     # Let the last job finish (its final PREA may trail the last result) before judging.
@@ -156,17 +159,15 @@ async def run_pim_batch(bench, config, job, inputs):
         dut._log.error("  %s", violation)
 
     res_l = result_layout(lp)
-    off = _offsets(res_l)
+    acc_bits = Shape.cast(res_l["values"].shape.elem_shape).width
     tags, index, values, last = [], [], [], []
     for word in res_sink.received:
-        tags.append((word >> off["tag"][0]) & ((1 << off["tag"][1]) - 1))
-        index.append((word >> off["index"][0]) & ((1 << off["index"][1]) - 1))
-        last.append((word >> off["last"][0]) & 1)
-        row = []
-        for b in range(cfg.banks):
-            v = (word >> (off["values"][0] + 32 * b)) & 0xFFFFFFFF
-            row.append(v - (1 << 32) if v >> 31 else v)
-        values.append(row)
+        beat = res_l.from_bits(word)
+        tags.append(beat.tag)
+        index.append(beat.index)
+        last.append(beat.last)
+        row = [beat.values[b] for b in range(cfg.banks)]
+        values.append([v - (1 << acc_bits) if v >> (acc_bits - 1) else v for v in row])
     if job.get("check"):
         got = list(zip(tags, index, [tuple(r) for r in values], last))
         Scoreboard(f"{job['name']}: result beats", describe=repr).check(expected, got)

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ...generators import get_design
-from ...hdl.pim_isa import Cmd, JobOp
-from ...hdl.pim_presets import PRESETS, TIMING_NAMES
+from ...hdl.pim.isa import Cmd, JobOp
+from ...hdl.pim.presets import PRESETS, TIMING_NAMES
 from ...verif import pim_host
 from ...verif.pim_bound import gemv_bound
 from .. import flow

@@ -33,7 +33,7 @@ CL         read latency: RD/RDMAC data on ``rdata`` CL cycles after the command.
 CWL        write latency: WRGB -> MACAB reading that global-buffer slot is CWL + BL.
 BL         burst duration on the external data bus in command-clock cycles: RD, WR, WRGB and
            RDMAC are at least BL apart.
-tREFI      average refresh interval (the obligation in :mod:`accelgen.hdl.pim_isa`).
+tREFI      average refresh interval (the obligation in :mod:`accelgen.hdl.pim.isa`).
 tRFC       REF -> ACT/ACTAB/REF (refresh cycle time).
 
 Derived quantities: ``mac_spacing = max(tCCD_S, tCCD_L, tCCD_MAC)`` is the achievable MACAB

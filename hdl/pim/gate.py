@@ -1,6 +1,6 @@
 """Per-channel DRAM timing gate, generated at elaboration from the declarative timing table.
 
-For every row of :data:`~accelgen.hdl.pim_timing.TIMING_TABLE` that spaces two commands the
+For every row of :data:`~accelgen.hdl.pim.timing.TIMING_TABLE` that spaces two commands the
 gate's user can issue, and for every instance of its scope (row buffer, global-buffer slot,
 or the whole channel), the gate holds one down-counter: a command in the row's ``earlier``
 set that touches the instance loads it with ``delay - 1``; a command in ``later`` touching
@@ -21,8 +21,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pim_isa import Cmd
-from .pim_timing import TIMING_TABLE
+from .isa import Cmd
+from .timing import TIMING_TABLE
 
 __all__ = ["TimingGate", "GATE_COMMANDS", "ROW_RULES"]
 
@@ -45,8 +45,8 @@ class TimingGate(wiring.Component):
 
     Members
     -------
-    issue_cmd : In(4)
-        Command decided this cycle for this channel (``Cmd``; NOP when none).
+    issue_cmd : In(Cmd)
+        Command decided this cycle for this channel (NOP when none).
     issue_rbuf : In(1)
         Its row buffer (ACTAB, MACAB, PREA).
     issue_slot : In(1)
@@ -63,7 +63,7 @@ class TimingGate(wiring.Component):
         self.rules = tuple(rules)
         self.rbufs = 2 if config.dual_row_buffer else 1
         self.slots = config.gb_slots
-        members = {"issue_cmd": In(4), "issue_rbuf": In(1), "issue_slot": In(1)}
+        members = {"issue_cmd": In(Cmd), "issue_rbuf": In(1), "issue_slot": In(1)}
         for key in self.keys():
             members["ok_" + key] = Out(1)
             members["okrow_" + key] = Out(1)
@@ -100,33 +100,33 @@ class TimingGate(wiring.Component):
             return cmd in (Cmd.MACAB, Cmd.WRGB) and slot == instance
         return False
 
+    def _issued_touches(self, scope, instance, cmds):
+        """Expression: the decided command is in ``cmds`` and touches scope instance ``instance``
+        (``None`` if no command of ``cmds`` is a gate command)."""
+        issued_rbuf = self.issue_rbuf if self.rbufs > 1 else 0
+        issued_slot = self.issue_slot if self.slots > 1 else 0
+        terms = []
+        for cmd in cmds:
+            if cmd not in GATE_COMMANDS:
+                continue
+            match = self.issue_cmd == cmd
+            if scope == "bank" and cmd in (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA) and self.rbufs > 1:
+                match = match & (issued_rbuf == instance)
+            if scope == "gb_slot":
+                match = match & (issued_slot == instance) if self.slots > 1 else match
+            terms.append(match)
+        if not terms:
+            return None
+        expr = terms[0]
+        for term in terms[1:]:
+            expr = expr | term
+        return expr
+
     def elaborate(self, platform):
         m = Module()
         c = self.config
         variants = self.variants()
         blockers = {key: [] for key, _, _, _ in variants}  # key -> [(is_row_rule, busy signal)]
-
-        issued_rbuf = self.issue_rbuf if self.rbufs > 1 else 0
-        issued_slot = self.issue_slot if self.slots > 1 else 0
-
-        def issued_touches(scope, instance, cmds):
-            """Expression: the decided command is in ``cmds`` and touches the instance."""
-            terms = []
-            for cmd in cmds:
-                if cmd not in GATE_COMMANDS:
-                    continue
-                match = self.issue_cmd == int(cmd)
-                if scope == "bank" and cmd in (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA) and self.rbufs > 1:
-                    match = match & (issued_rbuf == instance)
-                if scope == "gb_slot":
-                    match = match & (issued_slot == instance) if self.slots > 1 else match
-                terms.append(match)
-            if not terms:
-                return None
-            expr = terms[0]
-            for term in terms[1:]:
-                expr = expr | term
-            return expr
 
         for rule in self.rules:
             if rule.scope == "window":
@@ -138,7 +138,7 @@ class TimingGate(wiring.Component):
                 continue
             instances = {"bank": range(self.rbufs), "gb_slot": range(self.slots)}.get(rule.scope, (0,))
             for instance in instances:
-                trigger = issued_touches(rule.scope, instance, earlier)
+                trigger = self._issued_touches(rule.scope, instance, earlier)
                 if trigger is None:
                     continue
                 users = [key for key, cmd, r, s in variants
@@ -158,7 +158,7 @@ class TimingGate(wiring.Component):
         if weight > 0 and c.tFAW > 1:
             depth = 4 // weight
             ages = [Signal(range(c.tFAW), name=f"faw_{i}") for i in range(depth)]
-            activate = self.issue_cmd == int(Cmd.ACTAB)
+            activate = self.issue_cmd == Cmd.ACTAB
             with m.If(activate):
                 m.d.sync += ages[0].eq(c.tFAW - 1)
                 for i in range(1, depth):

@@ -19,7 +19,7 @@ cycles after the most recent command in ``earlier`` *within the same scope insta
 State rules (not delays, also part of the protocol): ACT/ACTAB to an open bank (buffer);
 RD/WR/MACAB to a closed bank (buffer); MACAB when the open rows differ between banks; REF
 with any bank open; WRGB to a read-locked global-buffer slot (``gb_busy``, see
-:class:`~accelgen.hdl.pim_isa.Cmd`); refresh starvation (see :mod:`accelgen.hdl.pim_isa`).
+:class:`~accelgen.hdl.pim.isa.Cmd`); refresh starvation (see :mod:`accelgen.hdl.pim.isa`).
 
 The controller generates its timing gates from this table (rows whose commands it issues);
 a channel model's checker implements the same protocol independently.
@@ -28,7 +28,7 @@ a channel model's checker implements the same protocol independently.
 import dataclasses
 from typing import Callable
 
-from .pim_isa import Cmd
+from .isa import Cmd
 
 __all__ = ["TimingRule", "TIMING_TABLE", "rule_by_name"]
 

@@ -60,14 +60,18 @@ With refresh enabled, by the end of every cycle ``t`` at least
 violation. Issuing more often is always allowed.
 """
 
-import enum
+import dataclasses
 
 from amaranth.hdl import unsigned
-from amaranth.lib import data
+from amaranth.lib import data, enum
+
+from ..util import ceil_div, index_width
 
 __all__ = [
     "Cmd",
+    "CMD_BITS",
     "JobOp",
+    "LayoutParams",
     "PIM_COMMANDS",
     "ALL_BANK_COMMANDS",
     "READ_DATA_COMMANDS",
@@ -81,8 +85,15 @@ __all__ = [
 ]
 
 
-class Cmd(enum.IntEnum):
-    """DRAM / PIM commands of one channel's command slot.
+#: Width of the command field of a slot.
+CMD_BITS = 4
+
+
+class Cmd(enum.IntEnum, shape=CMD_BITS):
+    """DRAM / PIM commands of one channel's command slot (the shape of the slot's ``cmd`` field).
+
+    An :class:`amaranth.lib.enum.IntEnum`: in hardware a ``cmd`` field or signal is a view that
+    compares with members and shows names in waveforms; on the host a member is an ``int``.
 
     Normal commands (single bank unless noted):
 
@@ -164,11 +175,9 @@ READ_DATA_COMMANDS = frozenset({Cmd.RD, Cmd.RDMAC})
 #: Commands carrying write data on the external bus (in the slot's ``data`` field).
 WRITE_DATA_COMMANDS = frozenset({Cmd.WR, Cmd.WRGB})
 
-CMD_BITS = 4
 
-
-class JobOp(enum.IntEnum):
-    """Operation of a job descriptor.
+class JobOp(enum.IntEnum, shape=2):
+    """Operation of a job descriptor (the shape of its ``op`` field).
 
     All four compute ``y = W @ x`` for an ``M x K`` matrix ``W`` stored in the PIM rows
     starting at the job's ``row_base`` (layout: ``docs/pim.md`` and :mod:`accelgen.generators.pim_ctrl`)
@@ -195,9 +204,51 @@ class JobOp(enum.IntEnum):
     ATTN_PV = 3
 
 
-def _bits(count: int) -> int:
-    """Bits to number ``count`` values, at least 1 (Verilator rejects zero-width ports)."""
-    return max(1, (count - 1).bit_length())
+@dataclasses.dataclass(frozen=True)
+class LayoutParams:
+    """What the slot and stream layouts of one controller configuration depend on.
+
+    The layout functions of this module take any object with these attributes; this is the
+    public one. :meth:`of` builds it from a :class:`~accelgen.hdl.pim.presets.PimConfig` and
+    the job limits.
+    """
+
+    bank_groups: int
+    banks_per_group: int
+    rows: int
+    row_bytes: int
+    col_bytes: int
+    elem_bits: int
+    acc_bits: int
+    n_acc: int
+    gb_slots: int
+    channels: int
+    m_max: int
+    k_max: int
+    tag_bits: int
+
+    @classmethod
+    def of(cls, config, *, channels: int, m_max: int, k_max: int, tag_bits: int) -> "LayoutParams":
+        """The layout parameters of ``config`` (organisation) and the job limits."""
+        org = {name: getattr(config, name) for name in (
+            "bank_groups", "banks_per_group", "rows", "row_bytes", "col_bytes", "elem_bits", "acc_bits",
+            "n_acc", "gb_slots")}
+        return cls(**org, channels=channels, m_max=m_max, k_max=k_max, tag_bits=tag_bits)
+
+    @property
+    def banks(self) -> int:
+        """Banks per channel."""
+        return self.bank_groups * self.banks_per_group
+
+    @property
+    def lanes(self) -> int:
+        """Elements per column."""
+        return self.col_bytes * 8 // self.elem_bits
+
+    @property
+    def vec_words(self) -> int:
+        """Columns of the longest vector: ``ceil(k_max / lanes)``."""
+        return ceil_div(self.k_max, self.lanes)
 
 
 def field_widths(p) -> dict:
@@ -208,21 +259,21 @@ def field_widths(p) -> dict:
     """
     return {
         "cmd": CMD_BITS,
-        "bg": _bits(p.bank_groups),
-        "bank": _bits(p.banks_per_group),
-        "row": _bits(p.rows),
-        "col": _bits(p.row_bytes // p.col_bytes),
-        "acc": _bits(p.n_acc),
-        "slot": _bits(p.gb_slots),
+        "bg": index_width(p.bank_groups),
+        "bank": index_width(p.banks_per_group),
+        "row": index_width(p.rows),
+        "col": index_width(p.row_bytes // p.col_bytes),
+        "acc": index_width(p.n_acc),
+        "slot": index_width(p.gb_slots),
         "rbuf": 1,
         "data": p.col_bytes * 8,
     }
 
 
 def cmd_layout(p) -> data.StructLayout:
-    """Layout of one channel's command slot (fields in the order listed; see :class:`Cmd`)."""
+    """Layout of one channel's command slot (fields in the order listed; ``cmd`` is a :class:`Cmd`)."""
     widths = field_widths(p)
-    return data.StructLayout({name: unsigned(width) for name, width in widths.items()})
+    return data.StructLayout({name: Cmd if name == "cmd" else unsigned(width) for name, width in widths.items()})
 
 
 def rdata_layout(p) -> data.StructLayout:
@@ -247,8 +298,8 @@ def job_layout(p) -> data.StructLayout:
     one bit set).
     """
     return data.StructLayout({
-        "op": unsigned(2),
-        "row_base": unsigned(_bits(p.rows)),
+        "op": JobOp,
+        "row_base": unsigned(index_width(p.rows)),
         "m": unsigned(p.m_max.bit_length()),
         "k": unsigned(p.k_max.bit_length()),
         "ch_mask": unsigned(p.channels),
