@@ -8,6 +8,11 @@
 - :mod:`accelgen.hdl.fixedpoint`: named rounding modes and saturation, for tables, golden
   models and hardware alike.
 - :mod:`accelgen.hdl.util`: integer helpers (``ceil_div``, ``index_width``, logarithms).
+- :mod:`accelgen.hdl.trees`: adder trees, pipelined reduction trees, dot-product accumulators.
+- :mod:`accelgen.hdl.layouts`: payload layouts of the streams (``TileStreamSignature``), read
+  by hardware, packers and manifests alike.
+- :mod:`accelgen.hdl.tile_io`: the tile engines' stream shell: operand admission, result
+  rows, busy counters.
 - :mod:`accelgen.hdl.pim`: the DRAM-PIM controller's hardware:
 
   - :mod:`accelgen.hdl.pim.isa`: command set, command slot and stream layouts (the contract
