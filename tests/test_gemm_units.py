@@ -15,6 +15,7 @@ from accelgen.generators.gemm.buffers import BBuffer
 from accelgen.generators.gemm.collectors import TileCollector
 from accelgen.generators.systolic import SystolicArray
 from accelgen.hdl.layouts import TileStreamSignature
+from accelgen.hdl.util import ceil_div
 from accelgen.verif.packing import pack_beats, unpack_beats
 
 
@@ -40,8 +41,8 @@ def test_b_buffer_zeroes_padding_and_alternates_banks(depth, n, k, seed):
     p = GemmParams(engine=engine, rows=2, cols=3, depth=depth, m_max=4, n_max=7, k_max=5)
     b_signature = TileStreamSignature(p.b_shape, p.depth * p.cols, last=False)
     dut = BBuffer(p, b_signature, range(p.k_beats_max + 1))
-    blocks = -(-n // p.cols)
-    words_per_block = -(-k // depth)
+    blocks = ceil_div(n, p.cols)
+    words_per_block = ceil_div(k, depth)
     # B with junk in the lanes past N and the K steps past K: the buffer must zero them.
     b = np.array([[rng.randrange(-128, 128) for _ in range(blocks * p.cols)] for _ in range(words_per_block * depth)])
     words, expected = [], []
@@ -100,7 +101,7 @@ def test_tile_collector_drops_padding_rows(rows, m, n, seed):
     c_signature = TileStreamSignature(p.acc_shape, p.cols)
     dut = TileCollector(p, array, c_signature)
     layout = c_signature.payload_layout
-    row_blocks, col_blocks = -(-m // rows), -(-n // p.cols)
+    row_blocks, col_blocks = ceil_div(m, rows), ceil_div(n, p.cols)
     # The array's rows in tile order (nt, mt), rows of a tile in order; `index` tags each row.
     array_rows = [(nt, mt * rows + i) for nt in range(col_blocks) for mt in range(row_blocks) for i in range(rows)]
     values = [[rng.randrange(-1000, 1000) for _ in range(p.cols)] for _ in array_rows]

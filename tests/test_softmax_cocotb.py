@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from accelgen.generators import get_design
+from accelgen.hdl.util import ceil_div
 from accelgen.sim.cli import main
 from accelgen.sim.runner import build, simulate
 from accelgen.verif import softmax_host
@@ -51,7 +52,7 @@ def test_back_to_back_rows_sustain_one_beat_per_cycle(seed, tmp_path):
     outputs = simulate(build(DESIGN, params), jobs, seed=seed, workdir=tmp_path)
     assert softmax_host.check(params, jobs, outputs) == []
     for short, long in zip(range(0, 3), range(3, 6)):
-        beats = int(sum(-(-int(n) // params.lanes) for n in jobs[short]["inputs"]["length"]))
+        beats = int(sum(ceil_div(int(n), params.lanes) for n in jobs[short]["inputs"]["length"]))
         assert int(outputs[long]["cycles"]) - int(outputs[short]["cycles"]) == beats
 
 

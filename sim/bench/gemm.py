@@ -24,6 +24,7 @@ import numpy as np
 from ...generators.gemm import GemmParams, analytic_cycles, scalesim_cycles
 from ...generators.systolic_ws import SystolicWSParams
 from ...generators.systolic_ws import analytic_cycles as ws_array_cycles
+from ...hdl.util import ceil_div
 from ...synth import summary
 from ...verif import gemm_host, systolic_ws_host
 from .. import flow
@@ -77,7 +78,7 @@ def gemm_rows(params: GemmParams, shapes: list[tuple[int, int, int]], *, seed: i
         rows.append({
             "engine": params.engine, "rows": params.rows, "cols": params.cols, "m": m, "n": n, "k": k,
             "rtl_cycles": cycles, "analytic_cycles": model, "scalesim_cycles": scalesim_cycles(params, m, n, k),
-            "ideal_cycles": -(-(m * n * k) // pes), "utilization": m * n * k / (pes * cycles),
+            "ideal_cycles": ceil_div(m * n * k, pes), "utilization": m * n * k / (pes * cycles),
             "rtl_vs_analytic_pct": 100.0 * (cycles - model) / model, "mac_count": int(out["mac_count"]),
             "bit_exact": not any("differ" in problem for problem in problems),
             # The model check inside `check` is exact; the section's criterion is 2 %.

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...generators.softmax import SoftmaxParams
+from ...hdl.util import ceil_div
 from ...verif import softmax_golden, softmax_host
 from .. import flow
 from . import BenchContext, BenchSection
@@ -129,7 +130,7 @@ def throughput_rows(params: SoftmaxParams, seed: int, workdir: Path, rows: int =
     cycles = {job["name"]: int(out["cycles"]) for job, out in zip(jobs, verdict.outputs)}
     sustained = []
     for n in sorted({params.n_max, params.lanes}):
-        beats = rows * -(-n // params.lanes)
+        beats = rows * ceil_div(n, params.lanes)
         extra = cycles[f"n{n}_x{2 * rows}"] - cycles[f"n{n}_x{rows}"]
         sustained.append({"n": n, "extra_beats": beats, "extra_cycles": extra, "beats_per_cycle": beats / extra,
                           "elements_per_cycle": rows * n / extra})
