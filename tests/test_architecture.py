@@ -5,7 +5,7 @@
 - ``verif/`` imports ``hdl/`` and ``generators/`` (never ``sim/``); a private module is imported
   only inside its own package;
 - nothing but tests imports ``sim/``;
-- imports sit at module top (``sim/`` may defer an optional plotting library);
+- imports sit at module top, in the tests too (``sim/`` may defer an optional plotting library);
 - no function in ``hdl/`` or ``generators/`` is longer than 150 lines;
 - every registered design has a host model and a testbench in ``verif/``.
 """
@@ -106,8 +106,9 @@ def test_nothing_but_tests_imports_sim():
 
 
 def test_imports_sit_at_module_top():
+    tests = [("tests", path, ["tests"]) for path in sorted((ROOT / "tests").glob("*.py"))]
     problems = [f"{path.relative_to(ROOT)}:{node.lineno} imports {name} inside a function"
-                for _, path, package in _modules() for node, name, local in _imports(path, package)
+                for _, path, package in [*_modules(), *tests] for node, name, local in _imports(path, package)
                 if local and name not in DEFERRED_OK]
     assert not problems, "\n".join(problems)
 
