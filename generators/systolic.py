@@ -105,7 +105,7 @@ class SystolicParams(TileEngineParams):
                     "(booth_serial is for the tree, matrix2d and cube3d engines)")
         if self.mac == "same_weight_tree":
             return ("mac='same_weight_tree' is not legal for the systolic array: each cell adds one product "
-                    "per cycle, so there are no partial products of several products to merge; legal values: "
+                    "per cycle, so there are no partial products of several products to merge; legal: "
                     "'baseline', 'carry_save' (same_weight_tree is for the tree and cube3d engines)")
         return None
 

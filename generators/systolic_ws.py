@@ -93,6 +93,9 @@ class SystolicWSParams(MacArrayParams):
     cols: int = param(4, "columns of cells (weight tile columns = outputs per row)", min=1, max=64)
     out_fifo_depth: int | None = param(None, "result rows buffered at the array edge; default: no credit stalls",
                                        min=2, max=4096)
+    # booth_serial is not offered at all (its cycles per beat depend on the data);
+    # same_weight_tree is, and refused with the reason (mac_rejection).
+    mac: str = param("baseline", "multiply-accumulate style", choices=("baseline", "carry_save", "same_weight_tree"))
 
     #: Cycles from accepting an ``a`` beat to transferring its result row on ``c``, less
     #: ``rows + cols``: the output FIFO's two stages.
@@ -119,9 +122,8 @@ class SystolicWSParams(MacArrayParams):
 
     def mac_rejection(self):
         if self.mac not in WS_MAC_STYLES:
-            return (f"mac={self.mac!r} is not legal for the weight-stationary systolic array: a column adds one "
-                    "product per cell and cycle, in a fixed number of cycles, so there are no partial products of "
-                    f"several products to merge and no cycles to skip; legal values: "
+            return (f"mac={self.mac!r} is not legal for the weight-stationary systolic array: it compresses all K "
+                    "products of an output in one tree, which only tree-style engines have; legal values: "
                     f"{', '.join(repr(s) for s in WS_MAC_STYLES)}")
         return None
 
