@@ -186,6 +186,11 @@ def simulate(
             test_dir=workdir,
             results_xml=str(results_xml),
             plusargs=[f"+accelgen_config={config_path}"],
+            # cocotb rewrites the assertions of every module the simulation imports
+            # (pattern "*.py"), recompiling the whole generator library in each run when
+            # bytecode is not cached; only the testbenches need it. The user's environment
+            # still overrides this default.
+            extra_env={"COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py"},
             seed=seed,
             waves=built.waves,
             log_file=log,
