@@ -104,6 +104,9 @@ def all_designs() -> dict[str, Design]:
 
 def get_design(name: str) -> Design:
     """The design registered as ``name``; ``ValueError`` listing the legal names otherwise."""
+    if name in _REGISTRY:
+        # Its module is already imported: no need to import every family.
+        return _REGISTRY[name]
     designs = all_designs()
     if name not in designs:
         raise ValueError(f"design={name!r} is unknown; legal designs: {', '.join(designs)}")

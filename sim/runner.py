@@ -166,6 +166,7 @@ def simulate(
         )
     config = {
         "design": built.design.name,
+        "generator": built.design.build.__module__,
         "params": built.params.to_dict(),
         "seed": seed,
         "jobs": config_jobs,
