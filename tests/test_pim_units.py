@@ -61,6 +61,13 @@ def bits(ctx, value) -> int:
     return ctx.get(Value.cast(value))
 
 
+async def pulse(ctx, signal) -> None:
+    """Hold ``signal`` high for one clock cycle (e.g. the end of a job)."""
+    ctx.set(signal, 1)
+    await ctx.tick()
+    ctx.set(signal, 0)
+
+
 def chance(rng, p: float) -> bool:
     return bool(rng.random() < p)
 
@@ -266,9 +273,7 @@ def test_vector_buffer(seed, channels, reduce):
             complete = ceil_div(total, n_ch) if reduce else total
             assert bits(ctx, dut.avail) == complete
             ctx.set(dut.vec.valid, 0)
-            ctx.set(dut.job_done, 1)
-            await ctx.tick()
-            ctx.set(dut.job_done, 0)
+            await pulse(ctx, dut.job_done)
             ctx.set(dut.job_active, 0)
             assert bits(ctx, dut.avail) == 0
             await ctx.tick()
@@ -404,9 +409,7 @@ def test_activate_unit(seed, dual, n_acc):
                 ctx.set(dut.cmd.grant, 0)
             # End of the job: the next one starts in row buffer 0.
             ctx.set(dut.passes.valid, 0)
-            ctx.set(dut.job_done, 1)
-            await ctx.tick()
-            ctx.set(dut.job_done, 0)
+            await pulse(ctx, dut.job_done)
 
     simulate(dut, bench)
     every = [p for passes in jobs for p in passes]
@@ -509,9 +512,7 @@ def test_mac_unit(seed, n_acc, gb_slots):
                 await ctx.tick()
                 ctx.set(dut.cmd.grant, 0)
             ctx.set(dut.activated.valid, 0)
-            ctx.set(dut.job_done, 1)
-            await ctx.tick()
-            ctx.set(dut.job_done, 0)
+            await pulse(ctx, dut.job_done)
 
     simulate(dut, bench)
     assert issued == expected and len(expected) > 0
@@ -642,9 +643,7 @@ def test_vector_loader(seed, gb_slots):
             ctx.set(dut.loads.valid, 0)
             ctx.set(dut.retire.valid, 0)
             ctx.set(dut.freed, 0)
-            ctx.set(dut.job_done, 1)
-            await ctx.tick()
-            ctx.set(dut.job_done, 0)
+            await pulse(ctx, dut.job_done)
 
     simulate(dut, bench)
     assert issued == expected
@@ -890,9 +889,7 @@ def test_result_collector(seed, channels, reduce, n_acc):
             assert max(history) <= depth
             ctx.set(dut.reserve, 0)
             ctx.set(dut.rdmac, 0)
-            ctx.set(dut.job_done, 1)
-            await ctx.tick()
-            ctx.set(dut.job_done, 0)
+            await pulse(ctx, dut.job_done)
             assert bits(ctx, dut.done) == 0
 
     simulate(dut, bench)
