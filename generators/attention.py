@@ -227,7 +227,7 @@ class Attention(DesignComponent):
         which also writes it to the Q buffer) or from the buffer."""
         p = self.params
         qk, pv = walkers["qk"].tile, walkers["pv"].tile
-        m.submodules.q_buffer = q_mem = Memory(shape=data.ArrayLayout(p.q_shape, p.br), depth=p.d_max, init=[])
+        m.submodules.q_buffer = q_mem = Memory(shape=data.ArrayLayout(p.q_shape, p.br), depth=max(p.d_max, 2), init=[])
         q_write, q_read = q_mem.write_port(), q_mem.read_port()
         m.d.comb += [q_write.addr.eq(sched.e), q_write.data.eq(self.q.payload.data), q_write.en.eq(sched.q_ready),
                      q_read.addr.eq(sched.e)]
@@ -235,7 +235,7 @@ class Attention(DesignComponent):
         q_held = Signal.like(self.q.payload.data)
         q_fresh = Signal()
         m.d.sync += [
-            beat.valid.eq(sched.issue), beat.pv.eq(sched.pv_beat), beat.first.eq(sched.e == 0),
+            beat.valid.eq(sched.issue), beat.pv.eq(sched.pv_beat), beat.first.eq(~sched.e.any()),
             beat.bank.eq(Mux(sched.pv_beat, pv.tpar, qk.tpar)), q_held.eq(self.q.payload.data),
             q_fresh.eq(qk.first),
         ]

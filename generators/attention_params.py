@@ -248,7 +248,6 @@ class AttentionParams(DesignParams):
                              f"{self.d_max}..4096 (one block's D output beats, d_max={self.d_max})")
         products = {
             "O * alpha": self.o_width + self.alpha_frac + 1,
-            "(O >> sh) * r": self.o_width + self.recip_width,
             "l * alpha": self.l_width + self.alpha_frac + 1,
         }
         for what, bits in products.items():

@@ -16,11 +16,11 @@ the softmax of tile ``g`` works on the other bank) keeps the three users of a ba
 array itself has no interlock.
 """
 
-from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import ceil_log2
+from .util import ceil_log2, equals, select
 
 __all__ = ["beat_layout", "bank_port", "ScoreArray"]
 
@@ -133,7 +133,7 @@ class ScoreArray(wiring.Component):
         sm, lanes = self.sm, self.lanes
         for bank in range(2):
             for r in range(self.rows):
-                write_p = sm.wr_en & (sm.wr_bank == bank) & (sm.wr_row == r // lanes)
+                write_p = sm.wr_en & (sm.wr_bank == bank) & equals(sm.wr_row, r // lanes)
                 for c in range(self.cols):
                     cell = banks[bank][r][c]
                     with m.If(tags.qk & (tags.bank == bank)):
@@ -145,8 +145,9 @@ class ScoreArray(wiring.Component):
         sm, lanes = self.sm, self.lanes
         for lane in range(lanes):
             for c in range(self.cols):
-                column = Array(banks[bank][r][c] for bank in range(2) for r in range(lane, self.rows, lanes))
-                m.d.comb += sm.rd_data[lane][c].eq(column[sm.rd_bank * (self.rows // lanes) + sm.rd_row])
+                bank_rows = [select([banks[bank][r][c] for r in range(lane, self.rows, lanes)], sm.rd_row)
+                             for bank in range(2)]
+                m.d.comb += sm.rd_data[lane][c].eq(Mux(sm.rd_bank, bank_rows[1], bank_rows[0]))
 
     def _column_trees(self, m, products):
         for c in range(self.cols):

@@ -66,7 +66,7 @@ class TileWalker(wiring.Component):
         last = Signal()
         m.d.comb += [
             last.eq((next_key >= self.nkv) | past_causal),
-            t.kb.eq(kb), t.qb.eq(qb), t.first.eq(kb == 0), t.last.eq(last),
+            t.kb.eq(kb), t.qb.eq(qb), t.first.eq(~kb.any()), t.last.eq(last),
             t.job_last.eq(last & (qb + self.cols >= self.nq)), t.tpar.eq(tpar), t.bpar.eq(bpar),
         ]
         with m.If(self.load):

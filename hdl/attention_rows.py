@@ -89,7 +89,7 @@ class RowUnits(wiring.Component):
         m = Module()
         cols = self.cols
         word = data.ArrayLayout(self.o_shape, cols)
-        m.submodules.o_mem = mem = Memory(shape=word, depth=self.d_max, init=[])
+        m.submodules.o_mem = mem = Memory(shape=word, depth=max(self.d_max, 2), init=[])
         read = mem.read_port()
         write = mem.write_port()
         # Stage 0: read O[f]. Stage 1: O * alpha. Stage 2: round, add the column sum.

@@ -19,7 +19,7 @@ computes tile ``g+1``'s), ``r`` and ``sh`` by block parity. :meth:`SoftmaxUnit.d
 gives the schedule's length, which the engine's cycle model uses.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +28,7 @@ from .exp_tables import ExpSpec
 from .exp_unit import ExpUnit, exp_latency
 from .fixedpoint import round_shift_expr
 from .reciprocal import PipelinedReciprocal
+from .util import equals, select
 
 __all__ = ["tile_layout", "job_layout", "SoftmaxSchedule", "SoftmaxUnit"]
 
@@ -190,7 +191,7 @@ class SoftmaxUnit(wiring.Component):
             for lane in range(1, lanes):
                 take = held_ok[lane][c] & (~best_ok | (held[lane][c] > best))
                 best, best_ok = Mux(take, held[lane][c], best), best_ok | held_ok[lane][c]
-            with m.If(run & (step == 0)):
+            with m.If(run & ~step.any()):
                 m.d.sync += t_ok[c].eq(0)
             with m.Elif(held_valid & best_ok):
                 m.d.sync += [t[c].eq(Mux(t_ok[c] & (t[c] > best), t[c], best)), t_ok[c].eq(1)]
@@ -226,7 +227,7 @@ class SoftmaxUnit(wiring.Component):
                 prob = Mux(visible, Mux(unit.e > p_max, p_max, unit.e), 0)
                 m.d.comb += sm.wr_data[lane][c].eq(prob)
                 lane_sum = lane_sum + prob
-            with m.If(run & (step == 0)):
+            with m.If(run & ~step.any()):
                 m.d.sync += sums[c].eq(0)
             with m.Elif(writing):
                 m.d.sync += sums[c].eq(sums[c] + lane_sum)
@@ -238,26 +239,26 @@ class SoftmaxUnit(wiring.Component):
         unit = m.submodules.alpha_exp = ExpUnit(spec)
         col_in = step - sch.a0
         d = Signal(signed(self.score_shape.width + 2))
-        m.d.comb += d.eq(Array(state["new"])[col_in] - Array(state["old"])[col_in])
+        m.d.comb += d.eq(select(state["new"], col_in) - select(state["old"], col_in))
         m.d.sync += unit.d.eq(Mux(d < 0, 0, Mux(d > cap, cap, d)))
         col_out = Signal(range(cols + 1))
         m.d.comb += col_out.eq(step - sch.a_out0)
         emitting = run & (step >= sch.a_out0) & (step < sch.a_out0 + cols)
         alpha = Signal(unsigned(self.alpha_frac + 1))
-        m.d.comb += alpha.eq(Mux(Array(state["was"])[col_out], unit.e, 0))
+        m.d.comb += alpha.eq(Mux(select(state["was"], col_out), unit.e, 0))
         state["l"] = l_regs = [Signal(self.l_width, name=f"l_{c}") for c in range(cols)]
         product = Signal(self.l_width + self.alpha_frac + 1)
         product_col = Signal(range(cols + 1))
         product_valid = Signal()
-        m.d.sync += [product.eq(Array(l_regs)[col_out] * alpha), product_col.eq(col_out),
+        m.d.sync += [product.eq(select(l_regs, col_out) * alpha), product_col.eq(col_out),
                      product_valid.eq(emitting)]
         for par in range(2):
             for c in range(cols):
-                with m.If(emitting & (tile.tpar == par) & (col_out == c)):
+                with m.If(emitting & (tile.tpar == par) & equals(col_out, c)):
                     m.d.sync += self.alpha[par][c].eq(alpha)
         scaled = round_shift_expr(product, self.alpha_frac, "half_up")
         for c in range(cols):
-            with m.If(run & product_valid & (product_col == c)):
+            with m.If(run & product_valid & equals(product_col, c)):
                 m.d.sync += l_regs[c].eq(scaled)
             with m.If(run & (step == sch.merge)):
                 m.d.sync += l_regs[c].eq(l_regs[c] + (state["p_sums"][c] << self.o_guard))
@@ -275,14 +276,14 @@ class SoftmaxUnit(wiring.Component):
             return sh
 
         col_in = step - sch.r0
-        l_in = Array(l_regs)[col_in]
+        l_in = select(l_regs, col_in)
         m.d.comb += [recip.s.eq(l_in >> shift_of(l_in)),
                      recip.s_valid.eq(run & tile.last & (step >= sch.r0) & (step < sch.r0 + cols))]
         col_out = Signal(range(cols + 1))
         m.d.comb += col_out.eq(step - sch.r_out0)
-        out_shift = shift_of(Array(l_regs)[col_out])
+        out_shift = shift_of(select(l_regs, col_out))
         emitting = run & tile.last & (step >= sch.r_out0) & (step < sch.r_out0 + cols)
         for par in range(2):
             for c in range(cols):
-                with m.If(emitting & (tile.bpar == par) & (col_out == c)):
+                with m.If(emitting & (tile.bpar == par) & equals(col_out, c)):
                     m.d.sync += [self.recip[par][c].eq(recip.recip), self.shift[par][c].eq(out_shift)]

@@ -4,9 +4,10 @@ Amaranth's :mod:`amaranth.utils` already has the logarithms (re-exported here so
 import serves); what it lacks is integer ceiling division and the width of a counter.
 """
 
+from amaranth.hdl import Array, Value
 from amaranth.utils import bits_for, ceil_log2, exact_log2
 
-__all__ = ["ceil_div", "ceil_log2", "exact_log2", "bits_for", "index_width"]
+__all__ = ["ceil_div", "ceil_log2", "exact_log2", "bits_for", "index_width", "equals", "select"]
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -18,3 +19,19 @@ def index_width(count: int) -> int:
     """Bits of an index over ``count`` values, at least 1 (Amaranth has no zero-width ports
     we want to export): ``max(1, ceil_log2(count))``."""
     return max(1, ceil_log2(count))
+
+
+def equals(value, constant: int):
+    """Amaranth expression ``value == constant``; a comparison with 0 is written as a NOR of the
+    bits, because Yosys would emit ``!value``, which Verilator's lint flags on a multi-bit value."""
+    return value == constant if constant else ~value.any()
+
+
+def select(values, index):
+    """``values[index]`` as a multiplexer whose cases cover every code of the index: the index
+    is cut to ``ceil_log2(len(values))`` bits (it must be in range) and the list is padded to a
+    power of two with its last element, so the generated ``case`` is complete."""
+    values = list(values)
+    bits = max(1, ceil_log2(len(values)))
+    values += [values[-1]] * ((1 << bits) - len(values))
+    return Array(values)[Value.cast(index)[:bits]]
