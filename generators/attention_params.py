@@ -68,7 +68,7 @@ class AttentionParams(DesignParams):
         Widths of the signed Q, K, V codes (2..16).
     score_num, score_frac : int
         The real logit of one ``Q K^T`` code: ``S = score_num * 2**-score_frac`` (it holds
-        ``s_q * s_k / sqrt(D)``; see ``accelgen.verif.attention_golden.score_scale_code``).
+        ``s_q * s_k / sqrt(D)``; docs/attention.md shows how to compute it from the scales).
     p_bits : int
         Fraction bits of the probabilities ``P`` (U0.p, saturated at ``2**p - 1``).
     alpha_frac : int

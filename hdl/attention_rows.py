@@ -83,7 +83,7 @@ class RowUnits(wiring.Component):
     #: Cycles from a word's read to its write; a later read of the word must come after.
     rmw = 4
     #: Cycles from a tag to its output beat.
-    out_latency = 5
+    out_latency = 6
 
     def elaborate(self, platform):
         m = Module()
@@ -93,9 +93,9 @@ class RowUnits(wiring.Component):
         read = mem.read_port()
         write = mem.write_port()
         # Stage 0: read O[f]. Stage 1: O * alpha. Stage 2: round, add the column sum.
-        # Stage 3: write O[f]; (O >> sh) * r. Stage 4: round and saturate the output.
+        # Stage 3: write O[f]; O >> sh. Stage 4: (O >> sh) * r. Stage 5: round and saturate.
         tags = [self.tag]
-        for stage in range(1, 5):
+        for stage in range(1, 6):
             tag = Signal(row_tag_layout(self.d_max), name=f"tag{stage}")
             m.d.sync += tag.eq(tags[-1])
             tags.append(tag)
@@ -111,13 +111,15 @@ class RowUnits(wiring.Component):
             alpha = Mux(tags[1].tpar, self.alpha[1][c], self.alpha[0][c])
             m.d.sync += scaled[c].eq(read.data[c] * alpha)
             m.d.sync += new[c].eq(round_shift_expr(scaled[c], self.alpha_frac, "half_up") + (sums2[c] << self.o_guard))
-            recip = Mux(tags[3].bpar, self.recip[1][c], self.recip[0][c])
             shift = Mux(tags[3].bpar, self.shift[1][c], self.shift[0][c])
-            m.d.sync += normed[c].eq((new[c] >> shift) * recip)
+            shifted = Signal(self.o_shape, name=f"o_shifted_{c}")
+            m.d.sync += shifted.eq(new[c] >> shift)
+            recip = Mux(tags[4].bpar, self.recip[1][c], self.recip[0][c])
+            m.d.sync += normed[c].eq(shifted * recip)
             rounded = round_shift_expr(normed[c], self.recip_shift - self.out_frac, "half_up")
             lo, hi = -(1 << (self.out_shape.width - 1)), (1 << (self.out_shape.width - 1)) - 1
             m.d.sync += self.out_data[c].eq(Mux(rounded < lo, lo, Mux(rounded > hi, hi, rounded)))
         m.d.sync += sums2.eq(sums1)
         m.d.comb += [write.addr.eq(tags[3].f), write.data.eq(new), write.en.eq(tags[3].valid)]
-        m.d.sync += [self.out_valid.eq(tags[4].valid & tags[4].last), self.out_last.eq(tags[4].job_last)]
+        m.d.sync += [self.out_valid.eq(tags[5].valid & tags[5].last), self.out_last.eq(tags[5].job_last)]
         return m

@@ -19,11 +19,12 @@ computes tile ``g+1``'s), ``r`` and ``sh`` by block parity. :meth:`SoftmaxUnit.d
 gives the schedule's length, which the engine's cycle model uses.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .attention_array import bank_port
+from .delay import DelayLine
 from .exp_tables import ExpSpec
 from .exp_unit import ExpUnit, exp_latency
 from .fixedpoint import round_shift_expr
@@ -49,6 +50,9 @@ def job_layout(n_bits: int) -> data.StructLayout:
 class SoftmaxSchedule:
     """The unit's fixed schedule, in cycles after its start (step 0 is the first bank read).
 
+    Every pass reads its operands from registers (row and column counters, registered bank
+    data), so no path mixes a counter, a multiplexer and an arithmetic unit.
+
     Parameters
     ----------
     rows, cols, lanes : int
@@ -60,13 +64,14 @@ class SoftmaxSchedule:
     def __init__(self, rows, cols, lanes, p_latency, alpha_latency, recip_latency):
         self.steps = rows // lanes
         self.cols = cols
-        self.p0 = self.steps + 2            # first P-pass read (m_new registered)
-        self.p_write0 = self.p0 + 1 + p_latency
-        self.a0 = self.steps + 2            # first alpha-pass column
-        self.a_out0 = self.a0 + 1 + alpha_latency
-        self.merge = max(self.p_write0 + self.steps, self.a_out0 + cols + 1)
-        self.r0 = self.merge + 1
-        self.r_out0 = self.r0 + recip_latency
+        self.read0 = 1                      # step 0 registers the tile's key limits
+        self.p0 = self.steps + 3            # first P-pass read (m_new registered)
+        self.p_write0 = self.p0 + 2 + p_latency   # read, distance register, exp
+        self.a0 = self.steps + 3            # first alpha-pass column selected
+        self.a_out0 = self.a0 + 2 + alpha_latency  # selection, distance register, exp
+        self.merge = max(self.p_write0 + self.steps, self.a_out0 + cols + 2)
+        self.r0 = self.merge + 1            # first l selected for the reciprocal
+        self.r_out0 = self.r0 + 2 + recip_latency  # selection, shift, reciprocal
 
     def end(self, last: bool) -> int:
         """The step at which the unit signals ``done`` (and is free again one cycle later)."""
@@ -135,155 +140,188 @@ class SoftmaxUnit(wiring.Component):
         sch = self.schedule
         step = Signal(range(sch.end(True) + 2))
         tile = Signal.like(self.tile)
+        end = Mux(tile.last, sch.end(True), sch.end(False))
         with m.If(self.start & ~self.busy):
             m.d.sync += [self.busy.eq(1), step.eq(0), tile.eq(self.tile)]
         with m.Elif(self.busy):
             m.d.sync += step.eq(step + 1)
-            with m.If(step == Mux(tile.last, sch.end(True), sch.end(False))):
+            with m.If(step == end):
                 m.d.sync += self.busy.eq(0)
-        m.d.comb += self.done.eq(self.busy & (step == Mux(tile.last, sch.end(True), sch.end(False))))
-        run = Signal()
-        m.d.comb += run.eq(self.busy)
-        limits = self._limits(m, tile)
-        state = self._max_pass(m, step, run, tile, limits)
-        self._p_pass(m, step, run, tile, limits, state)
-        self._alpha_pass(m, step, run, tile, state)
-        self._reciprocal_pass(m, step, run, tile, state)
+        m.d.comb += self.done.eq(self.busy & (step == end))
+
+        def at(first, count=1):
+            """High during steps ``first .. first + count - 1`` of a run."""
+            if count == 1:
+                return self.busy & (step == first) if first else self.busy & ~step.any()
+            return self.busy & (step >= first) & (step < first + count) if first else self.busy & (step < count)
+
+        def counter(name, first, limit):
+            """0 at step ``first``, then counting up by one per cycle (saturating at ``limit``)."""
+            value = Signal(range(limit + 1), name=name)
+            with m.If(at(first - 1)):
+                m.d.sync += value.eq(0)
+            with m.Elif(value < limit):
+                m.d.sync += value.eq(value + 1)
+            return value
+
+        state = {"at": at, "counter": counter, "step": step, "tile": tile}
+        self._max_pass(m, state, self._limits(m, state))
+        self._p_pass(m, state)
+        self._alpha_pass(m, state)
+        self._reciprocal_pass(m, state)
         return m
 
-    def _limits(self, m, tile):
-        # rel[p] = last visible key of query qb + p, relative to the tile's first key (-1: none).
+    def _limits(self, m, state):
+        # rel[p]: last visible key of query qb + p relative to the tile's first key (-1: none).
+        # At the start three per-tile terms are registered; step 0 forms rel[p] from them.
         width = self.n_bits + 3
-        rel = [Signal(signed(width), name=f"rel_lim_{p}") for p in range(self.cols)]
-        job = self.job
+        job, tile = self.job, self.tile
+        causal_base = Signal(signed(width))   # qb + nkv - nq - kb
+        plain_base = Signal(signed(width))    # nkv - 1 - kb
+        rows_left = Signal(signed(width))     # nq - qb
         with m.If(self.start & ~self.busy):
+            m.d.sync += [causal_base.eq((tile.qb + job.nkv) - (job.nq + tile.kb)),
+                         plain_base.eq(job.nkv - (tile.kb + 1)), rows_left.eq(job.nq - tile.qb)]
+        rel = [Signal(signed(width), name=f"rel_lim_{p}") for p in range(self.cols)]
+        with m.If(state["at"](0)):
             for p, r in enumerate(rel):
-                query = self.tile.qb + p
-                last_key = Mux(job.causal, query + job.nkv - job.nq, job.nkv - 1)
-                m.d.sync += r.eq(Mux(query < job.nq, last_key - self.tile.kb, -1))
+                limit = Mux(self.job.causal, causal_base + p, plain_base)
+                m.d.sync += r.eq(Mux(rows_left > p, limit, -1))
         return rel
 
-    def _visible(self, row, limit):
-        return row <= limit
-
-    def _max_pass(self, m, step, run, tile, limits):
-        lanes, cols, sch = self.lanes, self.cols, self.schedule
-        sm = self.sm
-        reading_max = run & (step < sch.steps)
-        reading_p = run & (step >= sch.p0) & (step < sch.p0 + sch.steps)
-        m.d.comb += [sm.rd_bank.eq(tile.bank), sm.rd_row.eq(Mux(reading_p, step - sch.p0, step))]
+    def _max_pass(self, m, state, rel):
+        """Steps ``read0 ..``: the tile maximum ``t`` of every column; then ``m_new``."""
+        lanes, cols, sch, sm = self.lanes, self.cols, self.schedule, self.sm
+        at, tile = state["at"], state["tile"]
+        row = Signal(range(max(sch.steps, 2)))   # the row group read this cycle
+        with m.If(at(sch.read0 - 1) | at(sch.p0 - 1)):
+            m.d.sync += row.eq(0)
+        with m.Else():
+            m.d.sync += row.eq(row + 1)
+        m.d.comb += [sm.rd_bank.eq(tile.bank), sm.rd_row.eq(row)]
         held = Signal(data.ArrayLayout(data.ArrayLayout(self.score_shape, cols), lanes))
-        held_ok = [[Signal(name=f"mx_ok_{lane}_{c}") for c in range(cols)] for lane in range(lanes)]
-        held_valid = Signal()
-        m.d.sync += [held.eq(sm.rd_data), held_valid.eq(reading_max)]
-        row0 = step * lanes
+        held_ok = [[Signal(name=f"held_ok_{lane}_{c}") for c in range(cols)] for lane in range(lanes)]
+        held_row = Signal.like(row)
+        m.d.sync += [held.eq(sm.rd_data), held_row.eq(row)]
         for lane in range(lanes):
             for c in range(cols):
-                m.d.sync += held_ok[lane][c].eq(self._visible(row0 + lane, limits[c]))
+                m.d.sync += held_ok[lane][c].eq(row * lanes + lane <= rel[c])
         t = [Signal(self.score_shape, name=f"tile_max_{c}") for c in range(cols)]
         t_ok = [Signal(name=f"tile_max_ok_{c}") for c in range(cols)]
         old = [Signal(self.score_shape, name=f"run_max_{c}") for c in range(cols)]
         old_ok = [Signal(name=f"run_max_ok_{c}") for c in range(cols)]
         new = [Signal(self.score_shape, name=f"new_max_{c}") for c in range(cols)]
-        new_from_old = [Signal(name=f"old_ok_{c}") for c in range(cols)]
+        was = [Signal(name=f"had_max_{c}") for c in range(cols)]
+        combining = at(sch.read0 + 1, sch.steps)
         for c in range(cols):
             best, best_ok = held[0][c], held_ok[0][c]
             for lane in range(1, lanes):
                 take = held_ok[lane][c] & (~best_ok | (held[lane][c] > best))
                 best, best_ok = Mux(take, held[lane][c], best), best_ok | held_ok[lane][c]
-            with m.If(run & ~step.any()):
+            with m.If(at(0)):
                 m.d.sync += t_ok[c].eq(0)
-            with m.Elif(held_valid & best_ok):
+            with m.Elif(combining & best_ok):
                 m.d.sync += [t[c].eq(Mux(t_ok[c] & (t[c] > best), t[c], best)), t_ok[c].eq(1)]
             # m_new once t is final; the running max counts only from the block's first tile.
-            with m.If(run & (step == sch.steps + 1)):
-                was = old_ok[c] & ~tile.first
-                m.d.sync += [
-                    new_from_old[c].eq(was),
-                    new[c].eq(Mux(t_ok[c], Mux(was & (old[c] > t[c]), old[c], t[c]), old[c])),
-                ]
-            with m.If(run & (step == sch.merge)):
-                m.d.sync += [old[c].eq(new[c]), old_ok[c].eq(new_from_old[c] | t_ok[c])]
-        return {"new": new, "old": old, "was": new_from_old}
+            with m.If(at(sch.read0 + sch.steps + 1)):
+                had = old_ok[c] & ~tile.first
+                m.d.sync += [was[c].eq(had), new[c].eq(Mux(t_ok[c], Mux(had & (old[c] > t[c]), old[c], t[c]), old[c]))]
+            with m.If(at(sch.merge)):
+                m.d.sync += [old[c].eq(new[c]), old_ok[c].eq(was[c] | t_ok[c])]
+        state.update(new=new, old=old, was=was, held=held, held_ok=held_ok, held_row=held_row)
 
-    def _p_pass(self, m, step, run, tile, limits, state):
-        lanes, cols, sch, spec = self.lanes, self.cols, self.schedule, self.p_spec
-        sm = self.sm
-        cap = (1 << spec.width) - 1
+    def _clamped(self, m, value, width, name):
+        """``min(max(value, 0), 2**width - 1)`` from the sign bit and the bits above ``width``."""
+        out = Signal(width, name=name)
+        top = value.shape().width - 1
+        high = value[width:top].any() if top > width else 0
+        m.d.comb += out.eq(Mux(value[top], 0, Mux(high, (1 << width) - 1, value[:width])))
+        return out
+
+    def _p_pass(self, m, state):
+        """P = exp(m_new - s), masked, saturated, written back; sum P per column."""
+        lanes, cols, sch, spec, sm = self.lanes, self.cols, self.schedule, self.p_spec, self.sm
+        at, held, held_ok = state["at"], state["held"], state["held_ok"]
         p_max = (1 << self.p_bits) - 1
+        latency = 1 + exp_latency(spec)
+        # The row and the visibility of each read travel alongside the exp units.
+        m.submodules.p_row_delay = row_delay = DelayLine(state["held_row"].shape(), latency)
+        m.submodules.p_ok_delay = ok_delay = DelayLine(lanes * cols, latency)
+        m.d.comb += [row_delay.i.eq(state["held_row"]),
+                     ok_delay.i.eq(Cat(*[held_ok[lane][c] for lane in range(lanes) for c in range(cols)]))]
+        writing = at(sch.p_write0, sch.steps)
+        m.d.comb += [sm.wr_en.eq(writing), sm.wr_bank.eq(state["tile"].bank), sm.wr_row.eq(row_delay.o)]
         sums = [Signal(range(self.rows * p_max + 1), name=f"p_sum_{c}") for c in range(cols)]
-        write_row = step - sch.p_write0
-        writing = run & (step >= sch.p_write0) & (step < sch.p_write0 + sch.steps)
-        m.d.comb += [sm.wr_en.eq(writing), sm.wr_bank.eq(tile.bank), sm.wr_row.eq(write_row)]
         for c in range(cols):
             lane_sum = 0
             for lane in range(lanes):
                 unit = ExpUnit(spec)
                 m.submodules[f"p_exp_{lane}_{c}"] = unit
-                d = Signal(signed(self.score_shape.width + 2), name=f"p_dist_{lane}_{c}")
-                m.d.comb += d.eq(state["new"][c] - sm.rd_data[lane][c])
-                m.d.sync += unit.d.eq(Mux(d < 0, 0, Mux(d > cap, cap, d)))
-                visible = self._visible(write_row * lanes + lane, limits[c])
-                prob = Mux(visible, Mux(unit.e > p_max, p_max, unit.e), 0)
+                distance = Signal(signed(self.score_shape.width + 2), name=f"p_dist_{lane}_{c}")
+                m.d.comb += distance.eq(state["new"][c] - held[lane][c])
+                m.d.sync += unit.d.eq(self._clamped(m, distance, spec.width, f"p_dist_clamped_{lane}_{c}"))
+                prob = Mux(ok_delay.o[lane * cols + c], Mux(unit.e > p_max, p_max, unit.e), 0)
                 m.d.comb += sm.wr_data[lane][c].eq(prob)
                 lane_sum = lane_sum + prob
-            with m.If(run & ~step.any()):
+            with m.If(at(0)):
                 m.d.sync += sums[c].eq(0)
             with m.Elif(writing):
                 m.d.sync += sums[c].eq(sums[c] + lane_sum)
         state["p_sums"] = sums
 
-    def _alpha_pass(self, m, step, run, tile, state):
+    def _alpha_pass(self, m, state):
+        """One column per cycle: alpha = exp(m_old - m_new) (0 without a previous maximum),
+        l <- round(l * alpha); at the merge step l <- l + (sum P << G)."""
         cols, sch, spec = self.cols, self.schedule, self.alpha_spec
-        cap = (1 << spec.width) - 1
+        at, counter = state["at"], state["counter"]
+        column = counter("alpha_col", sch.a0, cols)
+        sel_new, sel_old = Signal(self.score_shape), Signal(self.score_shape)
+        m.d.sync += [sel_new.eq(select(state["new"], column)), sel_old.eq(select(state["old"], column))]
         unit = m.submodules.alpha_exp = ExpUnit(spec)
-        col_in = step - sch.a0
-        d = Signal(signed(self.score_shape.width + 2))
-        m.d.comb += d.eq(select(state["new"], col_in) - select(state["old"], col_in))
-        m.d.sync += unit.d.eq(Mux(d < 0, 0, Mux(d > cap, cap, d)))
-        col_out = Signal(range(cols + 1))
-        m.d.comb += col_out.eq(step - sch.a_out0)
-        emitting = run & (step >= sch.a_out0) & (step < sch.a_out0 + cols)
+        distance = Signal(signed(self.score_shape.width + 1))
+        m.d.comb += distance.eq(sel_new - sel_old)
+        m.d.sync += unit.d.eq(self._clamped(m, distance, spec.width, "alpha_dist_clamped"))
+        col_out = counter("alpha_col_out", sch.a_out0, cols)
         alpha = Signal(unsigned(self.alpha_frac + 1))
-        m.d.comb += alpha.eq(Mux(select(state["was"], col_out), unit.e, 0))
-        state["l"] = l_regs = [Signal(self.l_width, name=f"l_{c}") for c in range(cols)]
+        l_regs = [Signal(self.l_width, name=f"l_{c}") for c in range(cols)]
+        l_sel, col_held = Signal(self.l_width), Signal.like(col_out)
+        alpha_valid, product_valid = Signal(), Signal()
+        m.d.sync += [alpha_valid.eq(at(sch.a_out0, cols)), alpha.eq(Mux(select(state["was"], col_out), unit.e, 0)), l_sel.eq(select(l_regs, col_out)),
+                     col_held.eq(col_out)]
         product = Signal(self.l_width + self.alpha_frac + 1)
-        product_col = Signal(range(cols + 1))
-        product_valid = Signal()
-        m.d.sync += [product.eq(select(l_regs, col_out) * alpha), product_col.eq(col_out),
-                     product_valid.eq(emitting)]
+        product_col = Signal.like(col_out)
+        m.d.sync += [product.eq(l_sel * alpha), product_col.eq(col_held), product_valid.eq(alpha_valid)]
         for par in range(2):
             for c in range(cols):
-                with m.If(emitting & (tile.tpar == par) & equals(col_out, c)):
+                with m.If(alpha_valid & (state["tile"].tpar == par) & equals(col_held, c)):
                     m.d.sync += self.alpha[par][c].eq(alpha)
         scaled = round_shift_expr(product, self.alpha_frac, "half_up")
         for c in range(cols):
-            with m.If(run & product_valid & equals(product_col, c)):
+            with m.If(self.busy & product_valid & equals(product_col, c)):
                 m.d.sync += l_regs[c].eq(scaled)
-            with m.If(run & (step == sch.merge)):
+            with m.If(at(sch.merge)):
                 m.d.sync += l_regs[c].eq(l_regs[c] + (state["p_sums"][c] << self.o_guard))
+        state["l"] = l_regs
 
-    def _reciprocal_pass(self, m, step, run, tile, state):
-        cols, sch = self.cols, self.schedule
+    def _reciprocal_pass(self, m, state):
+        """At a block's last tile, one column per cycle: sh, r = round(2**K / (l >> sh))."""
+        cols, sch, tile = self.cols, self.schedule, state["tile"]
         recip = m.submodules.recip = self._reciprocal
-        l_regs = state["l"]
-
-        def shift_of(value):
-            sh = Signal(self.shift_width)
-            for bit in range(self.norm_width, self.l_width):
-                with m.If(value[bit]):
-                    m.d.comb += sh.eq(bit - self.norm_width + 1)
-            return sh
-
-        col_in = step - sch.r0
-        l_in = select(l_regs, col_in)
-        m.d.comb += [recip.s.eq(l_in >> shift_of(l_in)),
-                     recip.s_valid.eq(run & tile.last & (step >= sch.r0) & (step < sch.r0 + cols))]
-        col_out = Signal(range(cols + 1))
-        m.d.comb += col_out.eq(step - sch.r_out0)
-        out_shift = shift_of(select(l_regs, col_out))
-        emitting = run & tile.last & (step >= sch.r_out0) & (step < sch.r_out0 + cols)
+        column = state["counter"]("recip_col", sch.r0, cols)
+        l_sel = Signal(self.l_width)
+        m.d.sync += l_sel.eq(select(state["l"], column))
+        sh = Signal(self.shift_width)
+        for bit in range(self.norm_width, self.l_width):
+            with m.If(l_sel[bit]):
+                m.d.comb += sh.eq(bit - self.norm_width + 1)
+        den, den_sh = Signal(self.norm_width), Signal.like(sh)
+        m.d.sync += [den.eq(l_sel >> sh), den_sh.eq(sh)]
+        m.submodules.shift_delay = shift_delay = DelayLine(sh.shape(), recip.latency)
+        m.d.comb += [recip.s.eq(den), recip.s_valid.eq(tile.last & state["at"](sch.r0 + 2, cols)),
+                     shift_delay.i.eq(den_sh)]
+        col_out = state["counter"]("recip_col_out", sch.r_out0, cols)
+        emitting = tile.last & state["at"](sch.r_out0, cols)
         for par in range(2):
             for c in range(cols):
                 with m.If(emitting & (tile.bpar == par) & equals(col_out, c)):
-                    m.d.sync += [self.recip[par][c].eq(recip.recip), self.shift[par][c].eq(out_shift)]
+                    m.d.sync += [self.recip[par][c].eq(recip.recip), self.shift[par][c].eq(shift_delay.o)]
