@@ -21,6 +21,7 @@ from .flows import (
     run_flow,
     synth_ecp5,
     synth_generic,
+    synth_generic_by_module,
     synth_ice40,
     tool_path,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "run_flow",
     "synth_ecp5",
     "synth_generic",
+    "synth_generic_by_module",
     "synth_ice40",
     "summary",
     "tool_path",

@@ -51,6 +51,7 @@ __all__ = [
     "Ecp5Device",
     "tool_path",
     "synth_generic",
+    "synth_generic_by_module",
     "synth_ecp5",
     "synth_ice40",
     "run_flow",
@@ -337,6 +338,62 @@ def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | Non
         "yosys_version": version,
         "runtime_s": {"yosys": round(elapsed, 3)},
     }
+
+
+def _module_totals(modules: dict) -> dict[str, dict[str, int]]:
+    """Cells and flip-flops of every module with its submodules, from a hierarchical ``stat``."""
+    totals: dict[str, dict[str, int]] = {}
+
+    def total(name: str) -> dict[str, int]:
+        if name not in totals:
+            cells = ff = 0
+            by_type = modules[name].get("num_cells_by_type") or {}
+            for kind, count in by_type.items():
+                if kind in modules:
+                    child = total(kind)
+                    cells, ff = cells + count * child["cells"], ff + count * child["ff"]
+                elif not kind.startswith("$scope"):
+                    cells, ff = cells + count, ff + count * ("DFF" in kind)
+            totals[name] = {"cells": cells, "ff": ff}
+        return totals[name]
+
+    for name in modules:
+        total(name)
+    return totals
+
+
+def synth_generic_by_module(verilog, top: str, workdir: Path) -> dict[str, Any]:
+    """Generic synthesis without flattening: the cells of each submodule of ``top``.
+
+    Returns
+    -------
+    dict
+        ``flow`` (``"generic_by_module"``), ``top``, ``submodules`` (for each submodule
+        instance of ``top``, by its Amaranth name: ``cells`` and ``ff`` with everything below
+        it), ``own`` (the top's own cells and flip-flops) and ``cells`` (the whole design).
+        Without flattening, logic is not optimized across module boundaries, so the total can
+        differ slightly from :func:`synth_generic`'s.
+    """
+    workdir = Path(workdir)
+    names = _stage_inputs(verilog, workdir)
+    stat_json = "stat_by_module.json"
+    script = _frontend(names[0], top) + [f"synth -top {top}", f"tee -q -o {stat_json} stat -json"]
+    elapsed = _run_yosys(script, workdir, "yosys_by_module")
+    modules = json.loads((workdir / stat_json).read_text())["modules"]
+    totals = _module_totals(modules)
+    top_key = "\\" + top
+    submodules, own = {}, {"cells": 0, "ff": 0}
+    for kind, count in (modules[top_key].get("num_cells_by_type") or {}).items():
+        if kind in modules:
+            name = kind.split(".")[-1].split("$")[0]
+            entry = submodules.setdefault(name, {"cells": 0, "ff": 0})
+            entry["cells"] += count * totals[kind]["cells"]
+            entry["ff"] += count * totals[kind]["ff"]
+        elif not kind.startswith("$scope"):
+            own["cells"] += count
+            own["ff"] += count * ("DFF" in kind)
+    return {"flow": "generic_by_module", "top": top, "submodules": submodules, "own": own,
+            "cells": totals[top_key]["cells"], "runtime_s": {"yosys": round(elapsed, 3)}}
 
 
 def _ecp5_demand(cells: dict[str, int]) -> dict[str, int]:
