@@ -171,7 +171,7 @@ class Attention(DesignComponent):
         walkers = {name: TileWalker(rows=p.bc, cols=p.br, n_bits=p.n_bits) for name in ("qk", "sm", "pv")}
         for name, walker in walkers.items():
             m.submodules[f"{name}_walker"] = walker
-            m.d.comb += [walker.load.eq(job["start"]), walker.nq.eq(job["nq"]), walker.nkv.eq(job["nkv"]),
+            m.d.comb += [walker.load.eq(job["start"]), walker.nq.eq(job["nq_now"]), walker.nkv.eq(job["nkv_now"]),
                          walker.causal.eq(job["causal"])]
         sched = m.submodules.scheduler = PhaseScheduler(d_bits=p.d_bits, rmw=RowUnits.rmw,
                                                          o_fifo_beats=p.o_fifo_beats, d_max=p.d_max, n_bits=p.n_bits)
@@ -185,7 +185,7 @@ class Attention(DesignComponent):
                                                         depth=p.o_fifo_beats)
         o_taken = self.o.valid & self.o.ready
         m.d.comb += [
-            sched.start.eq(job["start"]), sched.d.eq(job["d"]),
+            sched.start.eq(job["start"]), sched.d.eq(job["d_now"]),
             sched.qk.eq(walkers["qk"].tile), sched.pv.eq(walkers["pv"].tile),
             sched.q_valid.eq(self.q.valid), sched.k_valid.eq(self.k.valid), sched.v_valid.eq(self.v.valid),
             sched.sm_done.eq(softmax.done), sched.o_taken.eq(o_taken),
@@ -220,7 +220,9 @@ class Attention(DesignComponent):
         m.d.comb += desc.ready.eq(~active)
         with m.If(start):
             m.d.sync += [active.eq(1), *[fields[name].eq(desc.payload[name]) for name in fields]]
-        return {"start": start, "active": active, **fields}
+        # The descriptor's fields in the cycle it is taken, the held ones afterwards.
+        now = {f"{name}_now": Mux(start, desc.payload[name], fields[name]) for name in ("nq", "nkv", "d")}
+        return {"start": start, "active": active, **fields, **now}
 
     def _feed(self, m, sched, walkers, array, rows):
         """Stage 1: the beat's operands registered; Q from the stream (a block's first tile,

@@ -12,7 +12,7 @@ tile, room in the output FIFO for its ``D`` beats. Every cycle of a job without 
 charged to exactly one stall reason.
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,7 +39,8 @@ class TileWalker(wiring.Component):
     Members
     -------
     load : In(1)
-        Go to the first tile (a new job; ``nq``, ``nkv``, ``causal`` are valid from the next cycle).
+        Go to the first tile of a new job (``nq``, ``nkv`` are valid in this cycle, ``causal`` from
+        the next one; ``nkv`` stays valid while the job runs).
     advance : In(1)
         Go to the next tile.
     nq, nkv : In(n_bits)
@@ -55,28 +56,33 @@ class TileWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        t = self.tile
+        t, width = self.tile, self.n_bits + 3
         kb, qb = Signal.like(t.kb), Signal.like(t.qb)
-        tpar, bpar = Signal(), Signal()
-        block_end = Signal(self.n_bits + 2)
-        m.d.comb += block_end.eq(Mux(qb + self.cols > self.nq, self.nq, qb + self.cols))
-        next_key = kb + self.rows
-        # Last visible key of the block's last query: block_end - 1 + nkv - nq (bottom-right causal).
-        past_causal = self.causal & (next_key + self.nq + 1 > block_end + self.nkv)
+        tpar, bpar, first = Signal(), Signal(), Signal()
+        # Down-counters make `last` a comparison with a constant: keys left in the row from
+        # kb, queries left from qb, and (causal) keys left up to the block's last visible key
+        # (b+1)*br - 1 + nkv - nq (past nq it exceeds nkv - 1, where the first test decides).
+        keys_left, rows_left = Signal(signed(width)), Signal(signed(width))
+        block_limit, causal_left = Signal(signed(width)), Signal(signed(width))
         last = Signal()
         m.d.comb += [
-            last.eq((next_key >= self.nkv) | past_causal),
-            t.kb.eq(kb), t.qb.eq(qb), t.first.eq(~kb.any()), t.last.eq(last),
-            t.job_last.eq(last & (qb + self.cols >= self.nq)), t.tpar.eq(tpar), t.bpar.eq(bpar),
+            last.eq((keys_left <= self.rows) | (self.causal & (causal_left < self.rows))),
+            t.kb.eq(kb), t.qb.eq(qb), t.first.eq(first), t.last.eq(last),
+            t.job_last.eq(last & (rows_left <= self.cols)), t.tpar.eq(tpar), t.bpar.eq(bpar),
         ]
         with m.If(self.load):
-            m.d.sync += [kb.eq(0), qb.eq(0), tpar.eq(0), bpar.eq(0)]
+            limit = self.nkv + (self.cols - 1) - self.nq
+            m.d.sync += [kb.eq(0), qb.eq(0), tpar.eq(0), bpar.eq(0), first.eq(1), keys_left.eq(self.nkv),
+                         rows_left.eq(self.nq), block_limit.eq(limit), causal_left.eq(limit)]
         with m.Elif(self.advance):
             m.d.sync += tpar.eq(~tpar)
             with m.If(last):
-                m.d.sync += [kb.eq(0), qb.eq(qb + self.cols), bpar.eq(~bpar)]
+                m.d.sync += [kb.eq(0), qb.eq(qb + self.cols), bpar.eq(~bpar), first.eq(1), keys_left.eq(self.nkv),
+                             rows_left.eq(rows_left - self.cols), block_limit.eq(block_limit + self.cols),
+                             causal_left.eq(block_limit + self.cols)]
             with m.Else():
-                m.d.sync += kb.eq(next_key)
+                m.d.sync += [kb.eq(kb + self.rows), first.eq(0), keys_left.eq(keys_left - self.rows),
+                             causal_left.eq(causal_left - self.rows)]
         return m
 
 
@@ -97,7 +103,7 @@ class PhaseScheduler(wiring.Component):
     Members
     -------
     start : In(1)
-        A job starts (its ``d`` is valid from the next cycle on).
+        A job starts (its ``d`` is valid in this cycle and while the job runs).
     d : In(d_bits)
     qk, pv : In(walker_layout)
         The tile of the next QK phase and of the next PV phase.
@@ -145,11 +151,16 @@ class PhaseScheduler(wiring.Component):
         want_qk = qk_left & (outstanding < 2)
         pv_now = Mux(in_phase, phase_pv, ~want_qk)
         softmax_ok = (pv_ready != 0) & (since_pv >= self.rmw)
-        room_ok = ~self.pv.last | (reserved + self.d <= self.o_fifo_beats)
+        # Registered, so one cycle late: it lags the FIFO draining (conservative) and PV starts
+        # are at least `rmw` cycles apart, so it never misses a reservation.
+        room = Signal()
+        m.d.sync += room.eq(reserved + self.d <= self.o_fifo_beats)
+        room_ok = ~self.pv.last | room
         start_ok = in_phase | want_qk | (pv_left & softmax_ok & room_ok)
         operands_ok = Mux(pv_now, self.v_valid, self.k_valid & (~self.qk.first | self.q_valid))
         issue = self.busy & start_ok & operands_ok
-        phase_end = issue & (e + 1 == self.d)
+        final_beat = Signal()   # e is the phase's last beat (d - 1)
+        phase_end = issue & final_beat
         starts_pv = issue & pv_now & ~in_phase
         m.d.comb += [
             self.busy.eq(qk_left | pv_left),
@@ -162,7 +173,8 @@ class PhaseScheduler(wiring.Component):
             self.in_stall.eq(self.busy & start_ok & ~operands_ok),
         ]
         with m.If(issue):
-            m.d.sync += [e.eq(Mux(phase_end, 0, e + 1)), in_phase.eq(~phase_end), phase_pv.eq(pv_now)]
+            m.d.sync += [e.eq(Mux(phase_end, 0, e + 1)), in_phase.eq(~phase_end), phase_pv.eq(pv_now),
+                         final_beat.eq(Mux(phase_end, self.d == 1, e + 2 == self.d))]
         m.d.sync += [
             outstanding.eq(outstanding + self.qk_end - self.pv_end),
             pv_ready.eq(pv_ready + self.sm_done - starts_pv),
@@ -175,5 +187,5 @@ class PhaseScheduler(wiring.Component):
             m.d.sync += pv_left.eq(0)
         with m.If(self.start):
             m.d.sync += [qk_left.eq(1), pv_left.eq(1), outstanding.eq(0), in_phase.eq(0), e.eq(0), pv_ready.eq(0),
-                         since_pv.eq(self.rmw), reserved.eq(0)]
+                         since_pv.eq(self.rmw), reserved.eq(0), final_beat.eq(self.d == 1)]
         return m

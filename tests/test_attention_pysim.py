@@ -40,12 +40,12 @@ def test_tile_walker_follows_the_tile_schedule(br, bc, seed):
     async def testbench(ctx):
         for nq, nkv, causal in cases:
             expected = tile_order(nq, nkv, br, bc, causal)
-            ctx.set(dut.load, 1)
-            await ctx.tick()
-            ctx.set(dut.load, 0)
             ctx.set(dut.nq, nq)
             ctx.set(dut.nkv, nkv)
             ctx.set(dut.causal, causal)
+            ctx.set(dut.load, 1)
+            await ctx.tick()
+            ctx.set(dut.load, 0)
             seen = []
             for g, (b, j) in enumerate(expected):
                 t = dut.tile
