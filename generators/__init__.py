@@ -36,12 +36,16 @@ class Design:
         The family's :class:`DesignParams` subclass; ``params()`` is the default configuration.
     build : callable
         ``build(params) -> wiring.Component``.
+    report_config : tuple of (name, value)
+        Parameters of the configuration ``accelgen report`` (``make run``) characterizes when the
+        default configuration is too large to synthesize quickly (empty: the default).
     """
 
     name: str
     summary: str
     params: type
     build: Callable
+    report_config: tuple = ()
 
     def component(self, params: DesignParams | None = None):
         """Elaborate-ready component for ``params`` (default configuration if omitted)."""
@@ -75,16 +79,19 @@ class DesignComponent(wiring.Component):
         raise NotImplementedError
 
 
-def register(name: str, *, params: type, summary: str):
+def register(name: str, *, params: type, summary: str, report_config: dict | None = None):
     """Class decorator registering a component class as design ``name``.
 
     The component class must accept its parameters object as the only constructor argument.
+    ``report_config`` names the parameters of the configuration the short report uses instead
+    of the default (see :class:`Design`).
     """
 
     def decorate(component_class):
         if name in _REGISTRY:
             raise ValueError(f"design {name!r} is registered twice")
-        _REGISTRY[name] = Design(name=name, summary=summary, params=params, build=component_class)
+        _REGISTRY[name] = Design(name=name, summary=summary, params=params, build=component_class,
+                                 report_config=tuple(sorted((report_config or {}).items())))
         return component_class
 
     return decorate

@@ -122,7 +122,9 @@ def analytic_cycles(params: AttentionParams, nq: int, nkv: int, d: int, causal: 
 
 @register("attention", params=AttentionParams,
           summary="fused attention array: QK^T, online softmax and PV on one array, K/V streamed, "
-                  "state independent of N")
+                  "state independent of N",
+          # The 16 x 16 default takes most of an hour to synthesize to generic gates.
+          report_config=dict(br=4, bc=4, d_max=16, n_max=64))
 class Attention(DesignComponent):
     """The fused attention array (see the module documentation). Its parameters:
     :class:`AttentionParams`.

@@ -5,7 +5,7 @@ range of the values it can hold, and every place where a value may not fit names
 overflow mode (:data:`OVERFLOW_MODES`).
 """
 
-from amaranth.hdl import Mux, Shape, signed, unsigned
+from amaranth.hdl import Mux, Shape, Signal, Value, signed, unsigned
 
 __all__ = [
     "OVERFLOW_MODES",
@@ -15,6 +15,7 @@ __all__ = [
     "dot_product_range",
     "shape_for_range",
     "clamp",
+    "split_product",
 ]
 
 #: Legal overflow modes. ``"wrap"`` keeps the low bits (two's complement arithmetic modulo
@@ -62,3 +63,32 @@ def clamp(value, shape):
     """
     lo, hi = shape_range(shape)
     return Mux(value > hi, hi, Mux(value < lo, lo, value))
+
+
+#: Bits of ``a`` per partial product of :func:`split_product`: an unsigned 17-bit chunk times an
+#: operand of up to 17 bits fits one signed 18 x 18 FPGA multiplier.
+PRODUCT_CHUNK = 17
+
+
+def split_product(m, a, b, name: str):
+    """``a * b`` with registered partial products, for a wide ``a`` and a narrow ``b``.
+
+    ``a`` is cut into :data:`PRODUCT_CHUNK`-bit pieces (the top one carries the sign); each piece
+    times ``b`` is registered in module ``m``, so one multiplier block ends each path and the
+    sum of the shifted pieces (returned, combinational: register it) starts the next. The value
+    is exact: one cycle after ``a`` and ``b``, the result equals their product.
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    width = a.shape().width
+    pieces = []
+    for index, low in enumerate(range(0, width, PRODUCT_CHUNK)):
+        top = low + PRODUCT_CHUNK >= width
+        chunk = a[low:] if top else a[low:low + PRODUCT_CHUNK]
+        chunk = chunk.as_signed() if top and a.shape().signed else chunk
+        reg = Signal(signed(chunk.shape().width + b.shape().width + 1), name=f"{name}_pp{index}")
+        m.d.sync += reg.eq(chunk * b)
+        pieces.append(reg if low == 0 else reg << low)
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = total + piece
+    return total

@@ -19,6 +19,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .arith import split_product
 from .fixedpoint import round_shift_expr
 
 __all__ = ["row_tag_layout", "RowUnits"]
@@ -81,9 +82,9 @@ class RowUnits(wiring.Component):
         })
 
     #: Cycles from a word's read to its write; a later read of the word must come after.
-    rmw = 4
+    rmw = 5
     #: Cycles from a tag to its output beat.
-    out_latency = 6
+    out_latency = 8
 
     def elaborate(self, platform):
         m = Module()
@@ -92,34 +93,36 @@ class RowUnits(wiring.Component):
         m.submodules.o_mem = mem = Memory(shape=word, depth=max(self.d_max, 2), init=[])
         read = mem.read_port()
         write = mem.write_port()
-        # Stage 0: read O[f]. Stage 1: O * alpha. Stage 2: round, add the column sum.
-        # Stage 3: write O[f]; O >> sh. Stage 4: (O >> sh) * r. Stage 5: round and saturate.
+        # Stage 0: read O[f], select alpha. Stage 1: partial products of O * alpha. Stage 2: their
+        # sum. Stage 3: round, add the column sum. Stage 4: write O[f]; O >> sh. Stage 5: partial
+        # products of (O >> sh) * r. Stage 6: their sum. Stage 7: round and saturate.
         tags = [self.tag]
-        for stage in range(1, 6):
+        for stage in range(1, 8):
             tag = Signal(row_tag_layout(self.d_max), name=f"tag{stage}")
             m.d.sync += tag.eq(tags[-1])
             tags.append(tag)
         m.d.comb += read.addr.eq(self.tag.f)
-        sums1 = Signal.like(self.colsum)
-        m.d.sync += sums1.eq(self.colsum)
-        scaled = [Signal(signed(self.o_shape.width + self.alpha_frac + 2), name=f"o_scaled_{c}") for c in range(cols)]
-        sums2 = Signal.like(self.colsum)
+        sums = [self.colsum]
+        for stage in range(1, 4):
+            held = Signal.like(self.colsum, name=f"colsum{stage}")
+            m.d.sync += held.eq(sums[-1])
+            sums.append(held)
         new = Signal(word)
-        normed = [Signal(signed(self.o_shape.width + self.recip_width + 1),
-                         name=f"o_normed_{c}") for c in range(cols)]
+        lo, hi = -(1 << (self.out_shape.width - 1)), (1 << (self.out_shape.width - 1)) - 1
         for c in range(cols):
-            alpha = Mux(tags[1].tpar, self.alpha[1][c], self.alpha[0][c])
-            m.d.sync += scaled[c].eq(read.data[c] * alpha)
-            m.d.sync += new[c].eq(round_shift_expr(scaled[c], self.alpha_frac, "half_up") + (sums2[c] << self.o_guard))
-            shift = Mux(tags[3].bpar, self.shift[1][c], self.shift[0][c])
+            alpha = Signal(unsigned(self.alpha_frac + 1), name=f"alpha_{c}")
+            m.d.sync += alpha.eq(Mux(self.tag.tpar, self.alpha[1][c], self.alpha[0][c]))
+            scaled = Signal(signed(self.o_shape.width + self.alpha_frac + 2), name=f"o_scaled_{c}")
+            m.d.sync += scaled.eq(split_product(m, read.data[c], alpha, f"o_alpha_{c}"))
+            m.d.sync += new[c].eq(round_shift_expr(scaled, self.alpha_frac, "half_up") + (sums[3][c] << self.o_guard))
+            shift = Mux(tags[4].bpar, self.shift[1][c], self.shift[0][c])
             shifted = Signal(self.o_shape, name=f"o_shifted_{c}")
-            m.d.sync += shifted.eq(new[c] >> shift)
-            recip = Mux(tags[4].bpar, self.recip[1][c], self.recip[0][c])
-            m.d.sync += normed[c].eq(shifted * recip)
-            rounded = round_shift_expr(normed[c], self.recip_shift - self.out_frac, "half_up")
-            lo, hi = -(1 << (self.out_shape.width - 1)), (1 << (self.out_shape.width - 1)) - 1
+            recip = Signal(unsigned(self.recip_width), name=f"recip_{c}")
+            m.d.sync += [shifted.eq(new[c] >> shift), recip.eq(Mux(tags[4].bpar, self.recip[1][c], self.recip[0][c]))]
+            normed = Signal(signed(self.o_shape.width + self.recip_width + 1), name=f"o_normed_{c}")
+            m.d.sync += normed.eq(split_product(m, shifted, recip, f"o_recip_{c}"))
+            rounded = round_shift_expr(normed, self.recip_shift - self.out_frac, "half_up")
             m.d.sync += self.out_data[c].eq(Mux(rounded < lo, lo, Mux(rounded > hi, hi, rounded)))
-        m.d.sync += sums2.eq(sums1)
-        m.d.comb += [write.addr.eq(tags[3].f), write.data.eq(new), write.en.eq(tags[3].valid)]
-        m.d.sync += [self.out_valid.eq(tags[5].valid & tags[5].last), self.out_last.eq(tags[5].job_last)]
+        m.d.comb += [write.addr.eq(tags[4].f), write.data.eq(new), write.en.eq(tags[4].valid)]
+        m.d.sync += [self.out_valid.eq(tags[7].valid & tags[7].last), self.out_last.eq(tags[7].job_last)]
         return m

@@ -27,6 +27,7 @@ from .attention_array import bank_port
 from .delay import DelayLine
 from .exp_tables import ExpSpec
 from .exp_unit import ExpUnit, exp_latency
+from .arith import split_product
 from .fixedpoint import round_shift_expr
 from .reciprocal import PipelinedReciprocal
 from .util import equals, select
@@ -69,7 +70,7 @@ class SoftmaxSchedule:
         self.p_write0 = self.p0 + 2 + p_latency   # read, distance register, exp
         self.a0 = self.steps + 3            # first alpha-pass column selected
         self.a_out0 = self.a0 + 2 + alpha_latency  # selection, distance register, exp
-        self.merge = max(self.p_write0 + self.steps, self.a_out0 + cols + 2)
+        self.merge = max(self.p_write0 + self.steps, self.a_out0 + cols + 3)
         self.r0 = self.merge + 1            # first l selected for the reciprocal
         self.r_out0 = self.r0 + 2 + recip_latency  # selection, shift, reciprocal
 
@@ -288,9 +289,13 @@ class SoftmaxUnit(wiring.Component):
         alpha_valid, product_valid = Signal(), Signal()
         m.d.sync += [alpha_valid.eq(at(sch.a_out0, cols)), alpha.eq(Mux(select(state["was"], col_out), unit.e, 0)), l_sel.eq(select(l_regs, col_out)),
                      col_held.eq(col_out)]
+        # Partial products, then their sum, then the rounded l (see accelgen.hdl.arith.split_product).
+        partial = split_product(m, l_sel, alpha, "l_alpha")
+        partial_col, partial_valid = Signal.like(col_out), Signal()
         product = Signal(self.l_width + self.alpha_frac + 1)
         product_col = Signal.like(col_out)
-        m.d.sync += [product.eq(l_sel * alpha), product_col.eq(col_held), product_valid.eq(alpha_valid)]
+        m.d.sync += [partial_col.eq(col_held), partial_valid.eq(alpha_valid),
+                     product.eq(partial), product_col.eq(partial_col), product_valid.eq(partial_valid)]
         for par in range(2):
             for c in range(cols):
                 with m.If(alpha_valid & (state["tile"].tpar == par) & equals(col_held, c)):

@@ -148,11 +148,13 @@ def _report_progress(name: str, folder: Path):
 def cmd_report(args) -> int:
     out_dir = Path(args.output)
     lines = ["# accelgen: default designs", "",
+             "Each family's default configuration, or a smaller one where the default takes long to "
+             "synthesize (its parameters are listed).", "",
              "| design | module | parameters | regression | generic cells | logic depth |",
              "|---|---|---|---|---|---|"]
     failed = False
     for name, design in all_designs().items():
-        params = design.params()
+        params = design.params(**dict(design.report_config))
         point = flow.characterize(design, params, out_dir / name, seed=args.seed,
                                   on_step=_report_progress(name, out_dir / name))
         failed |= bool(point.verdict.problems)

@@ -10,10 +10,11 @@ import pytest
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_for_range, shape_range
+from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_for_range, shape_range, split_product
 from accelgen.hdl.delay import DelayLine
 from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
 from accelgen.hdl.pe import OutputStationaryPE
+from accelgen.hdl.util import equals, select
 from accelgen.verif import golden
 
 
@@ -242,3 +243,40 @@ def test_carry_save_pe_refuses_saturation_and_unknown_styles():
         OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(12), overflow="saturate", mac="carry_save")
     with pytest.raises(ValueError, match="mac='same_weight_tree' is not legal for a PE"):
         OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(12), mac="same_weight_tree")
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [(signed(34), unsigned(17)), (unsigned(26), unsigned(17)),
+                                             (signed(17), unsigned(18)), (signed(5), unsigned(3)),
+                                             (signed(52), signed(9))])
+def test_split_product_is_exact_one_cycle_later(a_shape, b_shape, seed):
+    rng = random.Random(seed)
+    m = Module()
+    a, b, out = Signal(a_shape), Signal(b_shape), Signal(signed(a_shape.width + b_shape.width + 1))
+    m.d.comb += out.eq(split_product(m, a, b, "p"))
+    a_lo, a_hi = shape_range(a_shape)
+    b_lo, b_hi = shape_range(b_shape)
+    cases = [(x, y) for x in (a_lo, a_hi, 0, -1 if a_shape.signed else 1) for y in (b_lo, b_hi, 1)]
+    cases += [(rng.randint(a_lo, a_hi), rng.randint(b_lo, b_hi)) for _ in range(200)]
+
+    async def testbench(ctx):
+        for x, y in cases:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            await ctx.tick()
+            assert ctx.get(out) == x * y, (x, y)
+
+    run(m, testbench)
+
+
+def test_select_and_equals_cover_every_index():
+    m = Module()
+    index, out, hit = Signal(3), Signal(8), Signal()
+    values = [Const(10 * i, 8) for i in range(5)]
+    m.d.comb += [out.eq(select(values, index)), hit.eq(equals(index, 0))]
+
+    async def testbench(ctx):
+        for i in range(5):
+            ctx.set(index, i)
+            assert (ctx.get(out), ctx.get(hit)) == (10 * i, int(i == 0))
+
+    run(m, testbench, clocked=False)
