@@ -7,7 +7,9 @@ breaks the measurement or its bookkeeping shows up without running the full benc
 import pytest
 
 from accelgen.generators.systolic import SystolicParams
+from accelgen.generators.attention import AttentionParams
 from accelgen.sim.bench import all_sections
+from accelgen.sim.bench import attention as attention_bench
 from accelgen.sim.bench.systolic import ThroughputCase, throughput_rows
 
 
@@ -35,3 +37,21 @@ def test_sections_are_discovered_and_complete():
     for name, section in sections.items():
         assert section.name == name
         assert callable(section.run) and callable(section.render) and callable(section.failures)
+
+
+@pytest.mark.cocotb
+def test_attention_rows_accuracy_and_report(seed, tmp_path):
+    """The attention section's measurement, accuracy table and report on a tiny configuration."""
+    params = AttentionParams(br=2, bc=2, d_max=4, n_max=16)
+    (row,) = attention_bench.utilization_rows(params, [("N=6", 6, 5, 3, True)], seed=seed, workdir=tmp_path)
+    assert row["bit_exact"] and row["problems"] == [] and row["rtl_cycles"] == row["analytic_cycles"]
+    assert 0 < row["utilization"] <= row["hw_utilization"] <= 1
+    accuracy = attention_bench.accuracy_rows([16], seed=seed, taus=(2.0,), d=8)
+    assert accuracy[0]["p12"]["max_lsb"] <= 1.0
+    results = {"utilization": [row], "model": attention_bench.model_rows(params, [("N=16", 16, 16, 4, False)]),
+               "accuracy": accuracy, "synthesis": [], "anchors": attention_bench.ANCHORS,
+               "criteria": {"min_utilization": attention_bench.MIN_UTILIZATION, "p12_max": 1.0, "p12_max_4k": 2.0,
+                            "p12_rms": 1.0, "max_bias": 1.0, "min_fmax_4x4": 90.0}}
+    text = "\n".join(attention_bench.render_markdown(results))
+    assert "N=6" in text and "Not synthesized" in text
+    assert attention_bench.failures(results) == []
