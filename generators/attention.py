@@ -68,7 +68,7 @@ def _softmax_unit(p: AttentionParams) -> SoftmaxUnit:
 def _array(p: AttentionParams) -> ScoreArray:
     bus = signed(max(p.k_width, p.v_width))
     return ScoreArray(rows=p.bc, cols=p.br, q_shape=p.q_shape, bus_shape=bus, score_width=p.score_width,
-                      p_bits=p.p_bits, colsum_width=p.colsum_width, lanes=p.exp_lanes)
+                      p_bits=p.p_bits, colsum_width=p.colsum_width, lanes=p.exp_lanes, mac=p.mac)
 
 
 def latencies(params: AttentionParams) -> dict:
@@ -174,7 +174,7 @@ class Attention(DesignComponent):
         for name, walker in walkers.items():
             m.submodules[f"{name}_walker"] = walker
             m.d.comb += [walker.load.eq(job["start"]), walker.nq.eq(job["nq_now"]), walker.nkv.eq(job["nkv_now"]),
-                         walker.causal.eq(job["causal"])]
+                         walker.causal.eq(job["causal"]), walker.causal_now.eq(job["causal_now"])]
         sched = m.submodules.scheduler = PhaseScheduler(d_bits=p.d_bits, rmw=RowUnits.rmw,
                                                          o_fifo_beats=p.o_fifo_beats, d_max=p.d_max, n_bits=p.n_bits)
         array = m.submodules.array = _array(p)
@@ -223,7 +223,7 @@ class Attention(DesignComponent):
         with m.If(start):
             m.d.sync += [active.eq(1), *[fields[name].eq(desc.payload[name]) for name in fields]]
         # The descriptor's fields in the cycle it is taken, the held ones afterwards.
-        now = {f"{name}_now": Mux(start, desc.payload[name], fields[name]) for name in ("nq", "nkv", "d")}
+        now = {f"{name}_now": Mux(start, desc.payload[name], fields[name]) for name in ("nq", "nkv", "d", "causal")}
         return {"start": start, "active": active, **fields, **now}
 
     def _feed(self, m, sched, walkers, array, rows):

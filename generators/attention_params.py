@@ -81,6 +81,10 @@ class AttentionParams(DesignParams):
         half up and saturated.
     exp_lanes : int
         Scores per cycle and column in the softmax passes (a power of two dividing ``bc``).
+    mac : str
+        ``"baseline"`` (binary products, banks and adder trees) or ``"carry_save"`` (products as
+        carry-save pairs of Booth partial products, carry-save score banks, compressor column
+        trees with one carry-propagate adder per column); bit-identical, same cycles.
     exp_table_bits : int or None
         Index bits of the ``2**-f`` table of the probability exp; default
         ``max(2, ceil((p_bits - 2) / 2))``.
@@ -106,6 +110,7 @@ class AttentionParams(DesignParams):
     out_width: int = param(8, "signed output code width", min=2, max=16)
     out_frac: int = param(0, "output fraction bits (o_real = code * s_v * 2**-out_frac)", min=0, max=8)
     exp_lanes: int = param(1, "scores per cycle and column in the softmax passes", min=1, max=64)
+    mac: str = param("baseline", "multiply-accumulate style of the array", choices=("baseline", "carry_save"))
     exp_table_bits: int | None = param(None, "index bits of the P exp table (default from p_bits)", min=2, max=10)
     o_fifo_beats: int | None = param(None, "output FIFO depth in beats (default d_max + pipeline)", min=1, max=4096)
     counter_width: int = param(48, "width of the cycle, MAC and stall counters (they wrap)", min=16, max=64)

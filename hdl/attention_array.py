@@ -20,6 +20,7 @@ from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .mac import compress, partial_products, prefix_add
 from .util import ceil_log2, equals, select
 
 __all__ = ["beat_layout", "bank_port", "ScoreArray"]
@@ -68,6 +69,12 @@ class ScoreArray(wiring.Component):
         Signed width of a column's ``sum_m P*v``.
     lanes : int
         Rows per cycle on the softmax unit's bank port.
+    mac : str
+        ``"baseline"``: a binary product per element, binary banks, adder trees.
+        ``"carry_save"``: each product is a carry-save pair of its Booth partial products, the
+        banks hold carry-save pairs (a QK beat is one 4:2 compression, no carry chain), the
+        column trees compress pairs and end in one carry-propagate adder per column, and the
+        softmax port adds the pair of the row it reads. Bit-identical to ``"baseline"``.
 
     Members
     -------
@@ -80,8 +87,10 @@ class ScoreArray(wiring.Component):
     """
 
     def __init__(self, *, rows: int, cols: int, q_shape, bus_shape, score_width: int, p_bits: int,
-                 colsum_width: int, lanes: int):
-        self.rows, self.cols, self.lanes = rows, cols, lanes
+                 colsum_width: int, lanes: int, mac: str = "baseline"):
+        if mac not in ("baseline", "carry_save"):
+            raise ValueError(f"mac={mac!r} is not legal: must be 'baseline' or 'carry_save'")
+        self.rows, self.cols, self.lanes, self.mac = rows, cols, lanes, mac
         self.q_shape, self.bus_shape = q_shape, bus_shape
         self.score_shape = signed(score_width)
         self.p_bits = p_bits
@@ -109,25 +118,105 @@ class ScoreArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        if self.mac == "carry_save":
+            self._elaborate_carry_save(m)
+            return m
         beat, rows, cols = self.beat, self.rows, self.cols
         banks = [[[Signal(self.score_shape, name=f"s{bank}_r{r}_c{c}") for c in range(cols)] for r in range(rows)]
                  for bank in range(2)]
         a_shape = signed(max(Shape.cast(self.q_shape).width, self.p_bits + 1))
-        products = [[Signal(signed(a_shape.width + Shape.cast(self.bus_shape).width), name=f"prod_r{r}_c{c}") for c in range(cols)]
-                    for r in range(rows)]
+        products = [[Signal(signed(a_shape.width + Shape.cast(self.bus_shape).width), name=f"prod_r{r}_c{c}")
+                     for c in range(cols)] for r in range(rows)]
         # Stage 1: one product per element; PV reads the probability from the tile's bank.
         for r in range(rows):
             for c in range(cols):
-                prob = Mux(beat.bank, banks[1][r][c], banks[0][r][c])[:self.p_bits]
-                operand = Mux(beat.pv, prob, beat.q[c])
-                m.d.sync += products[r][c].eq(operand * beat.bus[r])
-        tags = Signal(data.StructLayout({"qk": 1, "first": 1, "bank": 1}))
-        m.d.sync += [tags.qk.eq(beat.valid & ~beat.pv), tags.first.eq(beat.first), tags.bank.eq(beat.bank)]
+                m.d.sync += products[r][c].eq(self._operand(banks, r, c) * beat.bus[r])
+        tags = self._tags(m)
         # Stage 2: QK accumulates into its bank.
         self._accumulate(m, banks, products, tags)
         self._softmax_port(m, banks)
         self._column_trees(m, products)
         return m
+
+    def _operand(self, banks, r, c):
+        beat = self.beat
+        prob = Mux(beat.bank, banks[1][r][c], banks[0][r][c])[:self.p_bits]
+        return Mux(beat.pv, prob, beat.q[c])
+
+    def _tags(self, m):
+        beat = self.beat
+        tags = Signal(data.StructLayout({"qk": 1, "first": 1, "bank": 1}))
+        m.d.sync += [tags.qk.eq(beat.valid & ~beat.pv), tags.first.eq(beat.first), tags.bank.eq(beat.bank)]
+        return tags
+
+    def _elaborate_carry_save(self, m):
+        beat, rows, cols, width = self.beat, self.rows, self.cols, self.score_shape.width
+        pair_width = max(width, self.colsum_shape.width)
+        sums = [[[Signal(width, name=f"s{bank}_r{r}_c{c}_sum") for c in range(cols)] for r in range(rows)]
+                for bank in range(2)]
+        carries = [[[Signal(width, name=f"s{bank}_r{r}_c{c}_carry") for c in range(cols)] for r in range(rows)]
+                   for bank in range(2)]
+        pairs = [[(Signal(pair_width, name=f"pp_r{r}_c{c}_sum"), Signal(pair_width, name=f"pp_r{r}_c{c}_carry"))
+                  for c in range(cols)] for r in range(rows)]
+        # Stage 1: each product as a carry-save pair of its Booth partial products (the
+        # probability of PV sits in the sum word of the bank; its carry word is zero).
+        for r in range(rows):
+            for c in range(cols):
+                rows_pp = partial_products(self._operand(sums, r, c), beat.bus[r], pair_width)
+                pair = compress(rows_pp, pair_width, m=m, name=f"pp_r{r}_c{c}")
+                m.d.sync += [pairs[r][c][0].eq(pair[0]), pairs[r][c][1].eq(pair[1])]
+        tags = self._tags(m)
+        # Stage 2: QK accumulates a pair into the bank's pair with one 4:2 compression.
+        sm, lanes = self.sm, self.lanes
+        for bank in range(2):
+            for r in range(rows):
+                write_p = sm.wr_en & (sm.wr_bank == bank) & equals(sm.wr_row, r // lanes)
+                for c in range(cols):
+                    s, cy = sums[bank][r][c], carries[bank][r][c]
+                    new = compress([pairs[r][c][0][:width], pairs[r][c][1][:width], Mux(tags.first, 0, s),
+                                    Mux(tags.first, 0, cy)], width, m=m, name=f"acc{bank}_r{r}_c{c}")
+                    with m.If(tags.qk & (tags.bank == bank)):
+                        m.d.sync += [s.eq(new[0]), cy.eq(new[1])]
+                    with m.Elif(write_p):
+                        m.d.sync += [s.eq(sm.wr_data[r % lanes][c]), cy.eq(0)]
+        # The softmax unit reads binary scores: one adder per lane and column after the row mux.
+        for lane in range(lanes):
+            for c in range(cols):
+                picked = []
+                for words in (sums, carries):
+                    bank_rows = [select([words[bank][r][c] for r in range(lane, rows, lanes)], sm.rd_row)
+                                 for bank in range(2)]
+                    picked.append(Mux(sm.rd_bank, bank_rows[1], bank_rows[0]))
+                m.d.comb += sm.rd_data[lane][c].eq((picked[0] + picked[1])[:width].as_signed())
+        # Column trees of pairs: one 4:2 compression per level, one carry-propagate adder at the end.
+        for c in range(cols):
+            level_pairs = [pairs[r][c] for r in range(rows)]
+            level = 0
+            while len(level_pairs) > 1:
+                merged = []
+                for i in range(0, len(level_pairs), 2):
+                    if i + 1 < len(level_pairs):
+                        pair = compress([*level_pairs[i], *level_pairs[i + 1]], pair_width, m=m,
+                                        name=f"tree_c{c}_l{level}_{i // 2}")
+                    else:
+                        pair = level_pairs[i]
+                    regs = (Signal(pair_width, name=f"tree_c{c}_l{level}_{i // 2}_sum"),
+                            Signal(pair_width, name=f"tree_c{c}_l{level}_{i // 2}_carry"))
+                    last_level = len(level_pairs) <= 2
+                    if last_level:
+                        total = prefix_add(m, pair[0], pair[1], pair_width, name=f"cpa_c{c}")
+                        reg = Signal(self.colsum_shape, name=f"tree_c{c}_sum")
+                        m.d.sync += reg.eq(total[:self.colsum_shape.width].as_signed())
+                        merged.append(reg)
+                    else:
+                        m.d.sync += [regs[0].eq(pair[0]), regs[1].eq(pair[1])]
+                        merged.append(regs)
+                level_pairs, level = merged, level + 1
+            if isinstance(level_pairs[0], tuple):   # one row: the product pair itself
+                total = prefix_add(m, level_pairs[0][0], level_pairs[0][1], pair_width, name=f"cpa_c{c}")
+                m.d.comb += self.colsum[c].eq(total[:self.colsum_shape.width].as_signed())
+            else:
+                m.d.comb += self.colsum[c].eq(level_pairs[0])
 
     def _accumulate(self, m, banks, products, tags):
         sm, lanes = self.sm, self.lanes

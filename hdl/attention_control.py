@@ -39,12 +39,15 @@ class TileWalker(wiring.Component):
     Members
     -------
     load : In(1)
-        Go to the first tile of a new job (``nq``, ``nkv`` are valid in this cycle, ``causal`` from
-        the next one; ``nkv`` stays valid while the job runs).
+        Go to the first tile of a new job (``nq``, ``nkv`` and ``causal_now`` are valid in this
+        cycle; ``nkv`` and ``causal`` stay valid while the job runs).
     advance : In(1)
         Go to the next tile.
     nq, nkv : In(n_bits)
     causal : In(1)
+        The running job's causal flag.
+    causal_now : In(1)
+        The causal flag in the cycle of ``load`` (the descriptor's).
     tile : Out(walker_layout)
         The current tile.
     """
@@ -52,7 +55,7 @@ class TileWalker(wiring.Component):
     def __init__(self, *, rows: int, cols: int, n_bits: int):
         self.rows, self.cols, self.n_bits = rows, cols, n_bits
         super().__init__({"load": In(1), "advance": In(1), "nq": In(n_bits), "nkv": In(n_bits), "causal": In(1),
-                          "tile": Out(walker_layout(n_bits))})
+                          "causal_now": In(1), "tile": Out(walker_layout(n_bits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -64,25 +67,31 @@ class TileWalker(wiring.Component):
         # (b+1)*br - 1 + nkv - nq (past nq it exceeds nkv - 1, where the first test decides).
         keys_left, rows_left = Signal(signed(width)), Signal(signed(width))
         block_limit, causal_left = Signal(signed(width)), Signal(signed(width))
-        last = Signal()
+        # `last` and "the job's last block" are registers, set from comparisons of the counters
+        # with constants one step ahead: the next tile in the block, or the first of the next block.
+        last, last_block = Signal(), Signal()
+        last_if_step = (keys_left <= 2 * self.rows) | (self.causal & (causal_left < 2 * self.rows))
+        last_if_block = (self.nkv <= self.rows) | (self.causal & (block_limit < self.rows - self.cols))
         m.d.comb += [
-            last.eq((keys_left <= self.rows) | (self.causal & (causal_left < self.rows))),
             t.kb.eq(kb), t.qb.eq(qb), t.first.eq(first), t.last.eq(last),
-            t.job_last.eq(last & (rows_left <= self.cols)), t.tpar.eq(tpar), t.bpar.eq(bpar),
+            t.job_last.eq(last & last_block), t.tpar.eq(tpar), t.bpar.eq(bpar),
         ]
         with m.If(self.load):
             limit = self.nkv + (self.cols - 1) - self.nq
             m.d.sync += [kb.eq(0), qb.eq(0), tpar.eq(0), bpar.eq(0), first.eq(1), keys_left.eq(self.nkv),
-                         rows_left.eq(self.nq), block_limit.eq(limit), causal_left.eq(limit)]
+                         rows_left.eq(self.nq), block_limit.eq(limit), causal_left.eq(limit),
+                         last.eq((self.nkv <= self.rows) | (self.causal_now & (limit < self.rows))),
+                         last_block.eq(self.nq <= self.cols)]
         with m.Elif(self.advance):
             m.d.sync += tpar.eq(~tpar)
             with m.If(last):
                 m.d.sync += [kb.eq(0), qb.eq(qb + self.cols), bpar.eq(~bpar), first.eq(1), keys_left.eq(self.nkv),
                              rows_left.eq(rows_left - self.cols), block_limit.eq(block_limit + self.cols),
-                             causal_left.eq(block_limit + self.cols)]
+                             causal_left.eq(block_limit + self.cols), last.eq(last_if_block),
+                             last_block.eq(rows_left <= 2 * self.cols)]
             with m.Else():
                 m.d.sync += [kb.eq(kb + self.rows), first.eq(0), keys_left.eq(keys_left - self.rows),
-                             causal_left.eq(causal_left - self.rows)]
+                             causal_left.eq(causal_left - self.rows), last.eq(last_if_step)]
         return m
 
 

@@ -43,6 +43,7 @@ def test_tile_walker_follows_the_tile_schedule(br, bc, seed):
             ctx.set(dut.nq, nq)
             ctx.set(dut.nkv, nkv)
             ctx.set(dut.causal, causal)
+            ctx.set(dut.causal_now, causal)
             ctx.set(dut.load, 1)
             await ctx.tick()
             ctx.set(dut.load, 0)
@@ -137,6 +138,8 @@ CONFIGS = [
     dict(br=2, bc=2, d_max=4, n_max=16),
     dict(br=4, bc=3, d_max=5, n_max=32, p_bits=8, out_frac=3, o_guard=2, score_num=37, score_frac=9),
     dict(br=3, bc=4, d_max=3, n_max=20, exp_lanes=2, out_width=12, out_frac=4),
+    dict(br=3, bc=3, d_max=4, n_max=16, mac="carry_save"),
+    dict(br=2, bc=4, d_max=3, n_max=12, mac="carry_save", exp_lanes=4, p_bits=7, q_width=5, v_width=11),
 ]
 
 
