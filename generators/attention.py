@@ -37,7 +37,6 @@ from ..hdl.attention_control import PhaseScheduler, TileWalker
 from ..hdl.attention_rows import RowUnits, row_tag_layout
 from ..hdl.attention_softmax import SoftmaxSchedule, SoftmaxUnit
 from ..hdl.delay import DelayLine
-from ..hdl.exp_unit import exp_latency
 from ..hdl.layouts import TileStreamSignature
 from . import DesignComponent, register
 from .attention_params import AttentionParams, tile_order, tiles_per_block, useful_macs
@@ -74,8 +73,7 @@ def _array(p: AttentionParams) -> ScoreArray:
 def latencies(params: AttentionParams) -> dict:
     """The fixed latencies of the cycle model, in cycles (see :func:`analytic_cycles`)."""
     p = params
-    schedule = SoftmaxSchedule(p.bc, p.br, p.exp_lanes, exp_latency(p.p_spec), exp_latency(p.alpha_spec),
-                               p.recip_latency)
+    schedule = SoftmaxSchedule.for_specs(p.bc, p.br, p.exp_lanes, p.p_spec, p.alpha_spec, p.recip_latency)
     pv_latency = 1 + max(0, (p.bc - 1).bit_length())
     return {
         "feed": 1,

@@ -32,7 +32,11 @@ from .fixedpoint import round_shift_expr
 from .reciprocal import PipelinedReciprocal
 from .util import equals, select
 
-__all__ = ["tile_layout", "job_layout", "SoftmaxSchedule", "SoftmaxUnit"]
+__all__ = ["tile_layout", "job_layout", "SoftmaxSchedule", "SoftmaxUnit", "SPLIT_EXP"]
+
+#: The unit's exps register their constant multiply's partial products (one more cycle; the
+#: multiply no longer limits the clock).
+SPLIT_EXP = True
 
 
 def tile_layout(n_bits: int) -> data.StructLayout:
@@ -73,6 +77,11 @@ class SoftmaxSchedule:
         self.merge = max(self.p_write0 + self.steps, self.a_out0 + cols + 3)
         self.r0 = self.merge + 1            # first l selected for the reciprocal
         self.r_out0 = self.r0 + 2 + recip_latency  # selection, shift, reciprocal
+
+    @classmethod
+    def for_specs(cls, rows, cols, lanes, p_spec: ExpSpec, alpha_spec: ExpSpec, recip_latency: int):
+        """The schedule of a unit with these exps (built with ``split_multiply``)."""
+        return cls(rows, cols, lanes, exp_latency(p_spec, SPLIT_EXP), exp_latency(alpha_spec, SPLIT_EXP), recip_latency)
 
     def end(self, last: bool) -> int:
         """The step at which the unit signals ``done`` (and is free again one cycle later)."""
@@ -125,8 +134,7 @@ class SoftmaxUnit(wiring.Component):
         self.l_width, self.norm_width = l_width, norm_width
         self._reciprocal = PipelinedReciprocal(den_width=norm_width, shift=recip_shift, den_min=recip_den_min)
         self.shift_width = max(1, max(0, l_width - norm_width).bit_length())
-        self.schedule = SoftmaxSchedule(rows, cols, lanes, exp_latency(p_spec), exp_latency(alpha_spec),
-                                        self._reciprocal.latency)
+        self.schedule = SoftmaxSchedule.for_specs(rows, cols, lanes, p_spec, alpha_spec, self._reciprocal.latency)
         super().__init__({
             "start": In(1), "tile": In(tile_layout(n_bits)), "job": In(job_layout(n_bits)),
             "busy": Out(1), "done": Out(1),
@@ -244,7 +252,7 @@ class SoftmaxUnit(wiring.Component):
         lanes, cols, sch, spec, sm = self.lanes, self.cols, self.schedule, self.p_spec, self.sm
         at, held, held_ok = state["at"], state["held"], state["held_ok"]
         p_max = (1 << self.p_bits) - 1
-        latency = 1 + exp_latency(spec)
+        latency = 1 + exp_latency(spec, SPLIT_EXP)
         # The row and the visibility of each read travel alongside the exp units.
         m.submodules.p_row_delay = row_delay = DelayLine(state["held_row"].shape(), latency)
         m.submodules.p_ok_delay = ok_delay = DelayLine(lanes * cols, latency)
@@ -256,7 +264,7 @@ class SoftmaxUnit(wiring.Component):
         for c in range(cols):
             lane_sum = 0
             for lane in range(lanes):
-                unit = ExpUnit(spec)
+                unit = ExpUnit(spec, split_multiply=SPLIT_EXP)
                 m.submodules[f"p_exp_{lane}_{c}"] = unit
                 distance = Signal(signed(self.score_shape.width + 2), name=f"p_dist_{lane}_{c}")
                 m.d.comb += distance.eq(state["new"][c] - held[lane][c])
@@ -278,7 +286,7 @@ class SoftmaxUnit(wiring.Component):
         column = counter("alpha_col", sch.a0, cols)
         sel_new, sel_old = Signal(self.score_shape), Signal(self.score_shape)
         m.d.sync += [sel_new.eq(select(state["new"], column)), sel_old.eq(select(state["old"], column))]
-        unit = m.submodules.alpha_exp = ExpUnit(spec)
+        unit = m.submodules.alpha_exp = ExpUnit(spec, split_multiply=SPLIT_EXP)
         distance = Signal(signed(self.score_shape.width + 1))
         m.d.comb += distance.eq(sel_new - sel_old)
         m.d.sync += unit.d.eq(self._clamped(m, distance, spec.width, "alpha_dist_clamped"))

@@ -11,14 +11,16 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .arith import split_product
 from .exp_tables import INTERP_GUARD, ExpSpec, exp_table
 
 __all__ = ["ExpUnit", "exp_latency"]
 
 
-def exp_latency(spec: ExpSpec) -> int:
-    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 5."""
-    return {"table": 1, "shift": 2, "range": 5}[spec.kind]
+def exp_latency(spec: ExpSpec, split_multiply: bool = False) -> int:
+    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 5 (6 with
+    ``split_multiply``)."""
+    return {"table": 1, "shift": 2, "range": 5 + split_multiply}[spec.kind]
 
 
 class ExpUnit(wiring.Component):
@@ -28,6 +30,10 @@ class ExpUnit(wiring.Component):
     ----------
     spec : ExpSpec
         The integer function (width of ``d``, scale, output fraction bits, variant).
+    split_multiply : bool
+        Range reduction only: register the partial products of ``d * S*log2(e)`` before their
+        sum (one more cycle of latency; the FPGA multiplier no longer shares a path with an
+        adder). Same function.
 
     Members
     -------
@@ -37,14 +43,15 @@ class ExpUnit(wiring.Component):
         ``exp_code(d)`` of :mod:`~accelgen.hdl.exp_tables`, :attr:`latency` cycles later.
     """
 
-    def __init__(self, spec: ExpSpec):
+    def __init__(self, spec: ExpSpec, split_multiply: bool = False):
         self.spec = spec
+        self.split_multiply = split_multiply
         super().__init__({"d": In(unsigned(spec.width)), "e": Out(unsigned(spec.exp_frac + 1))})
 
     @property
     def latency(self) -> int:
         """Register stages from ``d`` to ``e``."""
-        return exp_latency(self.spec)
+        return exp_latency(self.spec, self.split_multiply)
 
     def elaborate(self, platform):
         spec = self.spec
@@ -82,7 +89,10 @@ class ExpUnit(wiring.Component):
         const = spec.log2e_const
         # Stage 1: t * 2**g = d * S*log2(e) * 2**(t_frac + g), one constant multiply.
         product = Signal(spec.width + const.bit_length())
-        m.d.sync += product.eq(self.d * const)
+        if self.split_multiply:
+            m.d.sync += product.eq(split_product(m, Const(const, const.bit_length()), self.d, "log2e"))
+        else:
+            m.d.sync += product.eq(self.d * const)
         # Stage 2: t rounded half up to t_frac fraction bits; n (saturated), table lookup.
         t = Signal(spec.width + const.bit_length() - g + 1)
         m.d.comb += t.eq((product + (1 << (g - 1)) if g else product) >> g)
