@@ -47,9 +47,9 @@ __all__ = ["AttentionParams", "Attention", "descriptor_layout", "analytic_cycles
 #: Stall counters: cycles without an array beat, by reason.
 STALL_COUNTERS = ("sm_stall_count", "in_stall_count", "out_stall_count")
 
-#: Cycles from a QK phase's last beat until its scores can be read (stage register, product,
-#: accumulation).
-QK_VISIBLE = 3
+#: Cycles from a QK phase's last beat until its scores can be read: the engine's stage register
+#: and the array's QK latency.
+QK_VISIBLE = 1 + ScoreArray.QK_LATENCY
 
 
 def descriptor_layout(params: AttentionParams) -> data.StructLayout:
@@ -74,7 +74,7 @@ def latencies(params: AttentionParams) -> dict:
     """The fixed latencies of the cycle model, in cycles (see :func:`analytic_cycles`)."""
     p = params
     schedule = SoftmaxSchedule.for_specs(p.bc, p.br, p.exp_lanes, p.p_spec, p.alpha_spec, p.recip_latency)
-    pv_latency = 1 + max(0, (p.bc - 1).bit_length())
+    pv_latency = 2 + max(0, (p.bc - 1).bit_length())   # ScoreArray.pv_latency
     return {
         "feed": 1,
         "sm_start": QK_VISIBLE + 1,               # QK's last beat -> softmax start

@@ -101,20 +101,24 @@ class ScoreArray(wiring.Component):
             "colsum": Out(data.ArrayLayout(self.colsum_shape, cols)),
         })
 
+    #: Cycles from a QK beat until its accumulation is visible in the bank: operand register,
+    #: product register, bank.
+    QK_LATENCY = 3
+
     @property
     def tree_levels(self) -> int:
         """Registered adder levels of a column tree."""
         return ceil_log2(self.rows)
 
     @property
-    def pv_latency(self) -> int:
-        """Cycles from a PV beat to its column sums: the product register and the tree levels."""
-        return 1 + self.tree_levels
-
-    @property
     def qk_latency(self) -> int:
         """Cycles from a QK beat until its accumulation is visible in the bank."""
-        return 2
+        return self.QK_LATENCY
+
+    @property
+    def pv_latency(self) -> int:
+        """Cycles from a PV beat to its column sums: operand and product registers, tree levels."""
+        return 2 + self.tree_levels
 
     def elaborate(self, platform):
         m = Module()
@@ -127,10 +131,12 @@ class ScoreArray(wiring.Component):
         a_shape = signed(max(Shape.cast(self.q_shape).width, self.p_bits + 1))
         products = [[Signal(signed(a_shape.width + Shape.cast(self.bus_shape).width), name=f"prod_r{r}_c{c}")
                      for c in range(cols)] for r in range(rows)]
-        # Stage 1: one product per element; PV reads the probability from the tile's bank.
+        # Stage 1: the operands (PV reads the probability from the tile's bank) are registered,
+        # so a multiplier's inputs come straight from flip-flops. Stage 2: the products.
+        operands, bus = self._operands(m, banks, a_shape)
         for r in range(rows):
             for c in range(cols):
-                m.d.sync += products[r][c].eq(self._operand(banks, r, c) * beat.bus[r])
+                m.d.sync += products[r][c].eq(operands[r][c] * bus[r])
         tags = self._tags(m)
         # Stage 2: QK accumulates into its bank.
         self._accumulate(m, banks, products, tags)
@@ -143,10 +149,22 @@ class ScoreArray(wiring.Component):
         prob = Mux(beat.bank, banks[1][r][c], banks[0][r][c])[:self.p_bits]
         return Mux(beat.pv, prob, beat.q[c])
 
+    def _operands(self, m, banks, a_shape):
+        operands = [[Signal(a_shape, name=f"op_r{r}_c{c}") for c in range(self.cols)] for r in range(self.rows)]
+        bus = [Signal(self.bus_shape, name=f"bus_r{r}") for r in range(self.rows)]
+        for r in range(self.rows):
+            m.d.sync += bus[r].eq(self.beat.bus[r])
+            for c in range(self.cols):
+                m.d.sync += operands[r][c].eq(self._operand(banks, r, c))
+        return operands, bus
+
     def _tags(self, m):
+        """The QK tags at the bank's write (two stages after the beat)."""
         beat = self.beat
-        tags = Signal(data.StructLayout({"qk": 1, "first": 1, "bank": 1}))
-        m.d.sync += [tags.qk.eq(beat.valid & ~beat.pv), tags.first.eq(beat.first), tags.bank.eq(beat.bank)]
+        layout = data.StructLayout({"qk": 1, "first": 1, "bank": 1})
+        early, tags = Signal(layout), Signal(layout)
+        m.d.sync += [early.qk.eq(beat.valid & ~beat.pv), early.first.eq(beat.first), early.bank.eq(beat.bank),
+                     tags.eq(early)]
         return tags
 
     def _elaborate_carry_save(self, m):
@@ -158,27 +176,31 @@ class ScoreArray(wiring.Component):
                    for bank in range(2)]
         pairs = [[(Signal(pair_width, name=f"pp_r{r}_c{c}_sum"), Signal(pair_width, name=f"pp_r{r}_c{c}_carry"))
                   for c in range(cols)] for r in range(rows)]
-        # Stage 1: each product as a carry-save pair of its Booth partial products (the
-        # probability of PV sits in the sum word of the bank; its carry word is zero).
+        # Stage 1: the operands (the probability of PV sits in the sum word of the bank; its
+        # carry word is zero). Stage 2: each product as a carry-save pair of its Booth partial
+        # products.
+        a_shape = signed(max(Shape.cast(self.q_shape).width, self.p_bits + 1))
+        operands, bus = self._operands(m, sums, a_shape)
         for r in range(rows):
             for c in range(cols):
-                rows_pp = partial_products(self._operand(sums, r, c), beat.bus[r], pair_width)
+                rows_pp = partial_products(operands[r][c], bus[r], pair_width)
                 pair = compress(rows_pp, pair_width, m=m, name=f"pp_r{r}_c{c}")
                 m.d.sync += [pairs[r][c][0].eq(pair[0]), pairs[r][c][1].eq(pair[1])]
         tags = self._tags(m)
-        # Stage 2: QK accumulates a pair into the bank's pair with one 4:2 compression.
+        # Stage 2: QK accumulates a pair into the bank's pair with one 4:2 compression (one
+        # compressor per element, on the pair of the bank the beat addresses).
         sm, lanes = self.sm, self.lanes
-        for bank in range(2):
-            for r in range(rows):
-                write_p = sm.wr_en & (sm.wr_bank == bank) & equals(sm.wr_row, r // lanes)
-                for c in range(cols):
-                    s, cy = sums[bank][r][c], carries[bank][r][c]
-                    new = compress([pairs[r][c][0][:width], pairs[r][c][1][:width], Mux(tags.first, 0, s),
-                                    Mux(tags.first, 0, cy)], width, m=m, name=f"acc{bank}_r{r}_c{c}")
+        for r in range(rows):
+            for c in range(cols):
+                old = [Mux(tags.first, 0, Mux(tags.bank, words[1][r][c], words[0][r][c])) for words in (sums, carries)]
+                new = compress([pairs[r][c][0][:width], pairs[r][c][1][:width], *old], width, m=m,
+                               name=f"acc_r{r}_c{c}")
+                for bank in range(2):
+                    write_p = sm.wr_en & (sm.wr_bank == bank) & equals(sm.wr_row, r // lanes)
                     with m.If(tags.qk & (tags.bank == bank)):
-                        m.d.sync += [s.eq(new[0]), cy.eq(new[1])]
+                        m.d.sync += [sums[bank][r][c].eq(new[0]), carries[bank][r][c].eq(new[1])]
                     with m.Elif(write_p):
-                        m.d.sync += [s.eq(sm.wr_data[r % lanes][c]), cy.eq(0)]
+                        m.d.sync += [sums[bank][r][c].eq(sm.wr_data[r % lanes][c]), carries[bank][r][c].eq(0)]
         # The softmax unit reads binary scores: one adder per lane and column after the row mux.
         for lane in range(lanes):
             for c in range(cols):

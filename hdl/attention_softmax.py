@@ -32,11 +32,10 @@ from .fixedpoint import round_shift_expr
 from .reciprocal import PipelinedReciprocal
 from .util import equals, select
 
-__all__ = ["tile_layout", "job_layout", "SoftmaxSchedule", "SoftmaxUnit", "SPLIT_EXP"]
+__all__ = ["tile_layout", "job_layout", "SoftmaxSchedule", "SoftmaxUnit", "PIPELINED_EXP"]
 
-#: The unit's exps register their constant multiply's partial products (one more cycle; the
-#: multiply no longer limits the clock).
-SPLIT_EXP = True
+#: The unit's exps are the pipelined variant (two more cycles; no multiplier-and-adder path).
+PIPELINED_EXP = True
 
 
 def tile_layout(n_bits: int) -> data.StructLayout:
@@ -80,8 +79,8 @@ class SoftmaxSchedule:
 
     @classmethod
     def for_specs(cls, rows, cols, lanes, p_spec: ExpSpec, alpha_spec: ExpSpec, recip_latency: int):
-        """The schedule of a unit with these exps (built with ``split_multiply``)."""
-        return cls(rows, cols, lanes, exp_latency(p_spec, SPLIT_EXP), exp_latency(alpha_spec, SPLIT_EXP), recip_latency)
+        """The schedule of a unit with these exps (pipelined exp units)."""
+        return cls(rows, cols, lanes, exp_latency(p_spec, PIPELINED_EXP), exp_latency(alpha_spec, PIPELINED_EXP), recip_latency)
 
     def end(self, last: bool) -> int:
         """The step at which the unit signals ``done`` (and is free again one cycle later)."""
@@ -252,7 +251,7 @@ class SoftmaxUnit(wiring.Component):
         lanes, cols, sch, spec, sm = self.lanes, self.cols, self.schedule, self.p_spec, self.sm
         at, held, held_ok = state["at"], state["held"], state["held_ok"]
         p_max = (1 << self.p_bits) - 1
-        latency = 1 + exp_latency(spec, SPLIT_EXP)
+        latency = 1 + exp_latency(spec, PIPELINED_EXP)
         # The row and the visibility of each read travel alongside the exp units.
         m.submodules.p_row_delay = row_delay = DelayLine(state["held_row"].shape(), latency)
         m.submodules.p_ok_delay = ok_delay = DelayLine(lanes * cols, latency)
@@ -264,7 +263,7 @@ class SoftmaxUnit(wiring.Component):
         for c in range(cols):
             lane_sum = 0
             for lane in range(lanes):
-                unit = ExpUnit(spec, split_multiply=SPLIT_EXP)
+                unit = ExpUnit(spec, pipelined=PIPELINED_EXP)
                 m.submodules[f"p_exp_{lane}_{c}"] = unit
                 distance = Signal(signed(self.score_shape.width + 2), name=f"p_dist_{lane}_{c}")
                 m.d.comb += distance.eq(state["new"][c] - held[lane][c])
@@ -286,7 +285,7 @@ class SoftmaxUnit(wiring.Component):
         column = counter("alpha_col", sch.a0, cols)
         sel_new, sel_old = Signal(self.score_shape), Signal(self.score_shape)
         m.d.sync += [sel_new.eq(select(state["new"], column)), sel_old.eq(select(state["old"], column))]
-        unit = m.submodules.alpha_exp = ExpUnit(spec, split_multiply=SPLIT_EXP)
+        unit = m.submodules.alpha_exp = ExpUnit(spec, pipelined=PIPELINED_EXP)
         distance = Signal(signed(self.score_shape.width + 1))
         m.d.comb += distance.eq(sel_new - sel_old)
         m.d.sync += unit.d.eq(self._clamped(m, distance, spec.width, "alpha_dist_clamped"))

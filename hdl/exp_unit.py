@@ -17,10 +17,9 @@ from .exp_tables import INTERP_GUARD, ExpSpec, exp_table
 __all__ = ["ExpUnit", "exp_latency"]
 
 
-def exp_latency(spec: ExpSpec, split_multiply: bool = False) -> int:
-    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 5 (6 with
-    ``split_multiply``)."""
-    return {"table": 1, "shift": 2, "range": 5 + split_multiply}[spec.kind]
+def exp_latency(spec: ExpSpec, pipelined: bool = False) -> int:
+    """Cycles from ``d`` to ``e``: table 1, shift-only 2, range reduction 5 (7 ``pipelined``)."""
+    return {"table": 1, "shift": 2, "range": 5 + 2 * pipelined}[spec.kind]
 
 
 class ExpUnit(wiring.Component):
@@ -30,10 +29,11 @@ class ExpUnit(wiring.Component):
     ----------
     spec : ExpSpec
         The integer function (width of ``d``, scale, output fraction bits, variant).
-    split_multiply : bool
-        Range reduction only: register the partial products of ``d * S*log2(e)`` before their
-        sum (one more cycle of latency; the FPGA multiplier no longer shares a path with an
-        adder). Same function.
+    pipelined : bool
+        Range reduction only: two more register stages, so no path holds a multiplier and an
+        adder or an adder and a shifter: the partial products of ``d * S*log2(e)`` are
+        registered before their sum, and the interpolated ``2**-f`` before the final rounding
+        shift. Same function.
 
     Members
     -------
@@ -43,15 +43,15 @@ class ExpUnit(wiring.Component):
         ``exp_code(d)`` of :mod:`~accelgen.hdl.exp_tables`, :attr:`latency` cycles later.
     """
 
-    def __init__(self, spec: ExpSpec, split_multiply: bool = False):
+    def __init__(self, spec: ExpSpec, pipelined: bool = False):
         self.spec = spec
-        self.split_multiply = split_multiply
+        self.pipelined = pipelined
         super().__init__({"d": In(unsigned(spec.width)), "e": Out(unsigned(spec.exp_frac + 1))})
 
     @property
     def latency(self) -> int:
         """Register stages from ``d`` to ``e``."""
-        return exp_latency(self.spec, self.split_multiply)
+        return exp_latency(self.spec, self.pipelined)
 
     def elaborate(self, platform):
         spec = self.spec
@@ -87,9 +87,10 @@ class ExpUnit(wiring.Component):
         spec = self.spec
         t_frac, g = spec.t_frac, spec.log2e_shift
         const = spec.log2e_const
-        # Stage 1: t * 2**g = d * S*log2(e) * 2**(t_frac + g), one constant multiply.
+        # Stage 1: t * 2**g = d * S*log2(e) * 2**(t_frac + g), one constant multiply (pipelined:
+        # its partial products are registered first, then their sum).
         product = Signal(spec.width + const.bit_length())
-        if self.split_multiply:
+        if self.pipelined:
             m.d.sync += product.eq(split_product(m, Const(const, const.bit_length()), self.d, "log2e"))
         else:
             m.d.sync += product.eq(self.d * const)
@@ -124,7 +125,13 @@ class ExpUnit(wiring.Component):
             base2.eq(word[:base_width]),
             n2.eq(n_word),
         ]
-        # Stage 5: v = base - round_half_up(step / 2**interp_bits), then the rounding shift by n.
+        # Stage 5: v = base - round_half_up(step / 2**interp_bits), then the rounding shift by n
+        # (pipelined: v is registered before the shift).
         v = Signal(base_width)
-        m.d.comb += v.eq(base2 - ((step + (1 << (spec.interp_bits - 1))) >> spec.interp_bits))
-        m.d.sync += self.e.eq(((v >> (n2 + (INTERP_GUARD - 1)).as_unsigned()) + 1) >> 1)
+        m.d["sync" if self.pipelined else "comb"] += v.eq(
+            base2 - ((step + (1 << (spec.interp_bits - 1))) >> spec.interp_bits))
+        n_final = n2
+        if self.pipelined:
+            n_final = Signal.like(n2)
+            m.d.sync += n_final.eq(n2)
+        m.d.sync += self.e.eq(((v >> (n_final + (INTERP_GUARD - 1)).as_unsigned()) + 1) >> 1)

@@ -88,7 +88,7 @@ def test_score_array_phases_against_numpy(seed):
                     ctx.set(beat.q[c], int(q[c, e]) * (1 - 2 * bank))
                 await ctx.tick()
         ctx.set(beat.valid, 0)
-        await ctx.tick().repeat(dut.qk_latency)
+        await ctx.tick().repeat(dut.qk_latency - 1)
         for bank in (0, 1):
             ctx.set(dut.sm.rd_bank, bank)
             for r in range(rows):
@@ -139,7 +139,7 @@ CONFIGS = [
     dict(br=4, bc=3, d_max=5, n_max=32, p_bits=8, out_frac=3, o_guard=2, score_num=37, score_frac=9),
     dict(br=3, bc=4, d_max=3, n_max=20, exp_lanes=2, out_width=12, out_frac=4),
     dict(br=3, bc=3, d_max=4, n_max=16, mac="carry_save"),
-    dict(br=2, bc=4, d_max=3, n_max=12, mac="carry_save", exp_lanes=4, p_bits=7, q_width=5, v_width=11),
+    dict(br=2, bc=4, d_max=3, n_max=16, mac="carry_save", exp_lanes=4, p_bits=7, q_width=5, v_width=11),
 ]
 
 
