@@ -61,7 +61,7 @@ def _softmax_unit(p: AttentionParams) -> SoftmaxUnit:
     return SoftmaxUnit(rows=p.bc, cols=p.br, lanes=p.exp_lanes, score_width=p.score_width, n_bits=p.n_bits,
                        p_spec=p.p_spec, alpha_spec=p.alpha_spec, p_bits=p.p_bits, alpha_frac=p.alpha_frac,
                        o_guard=p.o_guard, l_width=p.l_width, norm_width=p.norm_width, recip_shift=p.recip_shift,
-                       recip_den_min=p.recip_den_min)
+                       recip_den_min=p.recip_den_min, l_extra_bits=p.l_extra_bits)
 
 
 def _array(p: AttentionParams) -> ScoreArray:
@@ -179,7 +179,7 @@ class Attention(DesignComponent):
         softmax = m.submodules.softmax = _softmax_unit(p)
         rows = m.submodules.rows = RowUnits(
             cols=p.br, d_max=p.d_max, colsum_width=p.colsum_width, o_width=p.o_width, alpha_frac=p.alpha_frac,
-            o_guard=p.o_guard, recip_width=p.recip_width,
+            sum_shift=p.o_guard + p.l_extra_bits, recip_width=p.recip_width,
             shift_width=p.shift_width, recip_shift=p.recip_shift, out_shape=p.o_shape, out_frac=p.out_frac)
         o_fifo = m.submodules.o_fifo = SyncFIFOBuffered(width=Shape.cast(self.o.payload.shape()).width,
                                                         depth=p.o_fifo_beats)

@@ -76,6 +76,10 @@ class AttentionParams(DesignParams):
         maximum does not change).
     o_guard : int
         Fraction bits ``G`` of ``O`` and ``l`` below the ``P*v`` LSB.
+    l_extra_bits : int
+        ``X``: the exp gives the probabilities with ``p + X`` fraction bits; the running sum ``l``
+        adds them at that precision and ``P V`` uses them rounded to ``p`` bits (as
+        FlashAttention-2 sums the unrounded probabilities). 0 sums the rounded ones.
     out_width, out_frac : int
         Output codes: signed ``out_width`` bits, ``o_real = code * s_v * 2**-out_frac``, rounded
         half up and saturated.
@@ -87,7 +91,7 @@ class AttentionParams(DesignParams):
         trees with one carry-propagate adder per column); bit-identical, same cycles.
     exp_table_bits : int or None
         Index bits of the ``2**-f`` table of the probability exp; default
-        ``max(2, ceil((p_bits - 2) / 2))``.
+        ``max(2, ceil((p_bits + l_extra_bits - 2) / 2))``.
     o_fifo_beats : int or None
         Output FIFO depth in beats; default ``d_max`` plus the output pipeline, so a stall-free
         sink never stalls the array.
@@ -107,6 +111,7 @@ class AttentionParams(DesignParams):
     p_bits: int = param(12, "fraction bits of the probabilities P", min=4, max=16)
     alpha_frac: int = param(16, "fraction bits of the rescale factor alpha", min=8, max=24)
     o_guard: int = param(0, "guard fraction bits of O and l", min=0, max=8)
+    l_extra_bits: int = param(4, "extra fraction bits of the probabilities summed into l", min=0, max=8)
     out_width: int = param(8, "signed output code width", min=2, max=16)
     out_frac: int = param(0, "output fraction bits (o_real = code * s_v * 2**-out_frac)", min=0, max=8)
     exp_lanes: int = param(1, "scores per cycle and column in the softmax passes", min=1, max=64)
@@ -149,7 +154,7 @@ class AttentionParams(DesignParams):
     @property
     def p_distance_width(self) -> int:
         """``w_dP``: bits of ``d = m - s`` at the probability exp (larger ``d`` is clamped)."""
-        return self._distance_width(self.p_bits)
+        return self._distance_width(self.p_bits + self.l_extra_bits)
 
     @property
     def alpha_distance_width(self) -> int:
@@ -158,9 +163,10 @@ class AttentionParams(DesignParams):
 
     @property
     def p_spec(self) -> ExpSpec:
-        """The probability exp: ``P = exp(-d*S)`` as U1.p (then saturated to U0.p)."""
-        return ExpSpec(self.p_distance_width, self.score_frac, self.score_num, self.p_bits, self.p_bits,
-                       "accurate", self.exp_table_bits)
+        """The probability exp: ``P_hi = exp(-d*S)`` as U1.(p+X) (then saturated to U0.(p+X))."""
+        bits = self.p_bits + self.l_extra_bits
+        return ExpSpec(self.p_distance_width, self.score_frac, self.score_num, bits, bits, "accurate",
+                       self.exp_table_bits)
 
     @property
     def alpha_spec(self) -> ExpSpec:
@@ -173,6 +179,11 @@ class AttentionParams(DesignParams):
         """Largest probability code ``2**p - 1``."""
         return (1 << self.p_bits) - 1
 
+    @property
+    def p_hi_max(self) -> int:
+        """Largest summed probability code ``2**(p+X) - 1``."""
+        return (1 << (self.p_bits + self.l_extra_bits)) - 1
+
     # -- accumulators ---------------------------------------------------------------------------
     @property
     def colsum_width(self) -> int:
@@ -181,13 +192,15 @@ class AttentionParams(DesignParams):
 
     @property
     def l_width(self) -> int:
-        """``W_L``: unsigned width of the running sum ``l <= n_max * (2**p - 1) * 2**G``."""
-        return (self.n_max * self.p_max << self.o_guard).bit_length()
+        """``W_L``: unsigned width of the running sum ``l <= n_max * (2**(p+X) - 1) * 2**G``."""
+        return (self.n_max * self.p_hi_max << self.o_guard).bit_length()
 
     @property
     def o_width(self) -> int:
-        """``W_O``: signed width of the unnormalised output ``O`` (one half-up carry per tile)."""
-        return ((self.n_max * self.p_max << (self.v_width - 1 + self.o_guard)) + self.n_max).bit_length() + 1
+        """``W_O``: signed width of the unnormalised output ``O = sum P v 2**(G+X)`` (one half-up
+        carry per tile)."""
+        return ((self.n_max * self.p_max << (self.v_width - 1 + self.o_guard + self.l_extra_bits))
+                + self.n_max).bit_length() + 1
 
     @property
     def norm_width(self) -> int:
@@ -201,8 +214,8 @@ class AttentionParams(DesignParams):
 
     @property
     def recip_den_min(self) -> int:
-        """Smallest non-zero ``l >> sh``: ``l >= (2**p - 1) * 2**G`` once a row has a key."""
-        return min(self.p_max << self.o_guard, 1 << (self.norm_width - 1))
+        """Smallest non-zero ``l >> sh``: ``l >= (2**(p+X) - 1) * 2**G`` once a row has a key."""
+        return min(self.p_hi_max << self.o_guard, 1 << (self.norm_width - 1))
 
     @property
     def recip_width(self) -> int:
@@ -238,7 +251,7 @@ class AttentionParams(DesignParams):
     def resolve(self):
         derived = {}
         if self.exp_table_bits is None:
-            derived["exp_table_bits"] = max(2, math.ceil((self.p_bits - 2) / 2))
+            derived["exp_table_bits"] = max(2, math.ceil((self.p_bits + self.l_extra_bits - 2) / 2))
         if self.o_fifo_beats is None:
             derived["o_fifo_beats"] = self.d_max + 8
         return derived
@@ -258,10 +271,10 @@ class AttentionParams(DesignParams):
         for what, bits in products.items():
             if bits > 63:
                 raise ValueError(
-                    f"n_max={self.n_max}, p_bits={self.p_bits}, v_width={self.v_width}, o_guard={self.o_guard}, "
-                    f"alpha_frac={self.alpha_frac}, out_width={self.out_width}, out_frac={self.out_frac} are out of "
-                    f"range together: the row product {what} needs {bits} bits, the legal range is at most 63; "
-                    "lower n_max, p_bits, v_width, o_guard or alpha_frac")
+                    f"n_max={self.n_max}, p_bits={self.p_bits}, l_extra_bits={self.l_extra_bits}, "
+                    f"v_width={self.v_width}, o_guard={self.o_guard}, alpha_frac={self.alpha_frac} are out of range "
+                    f"together: the row product {what} needs {bits} bits, the legal range is at most 63; lower "
+                    "n_max, p_bits, l_extra_bits, v_width, o_guard or alpha_frac")
 
     def check_job(self, nq: int, nkv: int, d: int) -> None:
         """``ValueError`` unless a descriptor ``(nq, nkv, d)`` fits this configuration."""

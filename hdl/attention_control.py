@@ -16,6 +16,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .util import at_most
+
 __all__ = ["walker_layout", "TileWalker", "PhaseScheduler"]
 
 
@@ -71,7 +73,7 @@ class TileWalker(wiring.Component):
         # with constants one step ahead: the next tile in the block, or the first of the next block.
         last, last_block = Signal(), Signal()
         last_if_step = (keys_left <= 2 * self.rows) | (self.causal & (causal_left < 2 * self.rows))
-        last_if_block = (self.nkv <= self.rows) | (self.causal & (block_limit < self.rows - self.cols))
+        last_if_block = at_most(self.nkv, self.rows) | (self.causal & (block_limit < self.rows - self.cols))
         m.d.comb += [
             t.kb.eq(kb), t.qb.eq(qb), t.first.eq(first), t.last.eq(last),
             t.job_last.eq(last & last_block), t.tpar.eq(tpar), t.bpar.eq(bpar),
@@ -80,8 +82,8 @@ class TileWalker(wiring.Component):
             limit = self.nkv + (self.cols - 1) - self.nq
             m.d.sync += [kb.eq(0), qb.eq(0), tpar.eq(0), bpar.eq(0), first.eq(1), keys_left.eq(self.nkv),
                          rows_left.eq(self.nq), block_limit.eq(limit), causal_left.eq(limit),
-                         last.eq((self.nkv <= self.rows) | (self.causal_now & (limit < self.rows))),
-                         last_block.eq(self.nq <= self.cols)]
+                         last.eq(at_most(self.nkv, self.rows) | (self.causal_now & (limit < self.rows))),
+                         last_block.eq(at_most(self.nq, self.cols))]
         with m.Elif(self.advance):
             m.d.sync += tpar.eq(~tpar)
             with m.If(last):

@@ -3,7 +3,7 @@
 ``O`` is one memory of ``d_max`` words, each the ``br`` accumulators of one feature ``f``. A PV
 beat of feature ``f`` brings the column sums ``cs[p] = sum_m P*v``; every column then does
 
-    O[f] <- round_half_up(O[f] * alpha, A) + (cs << G)        (read, multiply, add, write)
+    O[f] <- round_half_up(O[f] * alpha, A) + (cs << S)        (read, multiply, add, write)
 
 (``alpha = 0`` at a block's first tile, so stale words are never read into a result). At a
 block's last tile the new value also goes through the normalisation
@@ -43,8 +43,8 @@ class RowUnits(wiring.Component):
         Columns (``br``) and memory words.
     colsum_width, o_width : int
         Signed widths of a column sum and of ``O``.
-    alpha_frac, o_guard : int
-        ``A`` and ``G``.
+    alpha_frac, sum_shift : int
+        ``A`` and ``S = G + X``, the weight of a column sum in ``O``.
     recip_width, shift_width, recip_shift : int
         Width of ``r`` and ``sh``; ``K``.
     out_shape : shape
@@ -62,11 +62,11 @@ class RowUnits(wiring.Component):
     out_last : Out(1)
     """
 
-    def __init__(self, *, cols, d_max, colsum_width, o_width, alpha_frac, o_guard, recip_width, shift_width,
+    def __init__(self, *, cols, d_max, colsum_width, o_width, alpha_frac, sum_shift, recip_width, shift_width,
                  recip_shift, out_shape, out_frac):
         self.cols, self.d_max = cols, d_max
         self.o_shape = signed(o_width)
-        self.alpha_frac, self.o_guard = alpha_frac, o_guard
+        self.alpha_frac, self.sum_shift = alpha_frac, sum_shift
         self.recip_shift, self.out_frac = recip_shift, out_frac
         self.out_shape = out_shape
         self.recip_width = recip_width
@@ -114,7 +114,7 @@ class RowUnits(wiring.Component):
             m.d.sync += alpha.eq(Mux(self.tag.tpar, self.alpha[1][c], self.alpha[0][c]))
             scaled = Signal(signed(self.o_shape.width + self.alpha_frac + 2), name=f"o_scaled_{c}")
             m.d.sync += scaled.eq(split_product(m, read.data[c], alpha, f"o_alpha_{c}"))
-            m.d.sync += new[c].eq(round_shift_expr(scaled, self.alpha_frac, "half_up") + (sums[3][c] << self.o_guard))
+            m.d.sync += new[c].eq(round_shift_expr(scaled, self.alpha_frac, "half_up") + (sums[3][c] << self.sum_shift))
             shift = Mux(tags[4].bpar, self.shift[1][c], self.shift[0][c])
             shifted = Signal(self.o_shape, name=f"o_shifted_{c}")
             recip = Signal(unsigned(self.recip_width), name=f"recip_{c}")

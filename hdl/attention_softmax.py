@@ -5,12 +5,12 @@ schedule over it (all ``br`` columns in parallel, ``lanes`` key rows per cycle):
 
 1. **max pass** (``bc / lanes`` reads): the tile maximum ``t`` of every column over the
    unmasked keys, then ``m_new = max(m, t)``;
-2. **P pass** (``bc / lanes`` reads, overlapping step 3): ``P = min(exp(-(m_new - s) S), 2**p - 1)``
-   for unmasked keys, 0 for masked ones, written back into the bank in place; ``sum P`` per
-   column;
+2. **P pass** (``bc / lanes`` reads, overlapping step 3): ``P_hi = min(exp(-(m_new - s) S),
+   2**(p+X) - 1)`` for unmasked keys, 0 for masked ones; ``P = P_hi`` rounded to ``p`` bits,
+   written back into the bank in place; ``sum P_hi`` per column;
 3. **alpha pass** (one column per cycle, one exp unit): ``alpha = exp(-(m_new - m) S)`` (0 at
    a block's first tile, whose ``l`` and ``O`` then start from zero), ``l <- round(l * alpha)``;
-4. **merge**: ``l <- l + (sum P << G)``, ``m <- m_new``;
+4. **merge**: ``l <- l + (sum P_hi << G)``, ``m <- m_new``;
 5. at a block's last tile only, **reciprocal pass** (one column per cycle):
    ``sh = max(0, bitlen(l) - N_L)``, ``r = round_half_up(2**K / (l >> sh))``.
 
@@ -100,8 +100,8 @@ class SoftmaxUnit(wiring.Component):
         Width of ``nq`` / ``nkv``.
     p_spec, alpha_spec : ExpSpec
         The probability and rescale exps.
-    p_bits, alpha_frac, o_guard : int
-        ``p``, ``A`` and ``G`` of the algorithm.
+    p_bits, alpha_frac, o_guard, l_extra_bits : int
+        ``p``, ``A``, ``G`` and ``X`` of the algorithm.
     l_width, norm_width, recip_shift, recip_den_min : int
         ``W_L``, ``N_L``, ``K`` and the smallest non-zero reciprocal input.
 
@@ -124,12 +124,13 @@ class SoftmaxUnit(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, lanes, score_width, n_bits, p_spec: ExpSpec, alpha_spec: ExpSpec, p_bits,
-                 alpha_frac, o_guard, l_width, norm_width, recip_shift, recip_den_min):
+                 alpha_frac, o_guard, l_width, norm_width, recip_shift, recip_den_min, l_extra_bits=0):
         self.rows, self.cols, self.lanes = rows, cols, lanes
         self.score_shape = signed(score_width)
         self.n_bits = n_bits
         self.p_spec, self.alpha_spec = p_spec, alpha_spec
         self.p_bits, self.alpha_frac, self.o_guard = p_bits, alpha_frac, o_guard
+        self.l_extra_bits = l_extra_bits
         self.l_width, self.norm_width = l_width, norm_width
         self._reciprocal = PipelinedReciprocal(den_width=norm_width, shift=recip_shift, den_min=recip_den_min)
         self.shift_width = max(1, max(0, l_width - norm_width).bit_length())
@@ -247,10 +248,12 @@ class SoftmaxUnit(wiring.Component):
         return out
 
     def _p_pass(self, m, state):
-        """P = exp(m_new - s), masked, saturated, written back; sum P per column."""
+        """P_hi = exp(m_new - s) at p + X fraction bits, masked and saturated; P = P_hi rounded to
+        p bits, written back; sum P_hi per column (for l)."""
         lanes, cols, sch, spec, sm = self.lanes, self.cols, self.schedule, self.p_spec, self.sm
         at, held, held_ok = state["at"], state["held"], state["held_ok"]
-        p_max = (1 << self.p_bits) - 1
+        p_max, extra = (1 << self.p_bits) - 1, self.l_extra_bits
+        p_hi_max = (1 << (self.p_bits + extra)) - 1
         latency = 1 + exp_latency(spec, PIPELINED_EXP)
         # The row and the visibility of each read travel alongside the exp units.
         m.submodules.p_row_delay = row_delay = DelayLine(state["held_row"].shape(), latency)
@@ -259,7 +262,7 @@ class SoftmaxUnit(wiring.Component):
                      ok_delay.i.eq(Cat(*[held_ok[lane][c] for lane in range(lanes) for c in range(cols)]))]
         writing = at(sch.p_write0, sch.steps)
         m.d.comb += [sm.wr_en.eq(writing), sm.wr_bank.eq(state["tile"].bank), sm.wr_row.eq(row_delay.o)]
-        sums = [Signal(range(self.rows * p_max + 1), name=f"p_sum_{c}") for c in range(cols)]
+        sums = [Signal(range(self.rows * p_hi_max + 1), name=f"p_sum_{c}") for c in range(cols)]
         for c in range(cols):
             lane_sum = 0
             for lane in range(lanes):
@@ -268,9 +271,14 @@ class SoftmaxUnit(wiring.Component):
                 distance = Signal(signed(self.score_shape.width + 2), name=f"p_dist_{lane}_{c}")
                 m.d.comb += distance.eq(state["new"][c] - held[lane][c])
                 m.d.sync += unit.d.eq(self._clamped(m, distance, spec.width, f"p_dist_clamped_{lane}_{c}"))
-                prob = Mux(ok_delay.o[lane * cols + c], Mux(unit.e > p_max, p_max, unit.e), 0)
-                m.d.comb += sm.wr_data[lane][c].eq(prob)
-                lane_sum = lane_sum + prob
+                fine = Signal(range(p_hi_max + 1), name=f"p_fine_{lane}_{c}")
+                m.d.comb += fine.eq(Mux(ok_delay.o[lane * cols + c], Mux(unit.e > p_hi_max, p_hi_max, unit.e), 0))
+                if extra:
+                    rounded = round_shift_expr(fine, extra, "half_up")
+                    m.d.comb += sm.wr_data[lane][c].eq(Mux(rounded > p_max, p_max, rounded))
+                else:
+                    m.d.comb += sm.wr_data[lane][c].eq(fine)
+                lane_sum = lane_sum + fine
             with m.If(at(0)):
                 m.d.sync += sums[c].eq(0)
             with m.Elif(writing):

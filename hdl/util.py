@@ -4,10 +4,10 @@ Amaranth's :mod:`amaranth.utils` already has the logarithms (re-exported here so
 import serves); what it lacks is integer ceiling division and the width of a counter.
 """
 
-from amaranth.hdl import Array, Value
+from amaranth.hdl import Array, Const, Value
 from amaranth.utils import bits_for, ceil_log2, exact_log2
 
-__all__ = ["ceil_div", "ceil_log2", "exact_log2", "bits_for", "index_width", "equals", "select"]
+__all__ = ["ceil_div", "ceil_log2", "exact_log2", "bits_for", "index_width", "equals", "select", "at_most"]
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -35,3 +35,12 @@ def select(values, index):
     bits = max(1, ceil_log2(len(values)))
     values += [values[-1]] * ((1 << bits) - len(values))
     return Array(values)[Value.cast(index)[:bits]]
+
+
+def at_most(value, constant: int):
+    """Amaranth expression ``value <= constant`` for an unsigned ``value``; a constant 1 when every
+    code of ``value`` satisfies it (Verilator's lint flags a comparison that is always true)."""
+    value = Value.cast(value)
+    if constant >= (1 << value.shape().width) - 1:
+        return Const(1, 1)
+    return value <= constant

@@ -23,7 +23,7 @@ DESIGN = get_design("attention")
 
 CONFIGS = {
     "4x4_p12": dict(br=4, bc=4, d_max=16, n_max=64, score_num=45, score_frac=12),
-    "8x8_p8_lanes2": dict(br=8, bc=8, d_max=32, n_max=64, p_bits=8, exp_lanes=2, score_num=1, score_frac=9,
+    "8x8_p8_lanes2": dict(br=8, bc=8, d_max=32, n_max=64, p_bits=8, l_extra_bits=2, exp_lanes=2, score_num=1, score_frac=9,
                           out_width=10, out_frac=2),
     "2x2_carry_save": dict(br=2, bc=2, d_max=4, n_max=12, mac="carry_save", o_guard=2, score_num=3, score_frac=9),
 }

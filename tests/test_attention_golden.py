@@ -22,6 +22,7 @@ from accelgen.verif.attention_golden import (accuracy, golden_int, golden_int_bl
 SMALL = dict(br=4, bc=4, d_max=16, n_max=64)
 CONFIGS = {
     "small_p8": dict(SMALL, p_bits=8),
+    "small_p12_sum_of_rounded_p": dict(SMALL, p_bits=12, l_extra_bits=0),
     "small_p12_guard2_frac4": dict(SMALL, p_bits=12, o_guard=2, out_frac=4),
     "spec_scale": dict(br=8, bc=8, d_max=32, n_max=256, score_num=2080, score_frac=24),
     "odd_table_exp": dict(br=3, bc=5, d_max=7, n_max=64, q_width=4, k_width=6, v_width=5, score_num=3, score_frac=4,
@@ -61,9 +62,12 @@ def scalar_attention(q, k, v, p: AttentionParams, causal: bool) -> list[list[int
             t = max(visible) if visible else None
             m_new = m if t is None else (t if m is None else max(m, t))
             alpha = 0 if m is None else exp_code(min(m_new - m, w_a), p.alpha_spec)
-            prob = {key: min(exp_code(min(m_new - s[key], w_p), p.p_spec), p.p_max) if ok[key] else 0 for key in keys}
-            l = half_up(l * alpha, p.alpha_frac) + (sum(prob.values()) << p.o_guard)
-            o = [half_up(o[f] * alpha, p.alpha_frac) + (sum(prob[key] * int(v[key][f]) for key in keys) << p.o_guard)
+            fine = {key: min(exp_code(min(m_new - s[key], w_p), p.p_spec), p.p_hi_max) if ok[key] else 0
+                    for key in keys}
+            prob = {key: min(half_up(fine[key], p.l_extra_bits), p.p_max) for key in keys}
+            l = half_up(l * alpha, p.alpha_frac) + (sum(fine.values()) << p.o_guard)
+            o = [half_up(o[f] * alpha, p.alpha_frac)
+                 + (sum(prob[key] * int(v[key][f]) for key in keys) << (p.o_guard + p.l_extra_bits))
                  for f in range(d)]
             m = m_new
         if l == 0:
@@ -99,7 +103,7 @@ EXTREMES = {
     "small_p8": dict(SMALL, p_bits=8),
     "small_p12_guard2": dict(SMALL, p_bits=12, o_guard=2),
     "defaults": dict(),
-    "defaults_n65536_guard8": dict(n_max=65536, o_guard=8),
+    "defaults_n65536_guard4": dict(n_max=65536, o_guard=4),
     "wide_16bit": CONFIGS["wide_16bit"],
 }
 
@@ -107,7 +111,8 @@ EXTREMES = {
 @pytest.mark.parametrize("name", list(EXTREMES))
 def test_no_width_assertion_fires_at_the_extremes(name):
     """All q = k = -2**(w-1) at D = d_max: the largest score, all logits equal; nkv = n_max keys
-    with P = 2**p - 1 each: l reaches its width exactly and O its most negative / positive value."""
+    with P = 2**p - 1 (P_hi = 2**(p+X) - 1) each: l reaches its width exactly and O its most
+    negative / positive value."""
     params = AttentionParams(**EXTREMES[name])
     d, nkv = params.d_max, params.n_max
     nq = min(params.n_max, 5)  # rows are independent: a few suffice
@@ -123,10 +128,10 @@ def test_no_width_assertion_fires_at_the_extremes(name):
         assert top == d << (params.q_width + params.k_width - 2)
         assert top.bit_length() == params.score_width - 1  # the score register is full
         l_final = taps[-1]["l"]
-        assert (l_final == (params.n_max * params.p_max) << params.o_guard).all()
+        assert (l_final == (params.n_max * params.p_hi_max) << params.o_guard).all()
         assert int(l_final[0]).bit_length() == params.l_width
         o_acc = taps[-2]["o"]
-        assert (o_acc == v_code * (params.n_max * params.p_max << params.o_guard)).all()
+        assert (o_acc == v_code * (params.n_max * params.p_max << (params.o_guard + params.l_extra_bits))).all()
         # W_O = bitlen(max |O| + n_max) + 1: the extreme O uses all but at most the carry bit.
         assert int(abs(o_acc[0, 0])).bit_length() >= params.o_width - 2
     # The most negative score next to the largest one: every other P underflows (d is clamped).

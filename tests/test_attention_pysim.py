@@ -136,7 +136,7 @@ def run_engine(params, problems, *, seed, stall=0.0, backpressure=0.0):
 
 CONFIGS = [
     dict(br=2, bc=2, d_max=4, n_max=16),
-    dict(br=4, bc=3, d_max=5, n_max=32, p_bits=8, out_frac=3, o_guard=2, score_num=37, score_frac=9),
+    dict(br=4, bc=3, d_max=5, n_max=32, p_bits=8, out_frac=3, o_guard=2, score_num=37, score_frac=9, l_extra_bits=0),
     dict(br=3, bc=4, d_max=3, n_max=20, exp_lanes=2, out_width=12, out_frac=4),
     dict(br=3, bc=3, d_max=4, n_max=16, mac="carry_save"),
     dict(br=2, bc=4, d_max=3, n_max=16, mac="carry_save", exp_lanes=4, p_bits=7, q_width=5, v_width=11),

@@ -40,3 +40,18 @@ def test_lint_catches_a_real_warning(tmp_path, monkeypatch):
     )
     problems = lint_design(design, design.params(rows=1, cols=1))
     assert any("WIDTHTRUNC" in line for line in problems)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(br=1, bc=1, d_max=1, n_max=1),
+        dict(br=3, bc=2, d_max=3, n_max=9, l_extra_bits=0, p_bits=4),
+        dict(br=5, bc=8, d_max=3, n_max=7, exp_lanes=4, q_width=16, k_width=2, v_width=16, p_bits=16, alpha_frac=8,
+             out_width=16, out_frac=8),
+        dict(br=2, bc=3, d_max=4, n_max=16, mac="carry_save"),
+    ],
+)
+def test_attention_corner_configurations_are_lint_clean(overrides):
+    design = get_design("attention")
+    assert lint_design(design, design.params(**overrides)) == []

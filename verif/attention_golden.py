@@ -185,18 +185,22 @@ def _run_tiles(state: _RowState, q_rows, rows, k, v, p: AttentionParams, nq: int
         alpha = assert_fits(np.where(state.m_valid, _exp(d_a, p.alpha_spec), 0), a_frac + 1, False, "alpha (U1.A)")
         d_p = np.where(ok, np.minimum(m_new[:, None] - s, d_p_max), 0)
         d_p = assert_fits(d_p, p.p_distance_width, False, "d = m_new - s (clamped)")
-        prob = assert_fits(np.where(ok, np.minimum(_exp(d_p, p.p_spec), p.p_max), 0), p.p_bits, False, "P (U0.p)")
+        # P_hi at p + X fraction bits goes into l; P V uses it rounded to p bits (FA2-style).
+        extra = p.l_extra_bits
+        prob_hi = assert_fits(np.where(ok, np.minimum(_exp(d_p, p.p_spec), p.p_hi_max), 0), p.p_bits + extra,
+                              False, "P_hi (U0.(p+X))")
+        prob = assert_fits(np.minimum(round_shift(prob_hi, extra, "half_up"), p.p_max), p.p_bits, False, "P (U0.p)")
         l_scaled = _multiply(state.l, alpha, p.l_width + a_frac + 1, False, "l * alpha")
-        l_new = round_shift(l_scaled, a_frac, "half_up") + (prob.sum(axis=1) << guard)
+        l_new = round_shift(l_scaled, a_frac, "half_up") + (prob_hi.sum(axis=1) << guard)
         l_new = _narrow(assert_fits(l_new, p.l_width, False, "l"))
         colsum = assert_fits(_exact_matmul(prob, vf[keys]), p.colsum_width, True, "sum_m P * v")
         o_scaled = _multiply(state.o, alpha[:, None], p.o_width + a_frac + 1, True, "O * alpha")
-        o_new = round_shift(o_scaled, a_frac, "half_up") + (colsum << guard)
+        o_new = round_shift(o_scaled, a_frac, "half_up") + (colsum << (guard + extra))
         o_new = _narrow(assert_fits(o_new, p.o_width, True, "O"))
         state.m, state.m_valid, state.l, state.o = m_new, valid_new, l_new, o_new
         if taps is not None:
             taps.append({"tile": j, "rows": rows.copy(), "keys": keys, "s": s, "ok": ok, "m": m_new.copy(),
-                         "m_valid": valid_new.copy(), "alpha": alpha, "p": prob, "l": l_new.copy(),
+                         "m_valid": valid_new.copy(), "alpha": alpha, "p": prob, "p_hi": prob_hi, "l": l_new.copy(),
                          "o": o_new.copy()})
 
 
@@ -237,8 +241,9 @@ def golden_int(q, k, v, params: AttentionParams, *, causal: bool = False, taps: 
     Every query row runs the online softmax over all ``ceil(nkv / bc)`` key tiles (the tiles the
     hardware skips under ``causal`` are exact no-ops there: ``alpha = 2**A``, ``P = 0``):
     per tile the exact scores ``s``, the running max ``m``, ``alpha = exp(-(m_new - m) S)`` (U1.A),
-    ``P = min(exp(-(m_new - s) S), 2**p - 1)`` (U0.p), ``l`` and ``O`` rescaled by ``alpha``
-    with half-up rounding plus ``sum P`` and ``sum P v`` shifted up by ``o_guard``; at the end
+    ``P_hi = min(exp(-(m_new - s) S), 2**(p+X) - 1)`` (U0.(p+X), ``X = l_extra_bits``),
+    ``P = min(round_half_up(P_hi, X), 2**p - 1)`` (U0.p), ``l`` and ``O`` rescaled by ``alpha``
+    with half-up rounding plus ``sum P_hi << G`` and ``sum P v << (G + X)``; at the end
     ``sh = max(0, bitlen(l) - N_L)``, ``r = round_half_up(2**K / (l >> sh))`` and
     ``o = sat(round_half_up((O >> sh) * r, K - out_frac))``. ``br`` plays no part.
 
