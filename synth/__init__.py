@@ -22,6 +22,7 @@ from .flows import (
     synth_ecp5,
     synth_generic,
     synth_generic_by_module,
+    read_stat_by_module,
     synth_ice40,
     tool_path,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "synth_ecp5",
     "synth_generic",
     "synth_generic_by_module",
+    "read_stat_by_module",
     "synth_ice40",
     "summary",
     "tool_path",

