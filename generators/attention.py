@@ -39,7 +39,7 @@ from ..hdl.attention_softmax import SoftmaxSchedule, SoftmaxUnit
 from ..hdl.delay import DelayLine
 from ..hdl.layouts import TileStreamSignature
 from . import DesignComponent, register
-from .attention_params import AttentionParams, tile_order, tiles_per_block, useful_macs
+from .attention_params import AttentionParams, output_latency, tile_order, tiles_per_block, useful_macs
 
 __all__ = ["AttentionParams", "Attention", "descriptor_layout", "analytic_cycles", "latencies", "tiles_per_block",
            "tile_order", "useful_macs", "STALL_COUNTERS"]
@@ -74,7 +74,6 @@ def latencies(params: AttentionParams) -> dict:
     """The fixed latencies of the cycle model, in cycles (see :func:`analytic_cycles`)."""
     p = params
     schedule = SoftmaxSchedule.for_specs(p.bc, p.br, p.exp_lanes, p.p_spec, p.alpha_spec, p.recip_latency)
-    pv_latency = 2 + max(0, (p.bc - 1).bit_length())   # ScoreArray.pv_latency
     return {
         "feed": 1,
         "sm_start": QK_VISIBLE + 1,               # QK's last beat -> softmax start
@@ -83,7 +82,7 @@ def latencies(params: AttentionParams) -> dict:
         "sm_to_pv": schedule.end(False) + 2,       # softmax start -> PV may start
         "sm_to_pv_last": schedule.end(True) + 2,
         "rmw": RowUnits.rmw,
-        "out": 1 + pv_latency + RowUnits.out_latency + 3,   # last beat -> last o transfer
+        "out": output_latency(p.bc),             # last beat -> last o transfer
     }
 
 

@@ -12,10 +12,18 @@ from fractions import Fraction
 from ..hdl.arith import dot_product_range, operand_shape, shape_for_range
 from ..hdl.exp_tables import ExpSpec
 from ..hdl.reciprocal import reciprocal_quotient_bits
-from ..hdl.util import ceil_div
+from ..hdl.attention_rows import RowUnits
+from ..hdl.util import ceil_div, ceil_log2
 from .params import DesignParams, param
 
-__all__ = ["AttentionParams", "tiles_per_block", "tile_order", "useful_macs"]
+__all__ = ["AttentionParams", "tiles_per_block", "tile_order", "useful_macs", "output_latency"]
+
+
+def output_latency(bc: int) -> int:
+    """Cycles from a PV beat's issue to its output beat leaving a ready sink: the engine's stage
+    register, the array's PV latency (operand and product registers, ``ceil_log2(bc)`` tree
+    levels), the row units' 8 stages and the output FIFO (write, read, transfer)."""
+    return 1 + (2 + ceil_log2(bc)) + RowUnits.out_latency + 3
 
 
 def tiles_per_block(nq: int, nkv: int, br: int, bc: int, causal: bool) -> list[int]:
@@ -93,8 +101,8 @@ class AttentionParams(DesignParams):
         Index bits of the ``2**-f`` table of the probability exp; default
         ``max(2, ceil((p_bits + l_extra_bits - 2) / 2))``.
     o_fifo_beats : int or None
-        Output FIFO depth in beats; default ``d_max`` plus the output pipeline, so a stall-free
-        sink never stalls the array.
+        Output FIFO depth in beats; default ``d_max + output_latency(bc) + 2``, so a ready sink
+        never stalls the array.
     counter_width : int
         Width of the cycle, MAC and stall counters (16..64); they wrap.
     """
@@ -253,7 +261,10 @@ class AttentionParams(DesignParams):
         if self.exp_table_bits is None:
             derived["exp_table_bits"] = max(2, math.ceil((self.p_bits + self.l_extra_bits - 2) / 2))
         if self.o_fifo_beats is None:
-            derived["o_fifo_beats"] = self.d_max + 8
+            # A block's d beats plus everything still in flight from the one before (at most the
+            # output latency) plus one cycle of the registered room flag: a ready sink never
+            # stalls the array.
+            derived["o_fifo_beats"] = self.d_max + output_latency(self.bc) + 2
         return derived
 
     def check(self):

@@ -171,3 +171,15 @@ def test_engine_back_to_back_under_stalls(config, seed):
     job, beats, counters = run_engine(params, problems, seed=seed, stall=0.3, backpressure=0.5)
     assert np.array_equal(beats["data"], job["inputs"]["o_expected"])
     assert counters["in_stall_count"] > 0
+
+
+def test_default_output_fifo_never_stalls_one_tile_blocks(seed):
+    """One-tile blocks end a job with two PV phases that both fill the output FIFO; with D
+    longer than the softmax the second starts while the first's beats are in flight. The
+    default depth (d_max + output latency + 2) holds both: no stall, cycles = model."""
+    params = AttentionParams(br=2, bc=2, d_max=64, n_max=16)
+    rng = np.random.default_rng(seed)
+    job, beats, counters = run_engine(params, [attention_host._random(params, rng, 5, 2, 64, False)], seed=seed)
+    assert np.array_equal(beats["data"], job["inputs"]["o_expected"])
+    assert counters["out_stall_count"] == 0
+    assert counters["cycle_count"] == analytic_cycles(params, 5, 2, 64)

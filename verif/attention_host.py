@@ -156,8 +156,9 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
         make_job(params, "one_tile_blocks_backpressure", [_random(params, rng, n(3 * br), n(bc - 1 or 1), dm)],
                  rng=rng, stall=0.1, backpressure=0.8),
     ]
+    # The last: one-tile blocks, so the job ends with two PV phases that both fill the output FIFO.
     for nq, nkv, d, causal in [(n(2 * br), n(3 * bc), dm, False), (n(3 * br - 1), n(3 * br - 1), dm, True),
-                               (n(br + 1), n(2 * bc + 1), 1, False)]:
+                               (n(br + 1), n(2 * bc + 1), 1, False), (n(2 * br + 1), n(bc), dm, False)]:
         jobs.append(make_job(params, f"model_{nq}x{nkv}x{d}{'_causal' if causal else ''}",
                              [_random(params, rng, nq, nkv, d, causal)], rng=rng))
     return jobs
