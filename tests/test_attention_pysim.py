@@ -150,7 +150,7 @@ def test_engine_is_exact_and_meets_the_cycle_model(config, seed):
     for trial in range(4):
         nq, nkv = int(rng.integers(1, 3 * params.br + 2)), int(rng.integers(1, 3 * params.bc + 2))
         d, causal = int(rng.integers(1, params.d_max + 1)), bool(trial % 2)
-        problem = attention_host._random(params, rng, nq, nkv, d, causal)
+        problem = attention_host.random_problem(params, rng, nq, nkv, d, causal)
         job, beats, counters = run_engine(params, [problem], seed=seed + trial)
         job["stall"] = job["backpressure"] = 0.0
         outputs = {"o": beats["data"], "o_last": beats["last"], **counters}
@@ -165,7 +165,7 @@ def test_engine_is_exact_and_meets_the_cycle_model(config, seed):
 def test_engine_back_to_back_under_stalls(config, seed):
     params = AttentionParams(**CONFIGS[config])
     rng = np.random.default_rng(seed)
-    problems = [attention_host._random(params, rng, int(rng.integers(1, 2 * params.br + 2)),
+    problems = [attention_host.random_problem(params, rng, int(rng.integers(1, 2 * params.br + 2)),
                                        int(rng.integers(1, 2 * params.bc + 2)), int(rng.integers(1, params.d_max + 1)),
                                        bool(rng.integers(2))) for _ in range(3)]
     job, beats, counters = run_engine(params, problems, seed=seed, stall=0.3, backpressure=0.5)
@@ -179,7 +179,7 @@ def test_default_output_fifo_never_stalls_one_tile_blocks(seed):
     default depth (d_max + output latency + 2) holds both: no stall, cycles = model."""
     params = AttentionParams(br=2, bc=2, d_max=64, n_max=16)
     rng = np.random.default_rng(seed)
-    job, beats, counters = run_engine(params, [attention_host._random(params, rng, 5, 2, 64, False)], seed=seed)
+    job, beats, counters = run_engine(params, [attention_host.random_problem(params, rng, 5, 2, 64, False)], seed=seed)
     assert np.array_equal(beats["data"], job["inputs"]["o_expected"])
     assert counters["out_stall_count"] == 0
     assert counters["cycle_count"] == analytic_cycles(params, 5, 2, 64)

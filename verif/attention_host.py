@@ -14,7 +14,7 @@ from ..hdl.util import ceil_div
 from . import golden
 from .attention_golden import golden_int
 
-__all__ = ["VERIFIES", "stream_words", "expected_beats", "beats_to_output", "problem", "make_job",
+__all__ = ["VERIFIES", "stream_words", "expected_beats", "beats_to_output", "problem", "make_job", "random_problem",
            "regression_jobs", "check", "user_jobs", "user_outputs"]
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_attention`).
@@ -98,7 +98,8 @@ def make_job(params, name: str, problems, *, rng=None, stall=0.0, backpressure=0
     return job
 
 
-def _random(params, rng, nq, nkv, d, causal=False):
+def random_problem(params, rng, nq, nkv, d, causal=False):
+    """Uniformly random Q, K, V codes of one problem ``(q, k, v, causal)``."""
     lo = lambda w: -(1 << (w - 1))  # noqa: E731 - the code range of a signed width
     q = rng.integers(lo(params.q_width), -lo(params.q_width), (nq, d))
     k = rng.integers(lo(params.k_width), -lo(params.k_width), (nkv, d))
@@ -109,7 +110,7 @@ def _random(params, rng, nq, nkv, d, causal=False):
 def _shaped(params, rng, nq, nkv, d, causal, kind):
     """Structured stimulus: all-equal logits, one dominant key, keys growing every tile,
     the maximum in the first tile only, extreme codes."""
-    q, k, v, _ = _random(params, rng, nq, nkv, d)
+    q, k, v, _ = random_problem(params, rng, nq, nkv, d)
     qmax, kmax = (1 << (params.q_width - 1)) - 1, (1 << (params.k_width - 1)) - 1
     if kind == "equal":
         k = np.tile(k[:1], (nkv, 1))
@@ -149,18 +150,18 @@ def regression_jobs(params, rng: np.random.Generator) -> list[dict]:
     n = lambda x: min(x, params.n_max)  # noqa: E731
     kinds = ("equal", "dominant", "growing", "first_max", "extreme")
     jobs = [
-        make_job(params, "shapes_back_to_back_stalls", [_random(params, rng, *s) for s in shapes], rng=rng,
+        make_job(params, "shapes_back_to_back_stalls", [random_problem(params, rng, *s) for s in shapes], rng=rng,
                  stall=0.3, backpressure=0.4),
         make_job(params, "structured", [_shaped(params, rng, n(br + 1), n(3 * bc - 1), dm, i % 2 == 1, kind)
                                         for i, kind in enumerate(kinds)], rng=rng, stall=0.2, backpressure=0.3),
-        make_job(params, "one_tile_blocks_backpressure", [_random(params, rng, n(3 * br), n(bc - 1 or 1), dm)],
+        make_job(params, "one_tile_blocks_backpressure", [random_problem(params, rng, n(3 * br), n(bc - 1 or 1), dm)],
                  rng=rng, stall=0.1, backpressure=0.8),
     ]
     # The last: one-tile blocks, so the job ends with two PV phases that both fill the output FIFO.
     for nq, nkv, d, causal in [(n(2 * br), n(3 * bc), dm, False), (n(3 * br - 1), n(3 * br - 1), dm, True),
                                (n(br + 1), n(2 * bc + 1), 1, False), (n(2 * br + 1), n(bc), dm, False)]:
         jobs.append(make_job(params, f"model_{nq}x{nkv}x{d}{'_causal' if causal else ''}",
-                             [_random(params, rng, nq, nkv, d, causal)], rng=rng))
+                             [random_problem(params, rng, nq, nkv, d, causal)], rng=rng))
     return jobs
 
 

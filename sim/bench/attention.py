@@ -44,13 +44,6 @@ MIN_FMAX_4X4 = 90.0
 ANCHORS = {"FuseMax 1K": 0.831, "FuseMax 4K": 0.901, "FuseMax 16K": 0.921, "FLAT": 0.125}
 
 
-def _problem(params, rng, nq, nkv, d, causal):
-    lo = lambda w: -(1 << (w - 1))  # noqa: E731
-    return (rng.integers(lo(params.q_width), -lo(params.q_width), (nq, d)),
-            rng.integers(lo(params.k_width), -lo(params.k_width), (nkv, d)),
-            rng.integers(lo(params.v_width), -lo(params.v_width), (nkv, d)), causal)
-
-
 def utilization_rows(params: AttentionParams, cases: list[tuple], *, seed: int, workdir: Path) -> list[dict]:
     """Run ``cases`` ``(label, nq, nkv, d, causal)`` stall-free on the RTL (one simulation).
 
@@ -61,7 +54,8 @@ def utilization_rows(params: AttentionParams, cases: list[tuple], *, seed: int, 
     jobs = []
     for label, nq, nkv, d, causal in cases:
         rng = np.random.default_rng([seed, nq, nkv, d, causal])
-        jobs.append(attention_host.make_job(params, label, [_problem(params, rng, nq, nkv, d, causal)], rng=rng))
+        problem = attention_host.random_problem(params, rng, nq, nkv, d, causal)
+        jobs.append(attention_host.make_job(params, label, [problem], rng=rng))
     verdict = flow.verify("attention", params, seed=seed, jobs=jobs, workdir=workdir, per_job=True)
     pes = params.br * params.bc
     rows = []
