@@ -15,6 +15,7 @@ from typing import Callable
 
 from amaranth.lib import wiring
 
+from ..hdl.axis import AxisWrapper
 from .params import DesignParams, param
 
 __all__ = ["Design", "DesignComponent", "register", "get_design", "all_designs", "DesignParams", "param"]
@@ -48,8 +49,12 @@ class Design:
     report_config: tuple = ()
 
     def component(self, params: DesignParams | None = None):
-        """Elaborate-ready component for ``params`` (default configuration if omitted)."""
-        return self.build(params if params is not None else self.params())
+        """Elaborate-ready component for ``params`` (default configuration if omitted): the
+        family's top, inside an :class:`~accelgen.hdl.axis.AxisWrapper` when
+        ``params.interface == "axis"``."""
+        params = params if params is not None else self.params()
+        core = self.build(params)
+        return AxisWrapper(core, reset=params.axis_reset) if params.interface == "axis" else core
 
 
 class DesignComponent(wiring.Component):

@@ -13,6 +13,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from ..hdl.axis import AxisWrapper
 from ..hdl.layouts import payload_fields
 from . import Design, DesignParams
 
@@ -50,16 +51,19 @@ def port_list(component: wiring.Component) -> list[dict]:
                 "width": Shape.cast(member.shape).width,
             }
         )
-    ports += [
-        {"name": "clk", "direction": "input", "width": 1},
-        {"name": "rst", "direction": "input", "width": 1},
-    ]
+    if not isinstance(component, AxisWrapper):  # the wrapper's aclk and reset are members
+        ports += [
+            {"name": "clk", "direction": "input", "width": 1},
+            {"name": "rst", "direction": "input", "width": 1},
+        ]
     return ports
 
 
 def stream_payloads(component: wiring.Component) -> dict:
     """Every stream member's payload, field by field (bit offset, width, element shape and
-    count), read from its layout (:func:`accelgen.hdl.layouts.payload_fields`)."""
+    count), read from its layout (:func:`accelgen.hdl.layouts.payload_fields`). For an
+    AXI4-Stream wrapper, the streams of the design inside (``tdata`` keeps their offsets)."""
+    component = getattr(component, "core", component)
     payloads = {}
     for name, member in component.signature.members.items():
         if member.is_signature and "payload" in member.signature.members:

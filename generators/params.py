@@ -17,7 +17,7 @@ from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_
 from ..hdl.mac import MAC_STYLES
 from ..hdl.util import ceil_div
 
-__all__ = ["param", "DesignParams", "OperandShapes", "MacArrayParams", "TileEngineParams"]
+__all__ = ["param", "INTERFACE_DEFAULTS", "DesignParams", "OperandShapes", "MacArrayParams", "TileEngineParams"]
 
 
 def param(default, doc: str, *, min=None, max=None, choices=None):
@@ -60,9 +60,32 @@ def _legal_text(meta, kind) -> str:
     return f"a value of type {kind.__name__}"
 
 
+#: The interface parameters every family has; at their defaults they are left out of
+#: :meth:`DesignParams.digest`, so a native configuration keeps its module name.
+INTERFACE_DEFAULTS = {"interface": "native", "axis_reset": "aresetn"}
+
+
 @dataclasses.dataclass(frozen=True)
 class DesignParams:
-    """Base class of every family's parameters: validated, frozen, hashable, serializable."""
+    """Base class of every family's parameters: validated, frozen, hashable, serializable.
+
+    Parameters
+    ----------
+    interface : str
+        Ports of the exported module: ``"native"`` (Amaranth streams ``<name>__payload`` /
+        ``__valid`` / ``__ready`` with ``last`` inside the payload, ``clk`` / ``rst``) or
+        ``"axis"`` (AXI4-Stream ``s_axis_<name>_t*`` / ``m_axis_<name>_t*`` with ``tlast``,
+        ``aclk`` and :attr:`axis_reset`; :class:`accelgen.hdl.axis.AxisWrapper`). The logic
+        inside is the same.
+    axis_reset : str
+        Reset port of the ``axis`` interface: ``"aresetn"`` (active low, the AXI convention)
+        or ``"areset"`` (active high); both synchronous.
+    """
+
+    interface: str = param("native", "ports: native streams (clk, rst) or axis (AXI4-Stream, aclk)",
+                           choices=("native", "axis"))
+    axis_reset: str = param("aresetn", "reset port of the axis interface: aresetn (active low) or areset "
+                            "(active high)", choices=("aresetn", "areset"))
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -86,6 +109,9 @@ class DesignParams:
                 raise ValueError(f"{field.name}={value!r} is out of range: must be {legal}")
             if meta.get("max") is not None and value > meta["max"]:
                 raise ValueError(f"{field.name}={value!r} is out of range: must be {legal}")
+        if self.interface != "axis" and self.axis_reset != INTERFACE_DEFAULTS["axis_reset"]:
+            raise ValueError(f"axis_reset={self.axis_reset!r} applies only to interface='axis' "
+                             f"(interface={self.interface!r})")
         for name, value in self.resolve().items():
             object.__setattr__(self, name, value)
         self.check()
@@ -149,7 +175,9 @@ class DesignParams:
 
     def digest(self) -> str:
         """Short stable hash of the parameter values, used to name modules and builds."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        values = {key: value for key, value in self.to_dict().items()
+                  if not (key in INTERFACE_DEFAULTS and INTERFACE_DEFAULTS[key] == value)}
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -79,7 +79,9 @@ def unpack_beats(layout, words) -> dict[str, np.ndarray]:
 
 
 def stream_layouts(component) -> dict:
-    """The payload layout of every stream member of a component, by member name."""
+    """The payload layout of every stream member of a component, by member name (of the design
+    inside, for an AXI4-Stream wrapper: ``tdata`` and ``tlast`` carry the same fields)."""
+    component = getattr(component, "core", component)
     layouts = {}
     for name, member in component.signature.members.items():
         if member.is_signature and "payload" in member.signature.members:

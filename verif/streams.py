@@ -16,6 +16,8 @@ import random
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from .axis_streams import AxisEndpoints, AxisSink, AxisSource
+
 __all__ = ["StreamSource", "StreamSink", "Scoreboard", "StreamBench", "StreamProtocolError", "seeded_rng"]
 
 
@@ -97,6 +99,10 @@ class StreamSink(_StreamPorts):
     def drive(self) -> None:
         self._ready.value = int(self._rng.random() >= self.backpressure)
 
+    def hold(self) -> None:
+        """Stop accepting beats (between jobs)."""
+        self._ready.value = 0
+
     def sample(self, cycle: int) -> None:
         valid = int(self._valid.value)
         if self._pending is not None:
@@ -136,27 +142,68 @@ class Scoreboard:
 
 
 class StreamBench:
-    """Clock, reset and the shared per-cycle loop of a design's sources and sinks."""
+    """Clock, reset and the shared per-cycle loop of a design's sources and sinks.
 
-    def __init__(self, dut, *, period_ns: int = 10):
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    period_ns : int
+        Clock period.
+    interface : str
+        ``"native"`` (``clk``, ``rst``, ``<name>__payload/valid/ready``) or ``"axis"`` (``aclk``,
+        ``axis_reset``, AXI4-Stream ports driven by cocotbext-axi,
+        :mod:`accelgen.verif.axis_streams`).
+    axis_reset : str
+        The reset port of the ``axis`` interface (``"aresetn"`` or ``"areset"``).
+    layouts : dict or None
+        Payload layout of every stream (needed by the ``axis`` interface to place ``last``).
+    """
+
+    def __init__(self, dut, *, period_ns: int = 10, interface: str = "native", axis_reset: str = "aresetn",
+                 layouts: dict | None = None):
         self.dut = dut
         self.cycle = 0
         self.sources: list[StreamSource] = []
         self.sinks: list[StreamSink] = []
-        Clock(dut.clk, period_ns, unit="ns").start()
+        if interface == "axis":
+            self.clock, self._reset, self._reset_level = dut.aclk, getattr(dut, axis_reset), int(axis_reset == "areset")
+            self._axis = AxisEndpoints(dut, layouts or {}, axis_reset)
+            # cocotbext-axi raises tvalid at the rising edge after it is given a frame (the native
+            # source drives at the falling edge before it) and hands a frame over one cycle after
+            # its final transfer: two cycles of the driver's, not the design's.
+            self.driver_cycles = 2
+        else:
+            self.clock, self._reset, self._reset_level = dut.clk, dut.rst, 1
+            self._axis = None
+            self.driver_cycles = 0
+        Clock(self.clock, period_ns, unit="ns").start()
+
+    def source(self, name: str, *, stall: float = 0.0, rng: random.Random):
+        """A source for input stream ``name`` on this bench's interface (not yet added to :attr:`sources`)."""
+        if self._axis is not None:
+            return AxisSource(self._axis, name, stall=stall, rng=rng)
+        return StreamSource(self.dut, name, stall=stall, rng=rng)
+
+    def sink(self, name: str, *, backpressure: float = 0.0, rng: random.Random):
+        """A sink for output stream ``name`` on this bench's interface (not yet added to :attr:`sinks`)."""
+        if self._axis is not None:
+            return AxisSink(self._axis, name, backpressure=backpressure, rng=rng)
+        return StreamSink(self.dut, name, backpressure=backpressure, rng=rng)
 
     async def reset(self, cycles: int = 2) -> None:
         """Synchronous reset, then release on a falling edge."""
-        self.dut.rst.value = 1
+        self._reset.value = self._reset_level
         for _ in range(cycles):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
+            await RisingEdge(self.clock)
+        await FallingEdge(self.clock)
+        self._reset.value = 1 - self._reset_level
 
     async def run(self, *, timeout_cycles: int, progress=None) -> int:
         """Advance until every source is idle and every sink has its expected count.
 
-        Returns the number of cycles taken; raises ``TimeoutError`` past ``timeout_cycles``.
+        Returns the number of cycles taken, less :attr:`driver_cycles` (the same count on
+        either interface); raises ``TimeoutError`` past ``timeout_cycles``.
         ``progress(cycle)`` is called every 4096 cycles when given.
         """
         start = self.cycle
@@ -167,7 +214,7 @@ class StreamBench:
                     + [f"{s.name}: received {len(s.received)}/{s.expect_count}" for s in self.sinks]
                 )
                 raise TimeoutError(f"no progress after {timeout_cycles} cycles ({state})")
-            await FallingEdge(self.dut.clk)
+            await FallingEdge(self.clock)
             for source in self.sources:
                 source.drive()
             for sink in self.sinks:
@@ -180,12 +227,14 @@ class StreamBench:
             self.cycle += 1
             if progress is not None and self.cycle % 4096 == 0:
                 progress(self.cycle)
-        await FallingEdge(self.dut.clk)
+        await FallingEdge(self.clock)
         for source in self.sources:
             source.drive()
+            if isinstance(source, AxisSource):  # its monitor checks what the port took
+                source.finish()
         for sink in self.sinks:
-            sink._ready.value = 0
-        return self.cycle - start
+            sink.hold()
+        return self.cycle - start - self.driver_cycles
 
 
 def seeded_rng(seed: int, *labels) -> random.Random:

@@ -26,7 +26,7 @@ async def run_attention_job(bench, config, job, inputs):
     # Every k and v beat is one array cycle; each job adds its softmax and pipeline latencies.
     work = len(inputs["k_words"]) + len(inputs["v_words"]) + len(expected) + len(desc) * 400
     cycles = await streams.run(work, margin=1000, factor=3)
-    await ClockCycles(streams.dut.clk, 2)
+    await ClockCycles(streams.bench.clock, 2)
     beats = streams.received("o")
     if job.get("check"):
         Scoreboard(f"{job['name']}: output beats", describe=lambda row: list(row)).check(

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..generators import get_design
 from .packing import pack_beats, stream_layouts, unpack_beats
-from .streams import Scoreboard, StreamBench, StreamSink, StreamSource, seeded_rng
+from .streams import Scoreboard, StreamBench, seeded_rng
 
 __all__ = ["load_config", "design_params", "payload_layouts", "run_jobs", "JobStreams", "collect_tile_rows"]
 
@@ -67,7 +67,9 @@ async def run_jobs(dut, run_job) -> None:
     arrays, saved to the job's output ``.npz``.
     """
     config = load_config()
-    bench = StreamBench(dut)
+    params = config["params"]
+    bench = StreamBench(dut, interface=params.get("interface", "native"), axis_reset=params.get("axis_reset", "aresetn"),
+                        layouts=payload_layouts(config))
     dut._log.info("accelgen: seed %s, %d job(s)", config["seed"], len(config["jobs"]))
     for index, job in enumerate(config["jobs"]):
         dut._log.info("job %d/%d: %s", index + 1, len(config["jobs"]), job["name"])
@@ -107,13 +109,13 @@ class JobStreams:
 
     def send(self, stream: str, **fields) -> None:
         """Queue the beats of input ``stream`` (fields as for :func:`~accelgen.verif.packing.pack_beats`)."""
-        source = StreamSource(self.dut, stream, stall=self.job["stall"], rng=self._rng(stream))
+        source = self.bench.source(stream, stall=self.job["stall"], rng=self._rng(stream))
         source.send(pack_beats(self.layouts[stream], **fields))
         self.bench.sources.append(source)
 
     def expect(self, stream: str, count: int) -> None:
         """Take ``count`` beats from output ``stream``."""
-        sink = StreamSink(self.dut, stream, backpressure=self.job["backpressure"], rng=self._rng(stream))
+        sink = self.bench.sink(stream, backpressure=self.job["backpressure"], rng=self._rng(stream))
         sink.expect_count = count
         self.bench.sinks.append(sink)
         self._sinks[stream] = sink

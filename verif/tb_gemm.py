@@ -30,7 +30,7 @@ async def run_gemm_job(bench, config, job, inputs):
 
     # The job ends with its last tile's final row, which may be padding dropped after the
     # last C beat: let the counters settle.
-    await ClockCycles(streams.dut.clk, p.rows + 2)
+    await ClockCycles(streams.bench.clock, p.rows + 2)
     rows = streams.received("c")
     if job.get("check"):
         Scoreboard(f"{job['name']}: C beats", describe=lambda row: list(row)).check(

@@ -21,7 +21,7 @@ from ..hdl.pim.isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layo
 from ..hdl.util import ceil_div
 from .pim_dram import ChannelSpec, Command, PimChannelModel
 from .pim_host import expected_beats, job_placement, split_batch, vector_words
-from .streams import Scoreboard, StreamSink, StreamSource, seeded_rng
+from .streams import Scoreboard, seeded_rng
 from .tb_common import run_jobs
 
 
@@ -123,9 +123,9 @@ async def run_pim_batch(bench, config, job, inputs):
             models[ch].write_row_elements(bank, row, elements)
 
     seed = config["seed"]
-    job_src = StreamSource(dut, "job", stall=job["stall"], rng=seeded_rng(seed, job["name"], "job"))
-    vec_src = StreamSource(dut, "vec", stall=job["stall"], rng=seeded_rng(seed, job["name"], "vec"))
-    res_sink = StreamSink(dut, "res", backpressure=job["backpressure"], rng=seeded_rng(seed, job["name"], "res"))
+    job_src = bench.source("job", stall=job["stall"], rng=seeded_rng(seed, job["name"], "job"))
+    vec_src = bench.source("vec", stall=job["stall"], rng=seeded_rng(seed, job["name"], "vec"))
+    res_sink = bench.sink("res", backpressure=job["backpressure"], rng=seeded_rng(seed, job["name"], "res"))
     monitor = ChannelMonitor(dut, params, models, trace=bool(inputs["trace"][0]))
     dut.rdata.value = 0
     bench.sources += [monitor, job_src, vec_src]
@@ -153,7 +153,7 @@ async def run_pim_batch(bench, config, job, inputs):
     # Let the last job finish (its final PREA may trail the last result) before judging.
     for _ in range(cfg.tRTP + cfg.CL + 8):
         await bench_step(bench, monitor)
-    await RisingEdge(dut.clk)  # leave the read-only phase before the next batch drives inputs
+    await RisingEdge(bench.clock)  # leave the read-only phase before the next batch drives inputs
     violations = monitor.finish()
     for violation in violations[:20]:
         dut._log.error("  %s", violation)
@@ -195,7 +195,7 @@ async def run_pim_batch(bench, config, job, inputs):
 
 async def bench_step(bench, monitor):
     """One more clock cycle with only the channel models running (streams idle)."""
-    await FallingEdge(bench.dut.clk)
+    await FallingEdge(bench.clock)
     monitor.drive()
     await ReadOnly()
     monitor.sample()
