@@ -4,7 +4,8 @@
 
     accelgen list
     accelgen generate DESIGN [-p NAME=VALUE ...] [-o DIR]
-    accelgen sim      DESIGN [-p NAME=VALUE ...] [--seed N] [--waves]
+    accelgen sim      DESIGN [-p NAME=VALUE ...] [--seed N] [--waves] [--trace-depth N]
+                      [--waves-from CYCLE] [--waves-to CYCLE]
     accelgen synth    DESIGN [-p NAME=VALUE ...] [--target generic|ecp5] [-o DIR]
     accelgen run      DESIGN [-p NAME=VALUE ...] --inputs IN.npz --outputs OUT.npz
     accelgen sweep    DESIGN [-p NAME=VALUE ...] --sweep "NAME=V1,V2 ..." [-j N] [--csv FILE]
@@ -25,6 +26,7 @@ from ..generators import all_designs, get_design
 from . import flow
 from .lint import lint_design
 from .sweep import run_sweep
+from .waves import WaveOptions
 
 __all__ = ["main"]
 
@@ -61,7 +63,10 @@ def cmd_sim(args) -> int:
     params = _params(design, args.param)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     print(f"{design.name} {params.to_dict()}\nseed {seed}", flush=True)
-    verdict = flow.verify(design, params, seed=seed, waves=args.waves or None, progress=_echo_progress)
+    waves = None
+    if args.waves or args.trace_depth is not None or args.waves_from is not None or args.waves_to is not None:
+        waves = WaveOptions(depth=args.trace_depth, start=args.waves_from, stop=args.waves_to)
+    verdict = flow.verify(design, params, seed=seed, waves=waves, progress=_echo_progress)
     for job, out in zip(verdict.jobs, verdict.outputs):
         extra = f", {int(out['cycle_count'])} busy cycles" if "cycle_count" in out else ""
         # The first output array holds the result beats (systolic: c, softmax: y_beats).
@@ -69,7 +74,7 @@ def cmd_sim(args) -> int:
         print(f"  {job['name']}: {len(beats)} result beats{extra}")
     if verdict.simulation.built.waves:
         for wave in sorted(verdict.simulation.workdir.glob("*.[fv][sc][td]")):
-            print(f"waveform: {wave}")
+            print(f"waveform: {wave} ({wave.stat().st_size / 1e6:.2f} MB)")
     if verdict.problems:
         print("FAIL\n  " + "\n  ".join(verdict.problems))
         return 1
@@ -189,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = design_command("sim", "run the cocotb regression of one configuration on Verilator", cmd_sim)
     cmd.add_argument("--seed", type=int, help="stimulus seed (default: random, printed)")
     cmd.add_argument("--waves", action="store_true", help="record a waveform (FST, or VCD without the lz4 headers)")
+    cmd.add_argument("--trace-depth", type=int, metavar="N",
+                     help="trace N module levels only (1 = top-level ports); implies --waves")
+    cmd.add_argument("--waves-from", type=int, metavar="CYCLE",
+                     help="keep the waveform from this clock cycle on (a VCD); implies --waves")
+    cmd.add_argument("--waves-to", type=int, metavar="CYCLE",
+                     help="keep the waveform up to (not including) this clock cycle; implies --waves")
 
     cmd = design_command("synth", "synthesize one configuration and write a JSON report", cmd_synth)
     cmd.add_argument("--target", default="generic", choices=("generic", "ecp5", "ice40"),

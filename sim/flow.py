@@ -156,7 +156,7 @@ def _tail_progress(log: Path, stop: threading.Event, progress: Callable[[str], N
 
 
 def run_jobs(design: Design | str, params: DesignParams, jobs: list[dict], *, seed: int,
-             workdir: Path | None = None, label: str = "run", waves: bool | None = None,
+             workdir: Path | None = None, label: str = "run", waves=None,
              progress: Callable[[str], None] | None = None) -> Simulation:
     """Build one configuration (or reuse its cached build) and run its testbench on ``jobs``.
 
@@ -175,8 +175,9 @@ def run_jobs(design: Design | str, params: DesignParams, jobs: list[dict], *, se
         folder).
     label : str, optional
         First part of the default folder's name.
-    waves : bool, optional
-        Record a waveform (default: ``WAVES`` in the environment).
+    waves : bool or accelgen.sim.waves.WaveOptions, optional
+        Record a waveform, optionally of limited depth and a window of cycles (default:
+        ``WAVES`` in the environment).
     progress : callable, optional
         Called with each progress line of the testbench (``job i/n: ...``) while it runs.
 
@@ -200,7 +201,7 @@ def run_jobs(design: Design | str, params: DesignParams, jobs: list[dict], *, se
 
 
 def verify(design: Design | str, params: DesignParams, *, seed: int, jobs: list[dict] | None = None,
-           workdir: Path | None = None, label: str = "sim", waves: bool | None = None,
+           workdir: Path | None = None, label: str = "sim", waves=None,
            progress: Callable[[str], None] | None = None, per_job: bool = False,
            record_errors: bool = False) -> Verdict:
     """Simulate one configuration and check it against the golden model.

@@ -9,7 +9,8 @@
   environment override them).
 - ``WAVES=1`` in the environment (or ``waves=True``) records a waveform (``dump.fst``, or
   ``dump.vcd`` where the lz4 headers that Verilator's FST writer needs are missing) in the
-  run's folder.
+  run's folder; ``waves=WaveOptions(depth, start, stop)`` limits the traced module levels
+  and keeps a window of clock cycles (``dump_window.vcd``, :mod:`accelgen.sim.waves`).
 """
 
 import contextlib
@@ -30,6 +31,7 @@ from ..generators import Design, DesignParams
 from ..generators.export import to_verilog
 from ..verif import plan_for
 from .toolchain import WAIVER_FILE, fst_supported, prepare_verilator_env
+from .waves import WaveOptions, window_vcd
 
 __all__ = ["Build", "SimulationError", "build", "simulate", "build_root", "BUILD_ARGS"]
 
@@ -54,6 +56,7 @@ class Build:
     verilog: Path
     build_dir: Path
     waves: bool
+    wave_options: WaveOptions | None = None
 
 
 def build_root() -> Path:
@@ -61,10 +64,13 @@ def build_root() -> Path:
     return Path(os.environ.get("ACCELGEN_BUILD_DIR", Path.cwd() / "build")).resolve()
 
 
-def _waves_requested(waves: bool | None) -> bool:
-    if waves is not None:
+def _waves_requested(waves) -> WaveOptions | None:
+    """``waves`` as options (``None``: no waveform); ``WAVES=1`` in the environment when unset."""
+    if isinstance(waves, WaveOptions):
         return waves
-    return os.environ.get("WAVES", "0") not in ("", "0")
+    if waves is None:
+        waves = os.environ.get("WAVES", "0") not in ("", "0")
+    return WaveOptions() if waves else None
 
 
 @contextlib.contextmanager
@@ -78,13 +84,20 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(design: Design, params: DesignParams, *, waves: bool | None = None) -> Build:
-    """Export and Verilator-build one configuration, or reuse the cached build."""
-    waves = _waves_requested(waves)
+def build(design: Design, params: DesignParams, *, waves: bool | WaveOptions | None = None) -> Build:
+    """Export and Verilator-build one configuration, or reuse the cached build.
+
+    ``waves``: ``True`` or :class:`~accelgen.sim.waves.WaveOptions` (depth, cycle window) to
+    record a waveform; ``None`` follows ``WAVES`` in the environment.
+    """
+    options = _waves_requested(waves)
+    waves = options is not None
     module, text = to_verilog(design, params)
     args = list(BUILD_ARGS)
     if waves:
-        args += FST_ARGS if fst_supported() else VCD_ARGS
+        # A window is cut from a VCD (text); otherwise FST where Verilator can write it.
+        args += FST_ARGS if fst_supported() and not options.windowed else VCD_ARGS
+        args += options.build_args()
     key = hashlib.sha256(
         "\n".join([text, WAIVER_FILE.read_text(), *args]).encode()
     ).hexdigest()[:12]
@@ -113,7 +126,7 @@ def build(design: Design, params: DesignParams, *, waves: bool | None = None) ->
             except RuntimeError as error:
                 raise RuntimeError(f"Verilator build of {module} failed{_log_tail(log)}") from error
             stamp.write_text(module + "\n")
-    return Build(design, params, module, verilog_path, build_dir, waves)
+    return Build(design, params, module, verilog_path, build_dir, waves, options)
 
 
 def _log_tail(log: Path, lines: int = 40) -> str:
@@ -203,6 +216,10 @@ def simulate(
         raise SimulationError(
             f"{built.design.name} ({built.module}), seed {seed}: " + "\n".join(failures) + _log_tail(log, 25)
         )
+    options = built.wave_options
+    if options is not None and options.windowed and (workdir / "dump.vcd").exists():
+        window_vcd(workdir / "dump.vcd", workdir / "dump_window.vcd", options.start, options.stop)
+        (workdir / "dump.vcd").unlink()  # the whole run's trace is what the window avoids keeping
     outputs = []
     for job in config_jobs:
         with np.load(job["outputs"]) as npz:
