@@ -23,6 +23,7 @@ import numpy as np
 
 from ..generators import all_designs, get_design
 from . import flow
+from .fusesoc import core_name
 from .lint import lint_design
 from .sweep import run_sweep
 
@@ -53,6 +54,7 @@ def cmd_generate(args) -> int:
     manifest = flow.generate(design, params, out_dir)
     print(f"{design.name}: wrote {out_dir / manifest['verilog']} (module {manifest['module']}), "
           f"params.json, manifest.json")
+    print(f"FuseSoC core: {out_dir / manifest['core']} ({core_name(manifest)})")
     return 0
 
 
