@@ -130,14 +130,15 @@ def _design(design: Design | str) -> Design:
     return get_design(design) if isinstance(design, str) else design
 
 
-def generate(design: Design | str, params: DesignParams, out_dir: Path) -> dict:
+def generate(design: Design | str, params: DesignParams, out_dir: Path, *, vlnv: str | None = None) -> dict:
     """Write the Verilog, ``params.json``, ``manifest.json`` and the FuseSoC core
     (``<module>.core`` and its waiver file ``<module>.vlt``) of one configuration into
     ``out_dir``; return the manifest (``verilog``: file name, ``module``: top module,
-    ``core``: the core's file name)."""
+    ``core``: the core's file name). ``vlnv`` names the core (default
+    :func:`accelgen.sim.fusesoc.core_name`)."""
     out_dir = Path(out_dir)
     manifest = write_design(_design(design), params, out_dir)
-    manifest["core"] = write_core(manifest, out_dir).name
+    manifest["core"] = write_core(manifest, out_dir, name=vlnv).name
     write_manifest(manifest, out_dir)
     return manifest
 
