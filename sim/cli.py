@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-v", "--verbose", action="store_true", help="show every parameter")
     cmd.set_defaults(func=cmd_list)
 
-    cmd = design_command("generate", "write Verilog, params.json and manifest.json", cmd_generate)
+    cmd = design_command("generate", "write Verilog, params.json, manifest.json and a FuseSoC core", cmd_generate)
     cmd.add_argument("-o", "--output", help="output folder (default: out/DESIGN)")
 
     cmd = design_command("sim", "run the cocotb regression of one configuration on Verilator", cmd_sim)

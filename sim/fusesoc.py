@@ -115,7 +115,7 @@ def core_text(manifest: dict, *, name: str | None = None, waivers: str | None = 
                 "flow_options": {"tool": "verilator", "verilator_options": ["-Wall"]},
             },
             "synth": {
-                "description": "Yosys synth_ecp5 to a JSON netlist (a `yosys` with Tcl on PATH)",
+                "description": "Yosys synth_ecp5 to a JSON netlist (runs `yosys`: see accelgen-yosys)",
                 "filesets": ["rtl", "meta"],
                 "toplevel": module,
                 "flow": "generic",

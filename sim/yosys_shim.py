@@ -64,8 +64,9 @@ def translate_args(args: list[str]) -> list[str]:
         tcl_file = None
         if word == "-p":
             script = next(words, "")
-            if script.split(maxsplit=1)[0:1] == ["tcl"]:
-                tcl_file = Path(script.split(maxsplit=1)[1].strip())
+            parts = script.split(maxsplit=1)
+            if len(parts) == 2 and parts[0] == "tcl":
+                tcl_file = Path(parts[1].strip())
             else:
                 out += [word, script]
         elif word == "-c":
