@@ -17,7 +17,7 @@ from ..hdl.axis import AxisWrapper
 from ..hdl.layouts import payload_fields
 from . import Design, DesignParams
 
-__all__ = ["module_name", "to_verilog", "port_list", "stream_payloads", "write_design"]
+__all__ = ["module_name", "to_verilog", "port_list", "stream_payloads", "write_design", "write_manifest"]
 
 
 def module_name(design: Design, params: DesignParams) -> str:
@@ -98,5 +98,12 @@ def write_design(design: Design, params: DesignParams, out_dir: Path) -> dict:
     }
     if hasattr(component, "manifest"):
         manifest |= component.manifest()
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(manifest, out_dir)
     return manifest
+
+
+def write_manifest(manifest: dict, out_dir: Path) -> Path:
+    """Write ``manifest`` as ``out_dir/manifest.json`` (also after a caller added to it)."""
+    path = Path(out_dir) / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

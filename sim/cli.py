@@ -24,6 +24,7 @@ import numpy as np
 
 from ..generators import all_designs, get_design
 from . import flow
+from .fusesoc import core_name
 from .lint import lint_design
 from .sweep import run_sweep
 from .waves import WaveOptions
@@ -55,6 +56,7 @@ def cmd_generate(args) -> int:
     manifest = flow.generate(design, params, out_dir)
     print(f"{design.name}: wrote {out_dir / manifest['verilog']} (module {manifest['module']}), "
           f"params.json, manifest.json")
+    print(f"FuseSoC core: {out_dir / manifest['core']} ({core_name(manifest)})")
     return 0
 
 
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-v", "--verbose", action="store_true", help="show every parameter")
     cmd.set_defaults(func=cmd_list)
 
-    cmd = design_command("generate", "write Verilog, params.json and manifest.json", cmd_generate)
+    cmd = design_command("generate", "write Verilog, params.json, manifest.json and a FuseSoC core", cmd_generate)
     cmd.add_argument("-o", "--output", help="output folder (default: out/DESIGN)")
 
     cmd = design_command("sim", "run the cocotb regression of one configuration on Verilator", cmd_sim)

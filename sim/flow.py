@@ -2,7 +2,8 @@
 
 Every command, sweep and benchmark runs its configurations through these functions:
 
-- :func:`generate`: Verilog, ``params.json`` and ``manifest.json`` in a folder;
+- :func:`generate`: Verilog, ``params.json``, ``manifest.json`` and the FuseSoC core
+  (:mod:`accelgen.sim.fusesoc`) in a folder;
 - :func:`run_jobs`: the Verilator build (cached) and the cocotb testbench on a list of jobs;
 - :func:`verify`: :func:`run_jobs` on the design's regression (or the caller's jobs), then the
   host model's check against the golden model: a :class:`Verdict`;
@@ -25,9 +26,10 @@ from typing import Callable
 import numpy as np
 
 from ..generators import Design, DesignParams, get_design
-from ..generators.export import write_design
+from ..generators.export import write_design, write_manifest
 from ..synth import run_flow, summary
 from ..verif import plan_for
+from .fusesoc import write_core
 from .runner import Build, build, simulate
 
 __all__ = ["Simulation", "Verdict", "Synthesis", "Characterization", "generate", "run_jobs", "verify", "user_jobs",
@@ -128,10 +130,17 @@ def _design(design: Design | str) -> Design:
     return get_design(design) if isinstance(design, str) else design
 
 
-def generate(design: Design | str, params: DesignParams, out_dir: Path) -> dict:
-    """Write the Verilog, ``params.json`` and ``manifest.json`` of one configuration into
-    ``out_dir``; return the manifest (``verilog``: file name, ``module``: top module)."""
-    return write_design(_design(design), params, Path(out_dir))
+def generate(design: Design | str, params: DesignParams, out_dir: Path, *, vlnv: str | None = None) -> dict:
+    """Write the Verilog, ``params.json``, ``manifest.json`` and the FuseSoC core
+    (``<module>.core`` and its waiver file ``<module>.vlt``) of one configuration into
+    ``out_dir``; return the manifest (``verilog``: file name, ``module``: top module,
+    ``core``: the core's file name). ``vlnv`` names the core (default
+    :func:`accelgen.sim.fusesoc.core_name`)."""
+    out_dir = Path(out_dir)
+    manifest = write_design(_design(design), params, out_dir)
+    manifest["core"] = write_core(manifest, out_dir, name=vlnv).name
+    write_manifest(manifest, out_dir)
+    return manifest
 
 
 def _new_workdir(built: Build, label: str) -> Path:
