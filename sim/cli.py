@@ -14,6 +14,8 @@
     accelgen lint     [DESIGN ...]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
+``accelgen sweep`` exits with status 1 when a point failed (``N of M points failed``; see
+``docs/sweeps.md``).
 """
 
 import argparse
@@ -228,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--cluster-opt", action="append", metavar="KEY=VALUE",
                      help="a dask-jobqueue cluster option, e.g. queue=cpu walltime=02:00:00 (repeatable)")
     cmd.add_argument("--max-workers", type=int, help="at most this many batch jobs (default: -j)")
-    cmd.add_argument("--retries", type=int, default=2, help="extra attempts after a lost worker or a timeout")
+    cmd.add_argument("--retries", type=int, default=2,
+                     help="extra attempts after a lost worker or a timeout (default: 2)")
     cmd.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one attempt at one point")
     cmd.add_argument("--cache-dir", help="cached rows of finished points (default: OUTPUT/cache)")
     cmd.add_argument("--no-cache", action="store_true", help="neither use nor fill the result cache")

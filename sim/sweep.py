@@ -226,7 +226,7 @@ def run_sweep(design_name: str, fixed: list[str], sweep: str, *, out_dir: Path, 
     keys = [cache_key(design_name, params, target, seed, versions) for params in points]
     figures = list(_synthesis_columns(target).values())
     where = "the given executor" if executor else backend.describe()
-    print(f"{design_name}: {len(points)} point(s) on {where}, seed {seed}", flush=True)
+    print(f"{design_name}: {len(points)} point(s), {where}, seed {seed}", flush=True)
     rows: list = [None] * len(points)
     writer = RowWriter(csv_path, sweep_columns(points[0], target))
     with ProgressView(len(points), figures, live) as view:

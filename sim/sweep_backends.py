@@ -276,10 +276,11 @@ class Backend:
         """One line for the sweep's log: where the points run."""
         limits = f"{self.retries} retries" + (f", timeout {self.timeout:g} s" if self.timeout else "")
         if self.kind == "local":
-            return f"local, {self.jobs} in parallel, {limits}"
-        where = self.address or (f"{self.cluster} jobs (at most {self.max_workers or self.jobs})" if self.cluster
-                                 else f"a local Dask cluster of {self.jobs} workers")
-        return f"dask on {where}, {limits}"
+            return f"local processes, {self.jobs} in parallel, {limits}"
+        where = (f"scheduler {self.address}" if self.address else
+                 f"{self.cluster} jobs, at most {self.max_workers or self.jobs}" if self.cluster else
+                 f"a local cluster of {self.jobs} workers")
+        return f"Dask ({where}), {limits}"
 
     @contextlib.contextmanager
     def executor(self):

@@ -130,6 +130,7 @@ def progress_line(done: int, total: int, row: dict, figures: list[str] = ()) -> 
 def render_table(rows: list[dict], total: int, figures: list[str] = ()):
     """A ``rich`` table of the finished rows (the latest :data:`TABLE_ROWS`) with a count caption."""
     from rich.table import Table  # optional: only the terminal view needs rich
+    from rich.text import Text
 
     failed = sum(row.get("status") != "ok" for row in rows)
     table = Table(caption=f"{len(rows)}/{total} points finished, {failed} failed", caption_justify="left")
@@ -138,8 +139,10 @@ def render_table(rows: list[dict], total: int, figures: list[str] = ()):
     colours = {"ok": "green", "cached": "cyan", "mismatch": "yellow", "error": "red"}
     for row in rows[-TABLE_ROWS:]:
         status = _shown_status(row)
-        table.add_row(str(row.get("module", "?")), f"[{colours.get(status, 'white')}]{status}[/]",
-                      f"{float(row.get('elapsed_s') or 0):.1f} s", _result_text(row, figures))
+        # Text cells, not markup: an error message may hold brackets, and the live view
+        # re-renders the table with the options of the plain line printed above it.
+        table.add_row(Text(str(row.get("module", "?"))), Text(status, style=colours.get(status, "")),
+                      Text(f"{float(row.get('elapsed_s') or 0):.1f} s"), Text(_result_text(row, figures)))
     return table
 
 

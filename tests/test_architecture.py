@@ -32,7 +32,8 @@ ALLOWED = {
 #: Imports a function may defer, because they are optional and heavy: the Pareto plot, the
 #: Dask sweep backend (the extra accelgen[dask]) and the sweep's terminal table.
 DEFERRED_OK = {"matplotlib", "matplotlib.pyplot", "dask", "distributed", "dask_jobqueue", "rich.console",
-               "rich.live", "rich.table"}
+               "rich.live", "rich.table",
+               "rich.text"}
 MAX_FUNCTION_LINES = 150
 
 

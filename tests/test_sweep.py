@@ -90,12 +90,13 @@ def test_a_lost_point_becomes_an_error_row_after_its_retries(tmp_path):
 
 
 def test_local_timeout_becomes_an_error_row_after_retries(tmp_path):
+    # 5 s: room for a loaded CI machine to start the other point's process and finish it.
     plan(tmp_path, sleep={DIGESTS[1]: 60})
     started = time.monotonic()
-    rows = _stub_sweep(tmp_path, axis="width=4,5", backend=Backend(jobs=2, retries=1, timeout=3))
-    assert time.monotonic() - started < 20
+    rows = _stub_sweep(tmp_path, axis="width=4,5", backend=Backend(jobs=2, retries=1, timeout=5))
+    assert time.monotonic() - started < 40
     assert [row["status"] for row in rows] == ["ok", "error"]
-    assert rows[1]["error"] == "PointTimeout: timed out after 3 s" and rows[1]["attempts"] == 2
+    assert rows[1]["error"] == "PointTimeout: timed out after 5 s" and rows[1]["attempts"] == 2
 
 
 def test_rerun_skips_cached_points_and_other_seeds_or_versions_miss(tmp_path, monkeypatch, capsys):
@@ -197,9 +198,9 @@ def test_dask_scheduler_address_with_a_timeout(tmp_path):
                                   dashboard_address=None) as cluster:
         plan(tmp_path, sleep={DIGESTS[1]: 60})
         rows = _stub_sweep(tmp_path, axis="width=4,5",
-                           backend=Backend("dask", address=cluster.scheduler_address, retries=1, timeout=3))
+                           backend=Backend("dask", address=cluster.scheduler_address, retries=0, timeout=5))
     assert [row["status"] for row in rows] == ["ok", "error"]
-    assert rows[1]["error"] == "PointTimeout: timed out after 3 s" and rows[1]["attempts"] == 2
+    assert rows[1]["error"] == "PointTimeout: timed out after 5 s" and rows[1]["attempts"] == 1
 
 
 @needs_dask
