@@ -109,10 +109,11 @@ def run_isolated(fn, args: tuple, *, timeout: float | None = None, live: set | N
 
 def _child_main(request: str, answer: str) -> None:
     """The child of :func:`run_isolated`: unpickle the call, run it, pickle the outcome."""
-    with open(request, "rb") as handle:
-        sys.path[:0] = [entry for entry in pickle.load(handle) if entry not in sys.path]
-        fn, args = pickle.load(handle)
     try:
+        with open(request, "rb") as handle:
+            sys.path[:0] = [entry for entry in pickle.load(handle) if entry not in sys.path]
+            # Inside the try: a function that cannot be imported here is an answer, not a lost worker.
+            fn, args = pickle.load(handle)
         outcome = (True, fn(*args))
     except BaseException as error:  # noqa: BLE001 - every failure travels back as the answer
         outcome = (False, error)
@@ -304,7 +305,10 @@ class Backend:
         # The schedulers made here give a point as many worker deaths as --retries allows.
         with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
             if self.address:
-                client = distributed.Client(self.address)
+                try:
+                    client = distributed.Client(self.address)
+                except OSError as error:  # unreachable or not a scheduler: one line, like other bad options
+                    raise ValueError(f"--address {self.address}: {str(error).splitlines()[0]}") from None
             else:
                 if self.cluster:
                     cluster = jobqueue_cluster(self.cluster, parse_cluster_opts(self.cluster_opts))
