@@ -7,6 +7,7 @@ import csv
 import importlib.util
 import io
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -20,12 +21,13 @@ from accelgen.sim.sweep_output import cache_key, progress_line, render_table, to
 from sweep_stubs import calls, plan, stub_point
 
 try:
+    import dask_jobqueue
+    import dask_jobqueue.local
     import distributed
 except ImportError:  # the extra accelgen[dask] is optional
-    distributed = None
+    dask_jobqueue = distributed = None
 
-needs_dask = pytest.mark.skipif(distributed is None or importlib.util.find_spec("dask_jobqueue") is None,
-                                reason="needs the extra accelgen[dask]")
+needs_dask = pytest.mark.skipif(distributed is None, reason="needs the extra accelgen[dask]")
 
 FIXED = ["lanes=1", "in_frac=2"]
 AXIS = "width=4,5,6,7"
@@ -219,6 +221,22 @@ def test_slurm_job_script_carries_the_cluster_options():
         assert line in script, script
     with pytest.raises(ValueError, match="--cluster-opt for --cluster slurm"):
         jobqueue_cluster("slurm", {"no_such_option": 1})
+
+
+@needs_dask
+def test_dask_jobqueue_cluster_adapts_and_runs_the_points(tmp_path, monkeypatch):
+    # dask-jobqueue's own local "batch system" (jobs are local processes): the --cluster path
+    # of a real Slurm cluster, from the options to adapt(), without Slurm.
+    monkeypatch.setattr(dask_jobqueue, "LocalCluster", dask_jobqueue.local.LocalCluster, raising=False)
+    monkeypatch.setitem(sweep_backends.CLUSTERS, "local", "LocalCluster")
+    # Its workers start afresh (`python -m distributed.cli.dask_worker`): they find the stubs
+    # the way a cluster's workers find accelgen, on their path.
+    monkeypatch.setenv("PYTHONPATH", str(Path(sweep_stubs.__file__).parent))
+    plan(tmp_path, fail={DIGESTS[1]: 1})
+    rows = _stub_sweep(tmp_path, axis="width=4,5,6",
+                       backend=Backend("dask", cluster="local", max_workers=2, cluster_opts=("memory=1GiB",)))
+    assert [row["status"] for row in rows] == ["ok", "error", "ok"]
+    assert calls(tmp_path) == 3
 
 
 @pytest.mark.cocotb
