@@ -49,8 +49,11 @@ sweep-tpe: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench.tpe_sweep --sizes $(SIZES) --target $(TARGET)
 
 ## make sweep DESIGN=systolic SWEEP="rows=2,4,8 cols=2,4,8" [TARGET=ecp5] [-j4]: out/sweep_DESIGN/sweep.csv
+## (Dask: BACKEND=dask [ADDRESS=tcp://host:8786 | CLUSTER=slurm]; SWEEP_ARGS="--retries 1 --timeout 3600 ...")
 sweep: $(STAMP)
-	$(BIN)/accelgen sweep $(DESIGN) --sweep "$(SWEEP)" --target $(TARGET) -j $(JOBS)
+	$(BIN)/accelgen sweep $(DESIGN) --sweep "$(SWEEP)" --target $(TARGET) -j $(JOBS) \
+		$(if $(BACKEND),--backend $(BACKEND)) $(if $(ADDRESS),--address $(ADDRESS)) \
+		$(if $(CLUSTER),--cluster $(CLUSTER)) $(SWEEP_ARGS)
 
 clean:
 	rm -rf build out bench/*/ .pytest_cache

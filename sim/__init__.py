@@ -9,6 +9,8 @@ but the tests.
 - :mod:`~accelgen.sim.flow`: the pipeline of one configuration, generate -> build -> simulate
   -> check -> synthesize, that every command, sweep and benchmark runs;
 - :mod:`~accelgen.sim.cli` (``accelgen``, ``python -m accelgen.sim``) and
-  :mod:`~accelgen.sim.sweep`: the command line and parameter sweeps;
+  :mod:`~accelgen.sim.sweep`: the command line and parameter sweeps (their executors in
+  :mod:`~accelgen.sim.sweep_backends`, their CSV, cache and progress in
+  :mod:`~accelgen.sim.sweep_output`);
 - :mod:`accelgen.sim.bench`: the benchmark suite behind ``BENCHMARKS.md`` (``make bench``).
 """

@@ -9,10 +9,14 @@
     accelgen synth    DESIGN [-p NAME=VALUE ...] [--target generic|ecp5] [-o DIR]
     accelgen run      DESIGN [-p NAME=VALUE ...] --inputs IN.npz --outputs OUT.npz
     accelgen sweep    DESIGN [-p NAME=VALUE ...] --sweep "NAME=V1,V2 ..." [-j N] [--csv FILE]
+                      [--backend local|dask] [--address URL | --cluster slurm|pbs|lsf ...]
+                      [--retries N] [--timeout S] [--cache-dir DIR | --no-cache] [--resume]
     accelgen report   [-o DIR]
     accelgen lint     [DESIGN ...]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
+``accelgen sweep`` exits with status 1 when a point failed (``N of M points failed``; see
+``docs/sweeps.md``).
 """
 
 import argparse
@@ -26,7 +30,8 @@ from ..generators import all_designs, get_design
 from . import flow
 from .fusesoc import core_name
 from .lint import lint_design
-from .sweep import run_sweep
+from .sweep import failed_rows, run_sweep
+from .sweep_backends import BACKENDS, CLUSTERS, Backend
 from .waves import WaveOptions
 
 __all__ = ["main"]
@@ -128,9 +133,19 @@ def cmd_lint(args) -> int:
 
 def cmd_sweep(args) -> int:
     out_dir = Path(args.output or Path("out") / f"sweep_{args.design}")
-    rows = run_sweep(args.design, args.param or [], args.sweep, out_dir=out_dir,
-                     csv_path=args.csv or out_dir / "sweep.csv", target=args.target, jobs=args.jobs, seed=args.seed)
-    return 0 if all(row["bit_exact"] for row in rows) else 1
+    # --address or --cluster alone mean Dask; an explicit --backend local with them is refused.
+    kind = args.backend or ("dask" if args.address or args.cluster else "local")
+    backend = Backend(kind, jobs=args.jobs, retries=args.retries, timeout=args.timeout, address=args.address,
+                      cluster=args.cluster, cluster_opts=tuple(args.cluster_opt or ()), max_workers=args.max_workers)
+    rows = run_sweep(args.design, args.param or [], args.sweep, out_dir=out_dir, csv_path=args.csv,
+                     target=args.target, seed=args.seed, backend=backend, cache_dir=args.cache_dir,
+                     use_cache=not args.no_cache, resume=args.resume)
+    failed = failed_rows(rows)
+    if failed:
+        print(f"{len(failed)} of {len(rows)} points failed")
+        return 1
+    print(f"all {len(rows)} points ok")
+    return 0
 
 
 def _verdict_text(verdict: flow.Verdict) -> str:
@@ -216,10 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = design_command("sweep", "verify and synthesize every combination of parameter values", cmd_sweep)
     cmd.add_argument("--sweep", required=True, metavar='"NAME=V1,V2 ..."', help="the axes of the sweep")
     cmd.add_argument("--target", default="generic", choices=("generic", "ecp5"))
-    cmd.add_argument("-j", "--jobs", type=int, default=1, help="points run in parallel")
+    cmd.add_argument("-j", "--jobs", type=int, default=1,
+                     help="points run in parallel (local processes, or the workers of a local Dask cluster)")
     cmd.add_argument("--seed", type=int, default=1)
-    cmd.add_argument("--csv", help="CSV to write (default: OUTPUT/sweep.csv)")
+    cmd.add_argument("--csv", help="CSV to write, a row as each point finishes (default: OUTPUT/sweep.csv)")
     cmd.add_argument("-o", "--output", help="output folder (default: out/sweep_DESIGN)")
+    cmd.add_argument("--backend", choices=BACKENDS,
+                     help="local processes (default), or Dask (default with --address/--cluster; accelgen[dask])")
+    cmd.add_argument("--address", metavar="tcp://HOST:PORT", help="a running Dask scheduler")
+    cmd.add_argument("--cluster", choices=tuple(CLUSTERS), help="a batch cluster through dask-jobqueue")
+    cmd.add_argument("--cluster-opt", action="append", metavar="KEY=VALUE",
+                     help="a dask-jobqueue cluster option, e.g. queue=cpu walltime=02:00:00 (repeatable)")
+    cmd.add_argument("--max-workers", type=int, help="at most this many batch jobs (default: -j)")
+    cmd.add_argument("--retries", type=int, default=2,
+                     help="extra attempts after a lost worker or a timeout (default: 2)")
+    cmd.add_argument("--timeout", type=float, metavar="SECONDS", help="limit of one attempt at one point")
+    cmd.add_argument("--cache-dir", help="cached rows of finished points (default: OUTPUT/cache)")
+    cmd.add_argument("--no-cache", action="store_true", help="neither use nor fill the result cache")
+    cmd.add_argument("--resume", action="store_true", help="continue a sweep: its cache must exist")
 
     cmd = sub.add_parser("report", help="generate, verify and synthesize every design's default configuration")
     cmd.add_argument("-o", "--output", default="out", help="output folder (default: out)")

@@ -29,8 +29,11 @@ ALLOWED = {
     "verif": {"hdl", "generators", "verif"},
     "sim": set(FOLDERS),
 }
-#: Imports a function may defer, because they are optional and heavy.
-DEFERRED_OK = {"matplotlib", "matplotlib.pyplot"}
+#: Imports a function may defer, because they are optional and heavy: the Pareto plot, the
+#: Dask sweep backend (the extra accelgen[dask]) and the sweep's terminal table.
+DEFERRED_OK = {"matplotlib", "matplotlib.pyplot", "dask", "distributed", "dask_jobqueue", "rich.console",
+               "rich.live", "rich.table",
+               "rich.text"}
 MAX_FUNCTION_LINES = 150
 
 
