@@ -11,11 +11,15 @@
 import csv
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
 __all__ = ["STATUSES", "VERSIONED", "tool_versions", "cache_key", "ResultCache", "RowWriter", "progress_line",
            "render_table", "ProgressView"]
@@ -129,9 +133,6 @@ def progress_line(done: int, total: int, row: dict, figures: list[str] = ()) -> 
 
 def render_table(rows: list[dict], total: int, figures: list[str] = ()):
     """A ``rich`` table of the finished rows (the latest :data:`TABLE_ROWS`) with a count caption."""
-    from rich.table import Table  # optional: only the terminal view needs rich
-    from rich.text import Text
-
     failed = sum(row.get("status") != "ok" for row in rows)
     table = Table(caption=f"{len(rows)}/{total} points finished, {failed} failed", caption_justify="left")
     for name in ("point", "status", "elapsed", "result"):
@@ -149,22 +150,18 @@ def render_table(rows: list[dict], total: int, figures: list[str] = ()):
 class ProgressView:
     """Reports finished points: a plain line each, and on a terminal (``live``) a ``rich`` table.
 
-    ``live=None`` chooses the table when standard output is a terminal and ``rich`` is
-    installed. Use as a context manager; :meth:`add` per finished row.
+    ``live=None`` chooses the table when standard output is a terminal. Use as a context manager; :meth:`add` per finished row.
     """
 
     def __init__(self, total: int, figures: list[str] = (), live: bool | None = None, stream=None):
         self.total, self.figures, self.rows = total, list(figures), []
         self.stream = stream or sys.stdout
         if live is None:
-            live = self.stream.isatty() and importlib.util.find_spec("rich") is not None
+            live = self.stream.isatty()
         self.live, self._live = live, None
 
     def __enter__(self):
         if self.live:
-            from rich.console import Console  # optional: only the terminal view needs rich
-            from rich.live import Live
-
             self._live = Live(render_table([], self.total, self.figures), console=Console(file=self.stream),
                               refresh_per_second=4)
             self._live.__enter__()

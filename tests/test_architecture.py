@@ -5,7 +5,7 @@
 - ``verif/`` imports ``hdl/`` and ``generators/`` (never ``sim/``); a private module is imported
   only inside its own package;
 - nothing but tests imports ``sim/``;
-- imports sit at module top, in the tests too (``sim/`` may defer an optional plotting library);
+- imports sit at module top, in the tests too (``sim/`` may defer an optional library: plotting, Dask);
 - no function in ``hdl/`` or ``generators/`` is longer than 150 lines;
 - every registered design has a host model and a testbench in ``verif/``.
 """
@@ -30,10 +30,8 @@ ALLOWED = {
     "sim": set(FOLDERS),
 }
 #: Imports a function may defer, because they are optional and heavy: the Pareto plot, the
-#: Dask sweep backend (the extra accelgen[dask]) and the sweep's terminal table.
-DEFERRED_OK = {"matplotlib", "matplotlib.pyplot", "dask", "distributed", "dask_jobqueue", "rich.console",
-               "rich.live", "rich.table",
-               "rich.text"}
+#: Dask sweep backend (the extra accelgen[dask]).
+DEFERRED_OK = {"matplotlib", "matplotlib.pyplot", "dask", "distributed", "dask_jobqueue"}
 MAX_FUNCTION_LINES = 150
 
 
