@@ -175,6 +175,8 @@ def simulate(
                 "stall": float(job.get("stall", 0.0)),
                 "backpressure": float(job.get("backpressure", 0.0)),
                 "check": bool(job.get("check", True)),
+                # (beats, delay): reset the design in mid-stream, then run the job again.
+                "reset_at": [int(v) for v in job["reset_at"]] if job.get("reset_at") else None,
             }
         )
     config = {

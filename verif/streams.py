@@ -18,7 +18,8 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from .axis_streams import AxisEndpoints, AxisSink, AxisSource
 
-__all__ = ["StreamSource", "StreamSink", "Scoreboard", "StreamBench", "StreamProtocolError", "seeded_rng"]
+__all__ = ["StreamSource", "StreamSink", "Scoreboard", "StreamBench", "StreamProtocolError", "reset_trigger",
+           "seeded_rng"]
 
 
 class StreamProtocolError(AssertionError):
@@ -166,6 +167,8 @@ class StreamBench:
         self.cycle = 0
         self.sources: list[StreamSource] = []
         self.sinks: list[StreamSink] = []
+        #: What the last reset in mid-stream interrupted (:func:`reset_trigger`), for the job's outputs.
+        self.reset_report: dict | None = None
         if interface == "axis":
             self.clock, self._reset, self._reset_level = dut.aclk, getattr(dut, axis_reset), int(axis_reset == "areset")
             self._axis = AxisEndpoints(dut, layouts or {}, axis_reset)
@@ -199,12 +202,14 @@ class StreamBench:
         await FallingEdge(self.clock)
         self._reset.value = 1 - self._reset_level
 
-    async def run(self, *, timeout_cycles: int, progress=None) -> int:
+    async def run(self, *, timeout_cycles: int, progress=None, stop=None) -> int:
         """Advance until every source is idle and every sink has its expected count.
 
         Returns the number of cycles taken, less :attr:`driver_cycles` (the same count on
         either interface); raises ``TimeoutError`` past ``timeout_cycles``.
-        ``progress(cycle)`` is called every 4096 cycles when given.
+        ``progress(cycle)`` is called every 4096 cycles when given. ``stop()``, when given, is
+        asked after every cycle; when it returns true the run ends there, with the job
+        unfinished (for a reset in mid-stream).
         """
         start = self.cycle
         while not (all(s.idle for s in self.sources) and all(s.done for s in self.sinks)):
@@ -227,6 +232,9 @@ class StreamBench:
             self.cycle += 1
             if progress is not None and self.cycle % 4096 == 0:
                 progress(self.cycle)
+            if stop is not None and stop():
+                await FallingEdge(self.clock)  # out of the read-only phase: the caller drives next
+                return self.cycle - start
         await FallingEdge(self.clock)
         for source in self.sources:
             source.drive()
@@ -235,6 +243,30 @@ class StreamBench:
         for sink in self.sinks:
             sink.hold()
         return self.cycle - start - self.driver_cycles
+
+
+def reset_trigger(bench: StreamBench, reset_at) -> "callable":
+    """The ``stop`` condition of a reset in mid-stream: true ``delay`` cycles after the sinks
+    together have received ``beats`` beats (``reset_at = (beats, delay)``), and at the latest
+    when all but one of the job's result beats are in. Records in
+    ``bench.reset_report`` the cycle and the beats sent and received when it fires."""
+    beats, delay = (int(value) for value in reset_at)
+    countdown = [delay]
+
+    def stop() -> bool:
+        received = sum(len(sink.received) for sink in bench.sinks)
+        # Never later than one beat before the end: the reset must land inside the job.
+        last_chance = received >= sum(sink.expect_count for sink in bench.sinks) - 1
+        if received < beats and not last_chance:
+            return False
+        countdown[0] -= 1
+        if countdown[0] >= 0 and not last_chance:
+            return False
+        bench.reset_report = {"reset_cycle": bench.cycle,
+                              "reset_sent": sum(source.sent for source in bench.sources),
+                              "reset_received": sum(len(sink.received) for sink in bench.sinks)}
+        return True
+    return stop
 
 
 def seeded_rng(seed: int, *labels) -> random.Random:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..generators import get_design
 from .packing import pack_beats, stream_layouts, unpack_beats
-from .streams import Scoreboard, StreamBench, seeded_rng
+from .streams import Scoreboard, StreamBench, reset_trigger, seeded_rng
 
 __all__ = ["load_config", "design_params", "payload_layouts", "run_jobs", "JobStreams", "collect_tile_rows"]
 
@@ -78,6 +78,9 @@ async def run_jobs(dut, run_job) -> None:
         bench.sources.clear()
         bench.sinks.clear()
         outputs = await run_job(bench, config, job, inputs)
+        if bench.reset_report is not None:
+            outputs |= {key: np.int64(value) for key, value in bench.reset_report.items()}
+            bench.reset_report = None
         np.savez(job["outputs"], **outputs)
 
 
@@ -103,18 +106,21 @@ class JobStreams:
         self.layouts = payload_layouts(config)
         self._seed = config["seed"]
         self._sinks = {}
+        self._sends, self._expects = [], []  # replayed after a reset in mid-stream
 
     def _rng(self, stream: str):
         return seeded_rng(self._seed, self.job["name"], stream)
 
     def send(self, stream: str, **fields) -> None:
         """Queue the beats of input ``stream`` (fields as for :func:`~accelgen.verif.packing.pack_beats`)."""
+        self._sends.append((stream, fields))
         source = self.bench.source(stream, stall=self.job["stall"], rng=self._rng(stream))
         source.send(pack_beats(self.layouts[stream], **fields))
         self.bench.sources.append(source)
 
     def expect(self, stream: str, count: int) -> None:
         """Take ``count`` beats from output ``stream``."""
+        self._expects.append((stream, count))
         sink = self.bench.sink(stream, backpressure=self.job["backpressure"], rng=self._rng(stream))
         sink.expect_count = count
         self.bench.sinks.append(sink)
@@ -124,16 +130,37 @@ class JobStreams:
         """Reset the design and run until every beat is sent and received; return the cycles.
 
         The timeout is ``factor * work`` cycles, stretched by the stall and backpressure
-        probabilities, plus ``margin`` (fill and drain).
+        probabilities, plus ``margin`` (fill and drain). A job with ``reset_at = (beats,
+        delay)`` is first run until that point (:func:`~accelgen.verif.streams.reset_trigger`),
+        then the design is reset in mid-stream and the job runs again from its first beat on
+        fresh sources and sinks: its results must be exact, with no beat left over from
+        before the reset.
         """
-        await self.bench.reset()
-        slowdown = 1.0 / max(0.05, (1 - self.job["stall"]) * (1 - self.job["backpressure"]))
+        timeout = int(work * factor / max(0.05, (1 - self.job["stall"]) * (1 - self.job["backpressure"]))) + margin
 
         def progress(cycle):
             counts = ", ".join(f"{len(sink.received)}/{sink.expect_count} on {name}" for name, sink in self._sinks.items())
             self.dut._log.info("  cycle %d: %s", cycle, counts)
 
-        return await self.bench.run(timeout_cycles=int(slowdown * factor * work) + margin, progress=progress)
+        if self.job.get("reset_at"):
+            await self.bench.reset()
+            await self.bench.run(timeout_cycles=timeout, progress=progress,
+                                 stop=reset_trigger(self.bench, self.job["reset_at"]))
+            self.dut._log.info("  reset in mid-stream: %s", self.bench.reset_report)
+            self._replay()
+        await self.bench.reset()
+        return await self.bench.run(timeout_cycles=timeout, progress=progress)
+
+    def _replay(self) -> None:
+        """Fresh sources and sinks with the job's beats from the start (patterns re-seeded)."""
+        sends, expects = self._sends, self._expects
+        self.bench.sources.clear()
+        self.bench.sinks.clear()
+        self._sinks, self._sends, self._expects = {}, [], []
+        for stream, fields in sends:
+            self.send(stream, **fields)
+        for stream, count in expects:
+            self.expect(stream, count)
 
     def received(self, stream: str) -> dict:
         """The beats received on ``stream``, unpacked field by field."""

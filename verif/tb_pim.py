@@ -21,7 +21,7 @@ from ..hdl.pim.isa import Cmd, cmd_layout, job_layout, rdata_layout, result_layo
 from ..hdl.util import ceil_div
 from .pim_dram import ChannelSpec, Command, PimChannelModel
 from .pim_host import expected_beats, job_placement, split_batch, vector_words
-from .streams import Scoreboard, seeded_rng
+from .streams import Scoreboard, reset_trigger, seeded_rng
 from .tb_common import run_jobs
 
 
@@ -109,6 +109,18 @@ class ChannelMonitor:
 
 
 async def run_pim_batch(bench, config, job, inputs):
+    """One batch of PIM jobs (after an interrupted first attempt when the job has ``reset_at``)."""
+    if job.get("reset_at"):
+        await _run_pim_streams(bench, config, job, inputs, stop=reset_trigger(bench, job["reset_at"]))
+        bench.dut._log.info("  reset in mid-stream: %s", bench.reset_report)
+        bench.sources.clear()
+        bench.sinks.clear()
+    return await _run_pim_streams(bench, config, job, inputs)
+
+
+async def _run_pim_streams(bench, config, job, inputs, stop=None):
+    """The batch on fresh channel models (a reset of the controller is a fresh DRAM too: open
+    rows are not carried over). With ``stop``, the run ends where it fires, unchecked."""
     dut = bench.dut
     params = PimCtrlParams(**config["params"])
     cfg = params.config()                      # the true timing, also for a mutated build
@@ -149,7 +161,9 @@ async def run_pim_batch(bench, config, job, inputs):
     slowdown = 1.0 / max(0.05, (1 - job["stall"]) * (1 - job["backpressure"]))
     passes = sum(ceil_div(m, cfg.banks) * ceil_div(k, cfg.elems_per_row) for _, _, m, k, _, _, _, _ in pim_jobs)
     budget = int(slowdown * (passes * 3 * (cfg.row_pass_cycles() + 2 * cfg.cols_per_row * cfg.BL) + 2000)) + 20000
-    await bench.run(timeout_cycles=budget, progress=progress)
+    await bench.run(timeout_cycles=budget, progress=progress, stop=stop)
+    if stop is not None:
+        return None
     # Let the last job finish (its final PREA may trail the last result) before judging.
     for _ in range(cfg.tRTP + cfg.CL + 8):
         await bench_step(bench, monitor)
