@@ -10,7 +10,7 @@ DESIGN ?= systolic
 SWEEP  ?= rows=2,4,8 cols=2,4,8
 TARGET ?= generic
 
-.PHONY: run test install lint bench bench-compare sweep sweep-tpe clean
+.PHONY: run test install lint bench bench-compare soak sweep sweep-tpe clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 ## (`make bench ONLY=systolic` re-measures one section and keeps the others)
 bench: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench $(if $(ONLY),--only $(ONLY))
+
+## >= 10^5 beats through every design with random stalls and backpressure, all checked: bench/soak.json
+soak: $(STAMP)
+	$(BIN)/python -m accelgen.sim.bench --only soak
 
 ## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>:
 ## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}

@@ -10,6 +10,7 @@ from accelgen.generators.systolic import SystolicParams
 from accelgen.generators.attention import AttentionParams
 from accelgen.sim.bench import all_sections
 from accelgen.sim.bench import attention as attention_bench
+from accelgen.sim.bench import soak as soak_bench
 from accelgen.sim.bench.systolic import ThroughputCase, throughput_rows
 
 
@@ -55,3 +56,16 @@ def test_attention_rows_accuracy_and_report(seed, tmp_path):
     text = "\n".join(attention_bench.render_markdown(results))
     assert "N=6" in text and "Not synthesized" in text
     assert attention_bench.failures(results) == []
+
+
+@pytest.mark.cocotb
+def test_soak_counts_beats_and_checks_every_job(seed, tmp_path):
+    """The soak's accounting on a short run: enough beats, every job stressed and exact."""
+    row = soak_bench.soak_design("gelu", 1500, seed, tmp_path)
+    assert row["problems"] == [] and row["beats_in"] + row["beats_out"] >= 1500
+    assert row["beats_in"] == row["beats_out"]  # one result beat per input beat
+    assert row["stall_range"][1] > 0 and row["backpressure_range"][1] > 0
+    results = {"target_beats": 1500, "rows": [row]}
+    assert soak_bench.failures(results) == []
+    assert soak_bench.failures({"target_beats": 10 ** 9, "rows": [row]})  # too few beats is a failure
+    assert "`gelu`" in "\n".join(soak_bench.render_markdown(results))

@@ -64,7 +64,8 @@ async def run_jobs(dut, run_job) -> None:
 
     One :class:`~accelgen.verif.streams.StreamBench` (one clock) serves all jobs; each job
     resets the design and installs its own sources and sinks. ``run_job`` returns a dict of
-    arrays, saved to the job's output ``.npz``.
+    arrays, saved to the job's output ``.npz`` with the beats that crossed the ports
+    (``stream_beats_in``, ``stream_beats_out``) and the job's clock cycles (``stream_cycles``).
     """
     config = load_config()
     params = config["params"]
@@ -77,7 +78,12 @@ async def run_jobs(dut, run_job) -> None:
             inputs = {key: npz[key] for key in npz.files}
         bench.sources.clear()
         bench.sinks.clear()
+        start = bench.cycle
         outputs = await run_job(bench, config, job, inputs)
+        # What went through the ports (the soak's accounting): beats in and out, clock cycles.
+        outputs |= {"stream_beats_in": np.int64(sum(source.sent for source in bench.sources)),
+                    "stream_beats_out": np.int64(sum(len(sink.received) for sink in bench.sinks)),
+                    "stream_cycles": np.int64(bench.cycle - start)}
         if bench.reset_report is not None:
             outputs |= {key: np.int64(value) for key, value in bench.reset_report.items()}
             bench.reset_report = None
