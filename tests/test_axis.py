@@ -23,6 +23,7 @@ from accelgen.sim import flow
 from accelgen.sim.cli import main
 from accelgen.sim.lint import lint_design
 from accelgen.verif import plan_for
+from accelgen.verif.stress import one_per_host
 from accelgen.verif.axis_streams import AxisProtocolError, beats_of, frames_of
 
 # ---------------------------------------------------------------------------------------------
@@ -177,19 +178,8 @@ def test_axis_interface_lints_clean(name):
 # ---------------------------------------------------------------------------------------------
 # Every family's regression through the wrapper, driven by cocotbext-axi
 
-#: One small configuration per family (per host model); cube3d also covers the areset port.
-AXIS_CONFIGS = {
-    "systolic": dict(rows=2, cols=3, k_max=8),
-    "systolic_ws": dict(rows=2, cols=2),
-    "tree": dict(),
-    "cube3d": dict(axis_reset="areset"),
-    "gemm": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
-    "softmax": dict(),
-    "exp": dict(),
-    "gelu": dict(),
-    "attention": dict(br=2, bc=2, d_max=4, n_max=12, score_num=3, score_frac=9),
-    "pim_ctrl": dict(channels=1),
-}
+#: One design per host model (family) in its small configuration; cube3d also covers areset.
+AXIS_CONFIGS = one_per_host() | {"cube3d": dict(axis_reset="areset")}
 
 
 def test_every_family_has_an_axis_regression():

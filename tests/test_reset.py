@@ -15,22 +15,17 @@ import pytest
 from accelgen.generators import get_design
 from accelgen.sim import flow
 from accelgen.verif import plan_for
+from accelgen.generators import all_designs
+from accelgen.verif.stress import SMALL_CONFIGS, one_per_host
 
-#: One small configuration per family (host model), as in the AXI4-Stream regressions; the
-#: ``axis`` rows run the same through the AXI4-Stream wrapper (aresetn).
-RESET_CONFIGS = {
-    "systolic": dict(rows=2, cols=3, k_max=8),
-    "systolic_ws": dict(rows=2, cols=2),
-    "tree": dict(),
-    "cube3d": dict(),
-    "gemm": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
-    "softmax": dict(),
-    "exp": dict(),
-    "gelu": dict(),
-    "attention": dict(br=2, bc=2, d_max=4, n_max=12, score_num=3, score_frac=9),
-    "pim_ctrl": dict(channels=1),
-    "matrix2d/axis": dict(interface="axis"),
-}
+#: The small configuration of one design per host model, and one through the AXI4-Stream wrapper.
+RESET_CONFIGS = one_per_host() | {"matrix2d/axis": dict(interface="axis")}
+
+
+def test_every_design_has_a_small_configuration():
+    assert set(SMALL_CONFIGS) == set(all_designs())
+    for name, config in SMALL_CONFIGS.items():
+        get_design(name).params(**config)  # legal
 
 
 def _jobs_with_resets(host, params, seed):
@@ -54,7 +49,7 @@ def _jobs_with_resets(host, params, seed):
 def test_reset_in_mid_stream(label, seed):
     name = label.split("/")[0]
     design = get_design(name)
-    params = design.params(**RESET_CONFIGS[label])
+    params = design.params(**(SMALL_CONFIGS[name] | RESET_CONFIGS[label]))
     host = plan_for(name).host
     jobs = _jobs_with_resets(host, params, seed)
     verdict = flow.verify(design, params, seed=seed, jobs=jobs, per_job=True)

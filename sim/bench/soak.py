@@ -12,72 +12,48 @@ wrong). ``make soak`` runs this section alone.
 import math
 import time
 
-import numpy as np
-
 from ...generators import get_design
 from ...verif import plan_for
+from ...verif.stress import SMALL_CONFIGS, stressed_jobs
 from .. import flow
 from . import BenchContext, BenchSection
 from ._common import run_parallel
 
-__all__ = ["SOAK_CONFIGS", "TARGET_BEATS", "QUICK_BEATS", "soak_design", "run_bench", "render_markdown",
+__all__ = ["TARGET_BEATS", "QUICK_BEATS", "soak_design", "run_bench", "render_markdown",
            "failures", "SECTION"]
 
 #: Beats (in + out) per design of a full run, and of ``--quick``.
 TARGET_BEATS = 100_000
 QUICK_BEATS = 5_000
 
-#: A small configuration of every design (the soak is about time, not size).
-SOAK_CONFIGS = {
-    "systolic": dict(rows=2, cols=3, k_max=8),
-    "systolic_ws": dict(rows=2, cols=2),
-    "tree": dict(),
-    "matrix2d": dict(),
-    "cube3d": dict(),
-    "gemm": dict(engine="os", rows=3, cols=2, m_max=8, n_max=7, k_max=9),
-    "softmax": dict(),
-    "exp": dict(),
-    "gelu": dict(),
-    "silu": dict(),
-    "attention": dict(br=2, bc=2, d_max=4, n_max=12, score_num=3, score_frac=9),
-    "pim_ctrl": dict(channels=1),
-}
-
-
-def _stressed_jobs(host, params, seed: int, round_index: int) -> list[dict]:
-    jobs = host.regression_jobs(params, np.random.default_rng([seed, round_index]))
-    stressed = [job for job in jobs if job.get("stall", 0) > 0 or job.get("backpressure", 0) > 0]
-    return [dict(job, name=f"{job['name']}_r{round_index}") for job in stressed]
-
-
 def _beats(outputs: list[dict]) -> int:
     return sum(int(out["stream_beats_in"]) + int(out["stream_beats_out"]) for out in outputs)
 
 
 def soak_design(name: str, target_beats: int, seed: int, workdir) -> dict:
-    """Stream at least ``target_beats`` beats through design ``name`` (:data:`SOAK_CONFIGS`).
+    """Stream at least ``target_beats`` beats through design ``name`` (:data:`~accelgen.verif.stress.SMALL_CONFIGS`).
 
     One round of stressed jobs first measures the beats per round; a second simulation runs
     the rounds still needed. Returns the design's row: jobs, beats in / out, cycles, problems
     (empty when every job was exact), wall time.
     """
     design = get_design(name)
-    params = design.params(**SOAK_CONFIGS[name])
+    params = design.params(**SMALL_CONFIGS[name])
     host = plan_for(name).host
     start = time.perf_counter()
-    first = _stressed_jobs(host, params, seed, 0)
+    first = stressed_jobs(host, params, seed, 0)
     verdicts = [flow.verify(design, params, seed=seed, jobs=first, workdir=workdir / f"{name}_0", record_errors=True)]
     per_round = _beats(verdicts[0].outputs)
     if not verdicts[0].problems and per_round and per_round < target_beats:
         rounds = math.ceil((target_beats - per_round) / per_round)
-        jobs = [job for index in range(1, rounds + 1) for job in _stressed_jobs(host, params, seed, index)]
+        jobs = [job for index in range(1, rounds + 1) for job in stressed_jobs(host, params, seed, index)]
         verdicts.append(flow.verify(design, params, seed=seed + 1, jobs=jobs, workdir=workdir / f"{name}_1",
                                     record_errors=True))
     outputs = [out for verdict in verdicts for out in verdict.outputs]
     return {
         "design": name,
         "module": f"{name}_{params.digest()}",
-        "params": SOAK_CONFIGS[name],
+        "params": SMALL_CONFIGS[name],
         "jobs": sum(len(verdict.jobs) for verdict in verdicts),
         "beats_in": sum(int(out["stream_beats_in"]) for out in outputs),
         "beats_out": sum(int(out["stream_beats_out"]) for out in outputs),
@@ -94,7 +70,7 @@ def soak_design(name: str, target_beats: int, seed: int, workdir) -> dict:
 def run_bench(ctx: BenchContext) -> dict:
     """Every design's soak (``ctx.workers`` simulations at a time)."""
     target = QUICK_BEATS if ctx.quick else TARGET_BEATS
-    names = list(SOAK_CONFIGS)
+    names = list(SMALL_CONFIGS)
     calls = [lambda name=name: soak_design(name, target, ctx.seed, ctx.out_dir) for name in names]
     rows = run_parallel(calls, ctx.workers, describe=lambda index, row: (
         f"{row['design']}: {row['beats_in'] + row['beats_out']} beats in {row['jobs']} jobs, "
