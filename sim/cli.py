@@ -10,11 +10,13 @@
     accelgen sweep    DESIGN [-p NAME=VALUE ...] --sweep "NAME=V1,V2 ..." [-j N] [--csv FILE]
     accelgen report   [-o DIR]
     accelgen lint     [DESIGN ...]
+    accelgen estimate DESIGN [-p NAME=VALUE ...] [--workload K=V,...] [--json]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
 """
 
 import argparse
+import json
 import random
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ import numpy as np
 
 from ..generators import all_designs, get_design
 from . import flow
+from .estimate import estimate, format_estimate
 from .lint import lint_design
 from .sweep import run_sweep
 
@@ -168,6 +171,17 @@ def cmd_report(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_estimate(args) -> int:
+    design = get_design(args.design)
+    params = _params(design, args.param)
+    result = estimate(design.name, params, args.workload)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print("\n".join(format_estimate(result)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelgen", description="Verified RTL generators for AI accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--seed", type=int, default=1)
     cmd.add_argument("--csv", help="CSV to write (default: OUTPUT/sweep.csv)")
     cmd.add_argument("-o", "--output", help="output folder (default: out/sweep_DESIGN)")
+
+    cmd = design_command("estimate", "cycles of a workload (analytic model) and area (fitted model), no tools run",
+                         cmd_estimate)
+    cmd.add_argument("--workload", metavar="K=V,...", help="workload, e.g. m=256,n=256,k=256 for gemm "
+                     "(default: the family's default workload, printed)")
+    cmd.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
     cmd = sub.add_parser("report", help="generate, verify and synthesize every design's default configuration")
     cmd.add_argument("-o", "--output", default="out", help="output folder (default: out)")
