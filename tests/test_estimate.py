@@ -189,6 +189,7 @@ def test_cli_json(capsys):
     (["estimate", "attention", "--workload", "causal=maybe"], "causal='maybe' is out of range: must be an integer in 0..1"),
     (["estimate", "softmax", "--workload", "n=x"], "workload n='x' is out of range: must be an integer in 1..32"),
     (["estimate", "systolic", "-p", "rows=0"], "rows=0"),
+    (["estimate", "gemm", "-p", "mac=carry_save"], "gemm: no fit data covers this configuration's mult_bits_carry_save"),
 ])
 def test_cli_refuses_bad_workloads(argv, message, capsys):
     assert main(argv) == 2
