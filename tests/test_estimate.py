@@ -14,6 +14,7 @@ from accelgen.generators.attention import analytic_cycles as attention_cycles
 from accelgen.generators.gemm import analytic_cycles as gemm_cycles
 from accelgen.generators.systolic_ws import analytic_cycles as ws_cycles
 from accelgen.sim import estimate as est
+from accelgen.sim.bench import estimate as estimate_bench
 from accelgen.sim.cli import main
 from accelgen.verif.pim_bound import gemv_bound
 from accelgen.verif.softmax_host import max_busy_cycles
@@ -195,3 +196,29 @@ def test_cli_refuses_bad_workloads(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("accelgen: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+# -- the bench section, on the recorded held-out rows (no synthesis) -----------------------------------
+
+def test_bench_section_reports_recorded_held_out_rows():
+    fitted = {(name, get_design(name).params(**row["params"]).digest())
+              for name in est.FEATURES for row in est.load_rows(name) if row["cells"]}
+    recorded = estimate_bench.recorded_rows(BENCH)
+    rows = [estimate_bench.compare(row) for row in recorded
+            if (row["design"], get_design(row["design"]).params(**row["params"]).digest()) not in fitted]
+    assert len(rows) >= 10 and all(row["source"] != "synthesized" for row in rows)
+    result = estimate_bench.summarize(rows)
+    assert result["cells"]["overall"]["n"] == len(rows)
+    text = "\n".join(estimate_bench.render_markdown(dict(result, cells_synthesized=result["cells"])))
+    assert "| systolic |" in text and "LUT4" in text
+    # A bad model fails the criteria.
+    worse = [dict(row, error=dict(row["error"], cells=0.5)) for row in rows]
+    assert estimate_bench.failures(estimate_bench.summarize(worse))
+
+
+def test_committed_bench_figures_are_the_shipped_model():
+    """bench/estimate.json was measured with the shipped coefficients (refit, then re-run the section)."""
+    rows = json.loads((BENCH / "estimate.json").read_text())["result"]["rows"]
+    for row in rows:
+        params = get_design(row["design"]).params(**row["params"])
+        assert est.estimate_area(row["design"], params) == row["estimate"], (row["design"], row["params"])
