@@ -161,6 +161,15 @@ def test_fit_drops_negative_coefficients():
     assert (coef >= 0).all() and coef[1] == 0
 
 
+def test_configuration_outside_the_fit_data_is_refused():
+    coefficients = est.load_coefficients()
+    coefficients["gemm"]["cells"]["unseen"] = ["mult_bits_carry_save"]
+    params = get_design("gemm").params(mac="carry_save")
+    with pytest.raises(ValueError, match="gemm: no fit data covers this configuration's mult_bits_carry_save"):
+        est.estimate_area("gemm", params, coefficients)
+    assert est.estimate_area("gemm", get_design("gemm").params(), coefficients)["cells"] > 0
+
+
 def test_ecp5_estimate_only_where_data_exist():
     systolic = est.estimate_area("systolic", get_design("systolic").params(rows=8, cols=8))
     assert systolic["dsp_mult18"] == 64 and systolic["lut4"] > 0
@@ -190,7 +199,6 @@ def test_cli_json(capsys):
     (["estimate", "attention", "--workload", "causal=maybe"], "causal='maybe' is out of range: must be an integer in 0..1"),
     (["estimate", "softmax", "--workload", "n=x"], "workload n='x' is out of range: must be an integer in 1..32"),
     (["estimate", "systolic", "-p", "rows=0"], "rows=0"),
-    (["estimate", "gemm", "-p", "mac=carry_save"], "gemm: no fit data covers this configuration's mult_bits_carry_save"),
 ])
 def test_cli_refuses_bad_workloads(argv, message, capsys):
     assert main(argv) == 2

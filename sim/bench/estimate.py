@@ -45,6 +45,7 @@ HELD_OUT = [
     ("systolic_ws", dict(rows=2, cols=6, a_width=4)),
     ("gemm", dict(rows=3, cols=5)), ("gemm", dict(rows=4, cols=4, m_max=32, n_max=32, k_max=32)),
     ("gemm", dict(rows=2, cols=6, a_width=4, b_width=4)), ("gemm", dict(engine="ws", rows=3, cols=3)),
+    ("gemm", dict(rows=3, cols=3, mac="carry_save")),
     ("exp", dict(lanes=8)), ("exp", dict(lanes=2, width=10)), ("exp", dict(lanes=4, width=14)),
     ("gelu", dict(lanes=8)), ("gelu", dict(lanes=2, width=10)), ("gelu", dict(lanes=4, width=14)),
     ("silu", dict(lanes=8)), ("silu", dict(lanes=2, width=10)), ("silu", dict(lanes=4, width=14)),
