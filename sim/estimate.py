@@ -45,7 +45,8 @@ from . import flow
 
 __all__ = ["DATA_DIR", "CYCLE_MODELS", "FEATURES", "WorkloadKey", "CycleModel", "parse_workload", "estimate_cycles",
            "features", "load_rows", "fit_family", "refit", "load_coefficients", "estimate_area", "estimate",
-           "relative_error", "measure", "collect", "write_rows", "bench_rows", "format_estimate", "main"]
+           "relative_error", "measure", "collect", "write_rows", "bench_rows", "format_estimate",
+           "every_design_has_models", "main"]
 
 #: MAC styles of the tile engines (each its own multiplier coefficient).
 MAC_STYLES = ("baseline", "carry_save", "same_weight_tree", "booth_serial")
