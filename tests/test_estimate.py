@@ -127,6 +127,12 @@ def test_pim_cycles_are_the_bound():
         assert result["cycles"] <= row["cycles"]
 
 
+def test_pim_split_k_bound_is_one_channel_slice():
+    split, p = _cycles("pim_ctrl", "m=64,k=1024", channels=4, reduce_channels=True)
+    whole, _ = _cycles("pim_ctrl", "m=64,k=256", channels=1)
+    assert split["cycles"] == whole["cycles"] == math.ceil(gemv_bound(p.config(), 64, 256, 1).cycles)
+
+
 # -- area: the fit ----------------------------------------------------------------------------------
 
 def test_every_registered_design_has_an_estimator():
