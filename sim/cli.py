@@ -13,6 +13,7 @@
                       [--retries N] [--timeout S] [--cache-dir DIR | --no-cache] [--resume]
     accelgen report   [-o DIR]
     accelgen lint     [DESIGN ...]
+    accelgen estimate DESIGN [-p NAME=VALUE ...] [--workload K=V,...] [--json]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
 ``accelgen sweep`` exits with status 1 when a point failed (``N of M points failed``; see
@@ -20,6 +21,7 @@ Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit 
 """
 
 import argparse
+import json
 import random
 import sys
 from pathlib import Path
@@ -28,6 +30,7 @@ import numpy as np
 
 from ..generators import all_designs, get_design
 from . import flow
+from .estimate import estimate, format_estimate
 from .fusesoc import core_name
 from .lint import lint_design
 from .sweep import failed_rows, run_sweep
@@ -190,6 +193,17 @@ def cmd_report(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_estimate(args) -> int:
+    design = get_design(args.design)
+    params = _params(design, args.param)
+    result = estimate(design.name, params, args.workload)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print("\n".join(format_estimate(result)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelgen", description="Verified RTL generators for AI accelerators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--cache-dir", help="cached rows of finished points (default: OUTPUT/cache)")
     cmd.add_argument("--no-cache", action="store_true", help="neither use nor fill the result cache")
     cmd.add_argument("--resume", action="store_true", help="continue a sweep: its cache must exist")
+
+    cmd = design_command("estimate", "cycles of a workload (analytic model) and area (fitted model), no tools run",
+                         cmd_estimate)
+    cmd.add_argument("--workload", metavar="K=V,...", help="workload, e.g. m=256,n=256,k=256 for gemm "
+                     "(default: the family's default workload, printed)")
+    cmd.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
     cmd = sub.add_parser("report", help="generate, verify and synthesize every design's default configuration")
     cmd.add_argument("-o", "--output", default="out", help="output folder (default: out)")
