@@ -111,6 +111,8 @@ def test_command_line_text_is_parsed_or_refused_by_name(name, data):
 REGRESSIONS = [
     # softmax derived exp_frac=3, below its legal minimum 4.
     ("softmax", dict(out_frac=2, n_max=1), None),
+    # attention derived exp_table_bits=11, above its legal maximum 10 (small array: lints in seconds).
+    ("attention", dict(p_bits=15, l_extra_bits=8, br=2, bc=2, d_max=2, n_max=8), None),
 ]
 
 
