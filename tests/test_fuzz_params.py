@@ -113,6 +113,10 @@ REGRESSIONS = [
     ("softmax", dict(out_frac=2, n_max=1), None),
     # attention derived exp_table_bits=11, above its legal maximum 10 (small array: lints in seconds).
     ("attention", dict(p_bits=15, l_extra_bits=8, br=2, bc=2, d_max=2, n_max=8), None),
+    # gemm derived a_buffer_words=16842495, above its legal maximum 2**24 (and rows=1 with the
+    # largest m_max, k_max asked for a 2**32-word buffer).
+    ("gemm", dict(m_max=1025, k_max=65535), "m_max=1025, k_max=65535 are out of range together"),
+    ("gemm", dict(rows=1, m_max=65536, k_max=65536), "lower m_max or k_max"),
 ]
 
 
