@@ -9,6 +9,7 @@ Every combination the fuzz found broken is kept in :data:`REGRESSIONS`.
 
 # amaranth: UnusedElaboratable=no
 
+import dataclasses
 import json
 import random
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelgen.generators import all_designs, get_design
+from accelgen.generators import DesignParams, all_designs, get_design, param
 from accelgen.sim import flow
 from accelgen.sim.lint import lint_design
 from param_strategies import SIZE_CAPS, examples, field_specs, illegal_values, legal_values, names_in, param_kwargs
@@ -171,3 +172,21 @@ def test_sampled_configuration_simulates_bit_exact(name):
     print(f"{name} {params.to_dict()}")
     verdict = flow.verify(get_design(name), params, seed=1)
     assert verdict.problems == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _OverDerived(DesignParams):
+    """A family whose resolve() derives a value past its field's maximum."""
+
+    size: int = param(4, "a size", min=1, max=64)
+    depth: int | None = param(None, "derived: 32 * size", min=1, max=128)
+
+    def resolve(self):
+        return {"depth": 32 * self.size} if self.depth is None else {}
+
+
+def test_a_derived_value_outside_its_range_is_refused_by_name():
+    """The base class checks derived values against their declared range too."""
+    assert _OverDerived(size=4).depth == 128
+    with pytest.raises(ValueError, match=r"depth=160 \(derived\) is out of range: must be an integer in 1\.\.128"):
+        _OverDerived(size=5)
