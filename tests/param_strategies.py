@@ -115,10 +115,13 @@ def illegal_values(spec: FieldSpec):
 
 
 def param_kwargs(design: str, params_class, *, capped: bool):
-    """Keyword arguments for ``params_class``: each field left at its default or drawn."""
+    """Keyword arguments for ``params_class``: each field left at its default or drawn (the
+    fields of :data:`SIZE_CAPS` always drawn, under their caps, when ``capped``)."""
     caps = SIZE_CAPS.get(design, {}) if capped else {}
-    optional = {spec.name: legal_values(spec, caps.get(spec.name)) for spec in field_specs(params_class)}
-    return st.fixed_dictionaries({}, optional=optional)
+    drawn = {spec.name: legal_values(spec, caps.get(spec.name)) for spec in field_specs(params_class)}
+    # A capped field is always drawn: its default may be above the cap (attention's br=16).
+    required = {name: drawn.pop(name) for name in caps}
+    return st.fixed_dictionaries(required, optional=drawn)
 
 
 def names_in(message: str, names) -> list[str]:
