@@ -19,6 +19,8 @@ __all__ = ["VERIFIES", "stream_words", "expected_beats", "beats_to_output", "pro
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_attention`).
 VERIFIES = ("attention",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("q", "k", "v", "causal")
 
 
 def _junk(rng, shape, width):

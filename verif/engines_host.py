@@ -29,6 +29,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_engines`).
 VERIFIES = ("tree", "matrix2d", "cube3d")
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("a", "b")
 
 
 def matrices_to_beats(a, b, rows: int, cols: int, depth: int) -> dict:

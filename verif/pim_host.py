@@ -36,6 +36,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_pim`).
 VERIFIES = ("pim_ctrl",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("w", "x")
 
 
 def _wrap32(values):

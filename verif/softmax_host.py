@@ -29,6 +29,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_softmax`).
 VERIFIES = ("softmax",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("x", "mask")
 
 
 def padded_inactive(inputs: dict) -> np.ndarray:

@@ -30,6 +30,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_systolic_ws`).
 VERIFIES = ("systolic_ws",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("a", "b")
 
 
 def _ranges(params):
