@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 from accelgen.generators import all_designs, get_design
 from accelgen.sim import flow
 from accelgen.sim.cli import main
+from accelgen.verif import golden
 from param_strategies import examples
 
 DESIGNS = list(all_designs())
@@ -228,3 +229,9 @@ def test_random_arrays_are_accepted_or_refused_in_one_line(name, data, tmp_path_
     except WouldSimulate:
         return
     _assert_one_line_error(status, err, f"{name} {list(arrays)}")
+
+
+def test_uint64_codes_above_the_int64_range_are_refused():
+    """A uint64 above 2**63 wrapped to a negative int64 and passed a signed range check."""
+    with pytest.raises(ValueError, match=r"a has values in .*outside the signed 8-bit range -128\.\.127"):
+        golden.check_fits("a", np.array([1, np.iinfo(np.uint64).max], np.uint64), 8, True)

@@ -22,14 +22,15 @@ def check_fits(name: str, array, width: int, is_signed: bool) -> np.ndarray:
     array = np.asarray(array)
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must hold integers, not {array.dtype}")
-    array = array.astype(np.int64)
     lo, hi = value_range(width, is_signed)
-    if array.size and (array.min() < lo or array.max() > hi):
+    # Compared before the cast to int64: a uint64 above 2**63 would wrap to a negative value
+    # that passes the range check.
+    if array.size and (int(array.min()) < lo or int(array.max()) > hi):
         raise ValueError(
             f"{name} has values in {array.min()}..{array.max()}, outside the "
             f"{'signed' if is_signed else 'unsigned'} {width}-bit range {lo}..{hi}"
         )
-    return array
+    return array.astype(np.int64)
 
 
 def code_array(arrays: dict, name: str, what: str, width: int, is_signed: bool) -> np.ndarray:
