@@ -219,7 +219,10 @@ def _user_problems(params, arrays: dict) -> tuple[list[dict], bool]:
     only for nq = 1 (decoding), where the mask does not depend on the row."""
     q, k, v = (_heads(arrays, name, w) for name, w in (("q", params.q_width), ("k", params.k_width),
                                                        ("v", params.v_width)))
-    causal = bool(np.asarray(arrays.get("causal", False)))
+    causal = golden.flag_array("causal", arrays.get("causal", False))
+    if causal.size != 1:
+        raise ValueError(f"causal has shape {causal.shape}: must be one boolean")
+    causal = bool(causal.item())
     if k.shape != v.shape:
         raise ValueError(f"k {k.shape} and v {v.shape} must have the same shape")
     if q.shape[2] != k.shape[2]:
