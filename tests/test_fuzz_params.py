@@ -141,20 +141,21 @@ SIM_CAPS = {"k_max": 16, "m_max": 8, "n_max": 16, "d_max": 4, "width": 10, "out_
 
 def sampled_configuration(name: str, seed: int):
     """A legal configuration of ``name`` drawn from its fields' edges (reproducible from ``seed``):
-    each field kept at its default or set to an edge value under the caps."""
+    each field kept at its default or set to an edge value (the capped ones always set)."""
     design = get_design(name)
     rng = random.Random(f"{name}:{seed}")
     caps = SIZE_CAPS.get(name, {}) | SIM_CAPS
     for _ in range(200):
         kwargs = {}
         for spec in field_specs(design.params):
-            if spec.name in ("mutate",) or rng.random() < 0.6:
+            # Capped sizes are always drawn (their defaults may be large); mutate builds a wrong design.
+            if spec.name == "mutate" or (spec.name not in caps and rng.random() < 0.6):
                 continue
             if spec.choices is not None:
                 kwargs[spec.name] = rng.choice(spec.choices)
             elif spec.kind is bool:
                 kwargs[spec.name] = rng.random() < 0.5
-            elif spec.kind is int and not spec.optional:
+            elif spec.kind is int and not (spec.optional and spec.name not in caps):
                 hi = min(spec.max, caps.get(spec.name, spec.max))
                 kwargs[spec.name] = rng.choice(sorted({spec.min, spec.min + 1, hi - 1, hi} & set(range(spec.min, hi + 1))))
         try:
