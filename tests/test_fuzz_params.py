@@ -118,6 +118,13 @@ REGRESSIONS = [
     # largest m_max, k_max asked for a 2**32-word buffer).
     ("gemm", dict(m_max=1025, k_max=65535), "m_max=1025, k_max=65535 are out of range together"),
     ("gemm", dict(rows=1, m_max=65536, k_max=65536), "lower m_max or k_max"),
+    # attention whose logit scale S*log2(e) rounds to 0: the exp's pipelined constant multiply
+    # had no partial products (IndexError in split_product).
+    ("attention", dict(br=1, bc=1, d_max=1, n_max=4, score_num=1, score_frac=40), None),
+    ("attention", dict(p_bits=4, alpha_frac=21, out_frac=4, br=1, q_width=8, score_frac=39, counter_width=25,
+                       out_width=16, score_num=3, interface="axis", bc=1, d_max=1, exp_table_bits=6,
+                       mac="carry_save", l_extra_bits=0, exp_lanes=1, axis_reset="areset", v_width=8, o_guard=1,
+                       n_max=8058, k_width=3), None),
 ]
 
 
