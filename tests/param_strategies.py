@@ -79,8 +79,10 @@ def field_specs(params_class) -> list[FieldSpec]:
 
 
 def _edge_integers(lo: int, hi: int):
-    """Integers in ``lo..hi``, half of them from the edges and small values."""
-    edges = sorted({v for v in (lo, lo + 1, lo + 2, hi - 1, hi, 1, 2, 3, 4, 8, 16) if lo <= v <= hi})
+    """Integers in ``lo..hi``, half of them from the edges, powers of two and one less."""
+    # Powers of two and one less: where a field's bit width changes (a bound 2**n - 1 fills n bits).
+    powers = [v for n in range(1, 25) for v in ((1 << n) - 1, 1 << n)]
+    edges = sorted({v for v in (lo, lo + 1, lo + 2, hi - 1, hi, *powers) if lo <= v <= hi})
     return st.one_of(st.sampled_from(edges), st.integers(lo, hi))
 
 
