@@ -130,6 +130,10 @@ REGRESSIONS = [
     ("pim_ctrl", dict(m_max=1, k_max=64), None),
     ("pim_ctrl", dict(m_max=1023, k_max=64), None),
     ("pim_ctrl", dict(m_max=8, k_max=1023), None),
+    # pim_ctrl with a one-word vector buffer (k_max <= lanes): a zero-width memory address,
+    # exported as [-1:0] (Verilator ASCRANGE).
+    ("pim_ctrl", dict(m_max=2, k_max=1), None),
+    ("pim_ctrl", dict(m_max=2, k_max=16, reduce_channels=True, channels=2), None),
 ]
 
 
