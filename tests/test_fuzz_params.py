@@ -134,6 +134,10 @@ REGRESSIONS = [
     # exported as [-1:0] (Verilator ASCRANGE).
     ("pim_ctrl", dict(m_max=2, k_max=1), None),
     ("pim_ctrl", dict(m_max=2, k_max=16, reduce_channels=True, channels=2), None),
+    # silu hard_sigmoid with in_frac >= width - 2: the biased input is never negative, and the
+    # clamp's comparison with 0 was constant (Verilator UNSIGNED).
+    ("silu", dict(lanes=1, approx="hard_sigmoid", width=5), None),
+    ("silu", dict(lanes=2, approx="hard_sigmoid", width=8, in_frac=7, out_width=6, out_frac=3), None),
 ]
 
 
