@@ -130,6 +130,8 @@ def _output_path(text: str) -> Path:
         raise ValueError(f"--outputs {text}: is a directory; give a file name, e.g. {Path(text) / 'out.npz'}")
     if not path.parent.is_dir():
         raise ValueError(f"--outputs {text}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"--outputs {text}: the folder {path.parent} is not writable")
     return path
 
 
@@ -140,6 +142,8 @@ def _write_outputs(path: Path, result: dict) -> None:
         with open(temporary, "wb") as handle:
             np.savez(handle, **result)
         os.replace(temporary, path)
+    except OSError as error:
+        raise ValueError(f"--outputs {path}: cannot be written ({error})") from None
     finally:
         temporary.unlink(missing_ok=True)
 

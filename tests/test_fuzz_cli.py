@@ -193,6 +193,19 @@ def test_outputs_in_a_missing_folder_is_refused_before_the_simulation(tmp_path, 
         assert len(err) == 1 and err[0].startswith("accelgen: error: --outputs")
 
 
+def test_a_failed_write_leaves_no_output_file(tmp_path, monkeypatch, capsys):
+    """An error while writing (disk full, permissions) is one line, and no partial file stays."""
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(flow, "run_user", lambda *args, **kwargs: {"c": np.zeros((2, 2), np.int64)})
+    monkeypatch.setattr(np, "savez", fail)
+    np.savez_compressed(tmp_path / "in.npz", **_MATMUL)
+    status, err = _run(capsys, tmp_path, "systolic", tmp_path / "in.npz")
+    _assert_one_line_error(status, err, "failed write")
+    assert "No space left" in err[0] and not list(tmp_path.glob(".out*"))
+
+
 def test_outputs_are_written_only_after_success(tmp_path, monkeypatch, capsys):
     """A failure after the simulation (here in the host's output step) leaves no output file."""
     def fail(*args, **kwargs):
@@ -235,3 +248,14 @@ def test_uint64_codes_above_the_int64_range_are_refused():
     """A uint64 above 2**63 wrapped to a negative int64 and passed a signed range check."""
     with pytest.raises(ValueError, match=r"a has values in .*outside the signed 8-bit range -128\.\.127"):
         golden.check_fits("a", np.array([1, np.iinfo(np.uint64).max], np.uint64), 8, True)
+
+
+def test_outputs_without_the_npz_suffix_are_written_complete(tmp_path, monkeypatch):
+    """After success the output file is complete, named as numpy names it (``.npz`` appended),
+    and no temporary file stays."""
+    monkeypatch.setattr(flow, "run_user", lambda *args, **kwargs: {"c": np.arange(4).reshape(2, 2)})
+    np.savez(tmp_path / "in.npz", **_MATMUL)
+    assert main(["run", "systolic", "--inputs", str(tmp_path / "in.npz"), "--outputs", str(tmp_path / "out")]) == 0
+    with np.load(tmp_path / "out.npz") as saved:
+        assert saved["c"].tolist() == [[0, 1], [2, 3]]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.npz", "out.npz"]
