@@ -62,7 +62,12 @@ def clamp(value, shape):
     exactly, and the result fits ``shape`` without truncation.
     """
     lo, hi = shape_range(shape)
-    return Mux(value > hi, hi, Mux(value < lo, lo, value))
+    value = Value.cast(value)
+    value_lo, value_hi = shape_range(value.shape())
+    # Compare only on the sides the value can reach: an unsigned value is never below 0, and a
+    # constant comparison is a Verilator UNSIGNED / CMPCONST warning.
+    result = Mux(value < lo, lo, value) if value_lo < lo else value
+    return Mux(value > hi, hi, result) if value_hi > hi else result
 
 
 #: Bits of ``a`` per partial product of :func:`split_product`: an unsigned 17-bit chunk times an

@@ -138,6 +138,11 @@ REGRESSIONS = [
     # clamp's comparison with 0 was constant (Verilator UNSIGNED).
     ("silu", dict(lanes=1, approx="hard_sigmoid", width=5), None),
     ("silu", dict(lanes=2, approx="hard_sigmoid", width=8, in_frac=7, out_width=6, out_frac=3), None),
+    # unsigned operands with overflow='saturate': the clamp compared an unsigned sum with 0
+    # (Verilator UNSIGNED).
+    ("tree", dict(a_signed=False, b_signed=False, overflow="saturate", acc_width=2, depth=1, cols=1, k_max=1,
+                  b_width=2), None),
+    ("systolic", dict(rows=2, cols=2, a_signed=False, b_signed=False, acc_width=9, overflow="saturate"), None),
 ]
 
 
