@@ -407,7 +407,11 @@ class ElementwiseActivation(DesignComponent):
         biased = Signal(w["biased"], name=f"{name}_biased")
         m.d.comb += biased.eq(x + (1 << (p.in_frac + 1)))
         gate = Signal(w["gate"], name=f"{name}_gate")
-        m.d.comb += gate.eq(Mux(biased < 0, 0, Mux(biased > plan.gate_max, plan.gate_max, biased)))
+        # Clamp only the sides the range can reach: with in_frac >= width - 2 the biased value is
+        # never negative, and a comparison with 0 would be constant (Verilator UNSIGNED).
+        low, high = p.input_range[0] + (1 << (p.in_frac + 1)), p.input_range[1] + (1 << (p.in_frac + 1))
+        clamped = Mux(biased > plan.gate_max, plan.gate_max, biased) if high > plan.gate_max else biased
+        m.d.comb += gate.eq(Mux(biased < 0, 0, clamped) if low < 0 else clamped)
         product_1 = stage(x * gate, w["product"], f"{name}_product")
         # Stage 2: rounding, saturation.
         rounded = round_shift_expr(product_1, plan.out_shift, tables.OUTPUT_ROUNDING)

@@ -98,8 +98,8 @@ class AttentionParams(DesignParams):
         carry-save pairs of Booth partial products, carry-save score banks, compressor column
         trees with one carry-propagate adder per column); bit-identical, same cycles.
     exp_table_bits : int or None
-        Index bits of the ``2**-f`` table of the probability exp; default
-        ``max(2, ceil((p_bits + l_extra_bits - 2) / 2))``.
+        Index bits of the ``2**-f`` table of the probability exp (2..10); default
+        ``min(10, max(2, ceil((p_bits + l_extra_bits - 2) / 2)))``.
     o_fifo_beats : int or None
         Output FIFO depth in beats; default ``d_max + output_latency(bc) + 2``, so a ready sink
         never stalls the array.
@@ -259,7 +259,9 @@ class AttentionParams(DesignParams):
     def resolve(self):
         derived = {}
         if self.exp_table_bits is None:
-            derived["exp_table_bits"] = max(2, math.ceil((self.p_bits + self.l_extra_bits - 2) / 2))
+            # Capped at the field's maximum (as the exp unit's default is): p_bits + l_extra_bits
+            # up to 24 would ask for 11 index bits.
+            derived["exp_table_bits"] = min(10, max(2, math.ceil((self.p_bits + self.l_extra_bits - 2) / 2)))
         if self.o_fifo_beats is None:
             # A block's d beats plus everything still in flight from the one before (at most the
             # output latency) plus one cycle of the registered room flag: a ready sink never

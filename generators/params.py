@@ -112,9 +112,27 @@ class DesignParams:
         if self.interface != "axis" and self.axis_reset != INTERFACE_DEFAULTS["axis_reset"]:
             raise ValueError(f"axis_reset={self.axis_reset!r} applies only to interface='axis' "
                              f"(interface={self.interface!r})")
-        for name, value in self.resolve().items():
+        derived = self.resolve()
+        for name, value in derived.items():
             object.__setattr__(self, name, value)
         self.check()
+        self._check_derived(derived)
+
+    def _check_derived(self, derived: dict) -> None:
+        # A derived value must obey its field's declared range too; a family's check() names
+        # the parameters behind it, this is the net under a resolve() that forgot one.
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = derived.get(field.name)
+            meta = field.metadata
+            if value is None:
+                continue
+            low, high, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+            if (low is not None and value < low) or (high is not None and value > high) or \
+                    (choices is not None and value not in choices):
+                legal = _legal_text(meta, _base_type(hints[field.name])[0])
+                raise ValueError(f"{field.name}={value!r} (derived) is out of range: must be {legal}; set "
+                                 f"{field.name} explicitly or change the parameters it is derived from")
 
     def resolve(self) -> dict:
         """Values for parameters left as ``None`` that are derived from the others."""

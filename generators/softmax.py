@@ -63,8 +63,8 @@ class SoftmaxParams(DesignParams):
     n_max : int
         Longest row (elements, 1..65536); sizes the row buffers and the sum.
     exp_frac : int or None
-        Fraction bits ``E`` of the exp terms. Default ``out_frac + ceil(log2(n_max)) + 1``: the
-        terms' rounding errors cannot add up to a quarter LSB even in the worst case.
+        Fraction bits ``E`` of the exp terms (4..40). Default ``max(4, out_frac + ceil(log2(n_max)) + 1)``:
+        the terms' rounding errors cannot add up to a quarter LSB even in the worst case.
     exp_table_bits : int or None
         Index bits of the ``2**-f`` interpolation table (range reduction only).
         Default ``max(2, ceil((out_frac - 2) / 2))``: chord error <= 0.06 LSB.
@@ -127,7 +127,8 @@ class SoftmaxParams(DesignParams):
     def resolve(self):
         derived = {}
         if self.exp_frac is None:
-            derived["exp_frac"] = self.out_frac + ceil_log2(self.n_max) + 1
+            # At least the field's minimum: out_frac=2 with n_max=1 would give 3.
+            derived["exp_frac"] = max(4, self.out_frac + ceil_log2(self.n_max) + 1)
         if self.exp_table_bits is None:
             derived["exp_table_bits"] = max(2, ceil_div(self.out_frac - 2, 2))
         return derived

@@ -5,7 +5,7 @@ range of the values it can hold, and every place where a value may not fit names
 overflow mode (:data:`OVERFLOW_MODES`).
 """
 
-from amaranth.hdl import Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Mux, Shape, Signal, Value, signed, unsigned
 
 __all__ = [
     "OVERFLOW_MODES",
@@ -62,7 +62,12 @@ def clamp(value, shape):
     exactly, and the result fits ``shape`` without truncation.
     """
     lo, hi = shape_range(shape)
-    return Mux(value > hi, hi, Mux(value < lo, lo, value))
+    value = Value.cast(value)
+    value_lo, value_hi = shape_range(value.shape())
+    # Compare only on the sides the value can reach: an unsigned value is never below 0, and a
+    # constant comparison is a Verilator UNSIGNED / CMPCONST warning.
+    result = Mux(value < lo, lo, value) if value_lo < lo else value
+    return Mux(value > hi, hi, result) if value_hi > hi else result
 
 
 #: Bits of ``a`` per partial product of :func:`split_product`: an unsigned 17-bit chunk times an
@@ -80,6 +85,10 @@ def split_product(m, a, b, name: str):
     """
     a, b = Value.cast(a), Value.cast(b)
     width = a.shape().width
+    if width == 0:
+        # A zero-width operand (e.g. a constant 0: an exp scale so small that S*log2(e)
+        # rounds to 0) has no pieces; the product is 0.
+        return Const(0, 1)
     pieces = []
     for index, low in enumerate(range(0, width, PRODUCT_CHUNK)):
         top = low + PRODUCT_CHUNK >= width

@@ -22,8 +22,11 @@ Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit 
 
 import argparse
 import json
+import os
 import random
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -102,21 +105,64 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _load_inputs(path: str) -> dict:
+    """The named arrays of an ``.npz`` file; ``ValueError`` for anything else (one line)."""
+    try:
+        # allow_pickle=False: an input file must not run code (object arrays are refused).
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"--inputs {path}: cannot be read as an .npz file of named arrays ({error})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"--inputs {path}: holds a single array, not an .npz file of named arrays "
+                         "(write it with numpy.savez(path, name=array, ...))")
+    with loaded:
+        arrays = {}
+        for key in loaded.files:
+            try:
+                arrays[key] = loaded[key]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                raise ValueError(f"--inputs {path}: array '{key}' cannot be read ({error})") from None
+    return arrays
+
+
+def _output_path(text: str) -> Path:
+    """Where ``--outputs`` goes (numpy's rule: ``.npz`` appended when missing); ``ValueError``
+    before any simulation when it cannot be written there."""
+    path = Path(text if text.endswith(".npz") else text + ".npz")
+    if path.is_dir() or Path(text).is_dir():
+        raise ValueError(f"--outputs {text}: is a directory; give a file name, e.g. {Path(text) / 'out.npz'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"--outputs {text}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"--outputs {text}: the folder {path.parent} is not writable")
+    return path
+
+
+def _write_outputs(path: Path, result: dict) -> None:
+    """Write ``result`` to ``path`` through a temporary file, so a failure leaves nothing."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **result)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ValueError(f"--outputs {path}: cannot be written ({error})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def cmd_run(args) -> int:
     design = get_design(args.design)
     params = _params(design, args.param)
-    try:
-        with np.load(args.inputs) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--inputs {args.inputs}: {error}") from None
+    outputs = _output_path(args.outputs)
+    arrays = _load_inputs(args.inputs)
     jobs = flow.user_jobs(design, params, arrays)
     beats = sum(len(next(iter(job["inputs"].values()))) for job in jobs)
     print(f"{design.name}: {beats} input beats", flush=True)
     result = flow.run_user(design, params, arrays, seed=args.seed, jobs=jobs, progress=_echo_progress)
-    np.savez(args.outputs, **result)
+    _write_outputs(outputs, result)
     summary = ", ".join(f"{key}{list(value.shape) if value.ndim else '=' + str(value)}" for key, value in result.items())
-    print(f"wrote {args.outputs}: {summary}")
+    print(f"wrote {outputs}: {summary}")
     return 0
 
 
@@ -288,7 +334,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ValueError as error:
-        print(f"accelgen: error: {error}", file=sys.stderr)
+        # One line, whatever the message: a numpy message may span several.
+        text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"accelgen: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -29,6 +29,7 @@ from ..generators import Design, DesignParams, get_design
 from ..generators.export import write_design, write_manifest
 from ..synth import run_flow, summary
 from ..verif import plan_for
+from ..verif.protocol import check_user_arrays
 from .fusesoc import write_core
 from .runner import Build, build, simulate
 
@@ -251,8 +252,12 @@ def verify(design: Design | str, params: DesignParams, *, seed: int, jobs: list[
 
 
 def user_jobs(design: Design | str, params: DesignParams, arrays: dict) -> list[dict]:
-    """The jobs that compute the user's tensors ``arrays``; ``ValueError`` if they do not fit."""
-    return plan_for(_design(design).name).host.user_jobs(params, arrays)
+    """The jobs that compute the user's tensors ``arrays``; ``ValueError`` if they do not fit
+    (unknown names, non-numeric, empty or non-finite arrays are refused before the host model
+    sees them: :func:`accelgen.verif.protocol.check_user_arrays`)."""
+    host = plan_for(_design(design).name).host
+    check_user_arrays(host, arrays)
+    return host.user_jobs(params, arrays)
 
 
 def run_user(design: Design | str, params: DesignParams, arrays: dict, *, seed: int, jobs: list[dict] | None = None,

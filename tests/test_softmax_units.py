@@ -112,3 +112,12 @@ def test_reciprocal_is_the_rounded_division(seed):
 def test_reciprocal_rejects_an_impossible_minimum():
     with pytest.raises(ValueError, match="den_min=0"):
         PipelinedReciprocal(8, 10, 0)
+
+
+def test_pipelined_exp_unit_with_a_scale_that_rounds_to_zero():
+    """S*log2(e) rounds to 0 (attention with score_frac=40): the constant is zero bits wide and
+    the pipelined multiply has no partial products; every exp is 1.0 (found by the fuzz)."""
+    spec = ExpSpec(10, 40, 1, 16, 16, "accurate", 7)
+    assert spec.log2e_const == 0
+    codes = range(1 << spec.width)
+    assert simulate_exp(spec, codes, pipelined=True) == [exp_code(d, spec) for d in codes]

@@ -17,6 +17,8 @@ __all__ = ["codes_to_beats", "regression_jobs", "expected_beats", "check", "user
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_activation`).
 VERIFIES = ("gelu", "silu")
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("x",)
 
 
 def codes_to_beats(codes, lanes: int, fill: int = 0) -> np.ndarray:

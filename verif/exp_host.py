@@ -15,6 +15,8 @@ __all__ = ["to_beats", "regression_jobs", "check", "user_jobs", "user_outputs"]
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_exp`).
 VERIFIES = ("exp",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("d",)
 
 
 def to_beats(params, d) -> np.ndarray:

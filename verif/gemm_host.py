@@ -26,6 +26,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_gemm`).
 VERIFIES = ("gemm",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("a", "b")
 
 
 def _junk(rng, shape, width, is_signed):

@@ -6,7 +6,7 @@ them; none goes through floating point.
 
 import numpy as np
 
-__all__ = ["value_range", "check_fits", "code_array", "matmul_operands", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul",
+__all__ = ["value_range", "check_fits", "flag_array", "code_array", "matmul_operands", "wrap", "saturate", "matmul", "split_tiles", "tile_matmul",
            "block_matmul", "engine_tile_rows"]
 
 
@@ -22,14 +22,27 @@ def check_fits(name: str, array, width: int, is_signed: bool) -> np.ndarray:
     array = np.asarray(array)
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must hold integers, not {array.dtype}")
-    array = array.astype(np.int64)
     lo, hi = value_range(width, is_signed)
-    if array.size and (array.min() < lo or array.max() > hi):
+    # Compared before the cast to int64: a uint64 above 2**63 would wrap to a negative value
+    # that passes the range check.
+    if array.size and (int(array.min()) < lo or int(array.max()) > hi):
         raise ValueError(
             f"{name} has values in {array.min()}..{array.max()}, outside the "
             f"{'signed' if is_signed else 'unsigned'} {width}-bit range {lo}..{hi}"
         )
-    return array
+    return array.astype(np.int64)
+
+
+def flag_array(name: str, value) -> np.ndarray:
+    """The user's boolean array ``name`` (booleans, or integers that are all 0 or 1) as bool;
+    ``ValueError`` naming it otherwise (a float or a 2 is not quietly taken as true)."""
+    array = np.asarray(value)
+    if array.dtype.kind == "b":
+        return array
+    if array.dtype.kind in "iu" and ((array == 0) | (array == 1)).all():
+        return array.astype(bool)
+    raise ValueError(f"{name} must hold booleans (or the integers 0 and 1), not {array.dtype} values "
+                     f"in {array.min()}..{array.max()}")
 
 
 def code_array(arrays: dict, name: str, what: str, width: int, is_signed: bool) -> np.ndarray:

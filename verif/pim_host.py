@@ -36,6 +36,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_pim`).
 VERIFIES = ("pim_ctrl",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("w", "x")
 
 
 def _wrap32(values):
@@ -317,6 +319,19 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
     return problems
 
 
+def _bf16_operand(name: str, value) -> np.ndarray:
+    """The user's numbers rounded to bf16, as int64 bit patterns; ``ValueError`` naming the array
+    when one rounds to infinity (past the bf16 range) or is NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bits = float32_to_bf16_bits(np.asarray(value).astype(np.float32))
+    values = bf16_to_float32(bits)
+    if not np.isfinite(values).all():
+        largest = float(bf16_to_float32(np.array([0x7F7F], dtype=np.uint16))[0])
+        raise ValueError(f"{name} has values outside the bfloat16 range: every magnitude must round to at most "
+                         f"{largest:.4g}")
+    return bits.astype(np.int64)
+
+
 def user_jobs(params, arrays: dict) -> list[dict]:
     """One job computing ``w @ x`` on every channel: ``w`` (M x K) and ``x`` (K), int8 (or any
     numbers, rounded to bf16, with ``elem=bf16``)."""
@@ -324,8 +339,7 @@ def user_jobs(params, arrays: dict) -> list[dict]:
         if key not in arrays:
             raise ValueError(f"inputs must hold int8 arrays 'w' (M x K) and 'x' (K); '{key}' is missing")
     if params.elem == "bf16":
-        w = float32_to_bf16_bits(np.asarray(arrays["w"], dtype=np.float32)).astype(np.int64)
-        x = float32_to_bf16_bits(np.asarray(arrays["x"], dtype=np.float32)).astype(np.int64)
+        w, x = _bf16_operand("w", arrays["w"]), _bf16_operand("x", arrays["x"])
     else:
         w = check_fits("w", arrays["w"], 8, True)
         x = check_fits("x", arrays["x"], 8, True)

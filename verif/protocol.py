@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["HostModel", "VerificationPlan"]
+__all__ = ["HostModel", "VerificationPlan", "check_user_arrays"]
 
 
 @runtime_checkable
@@ -27,6 +27,9 @@ class HostModel(Protocol):
 
     #: Registry names of the designs this host verifies.
     VERIFIES: tuple[str, ...]
+    #: Names of the arrays :meth:`user_jobs` reads (required and optional); any other name in
+    #: the user's inputs is refused, so that a misspelt optional array is not silently ignored.
+    USER_INPUTS: tuple[str, ...]
 
     def regression_jobs(self, params, rng: np.random.Generator) -> list[dict]:
         """The standard regression of one configuration: corner cases and random stimulus,
@@ -62,3 +65,28 @@ class VerificationPlan:
     design: str
     host: types.ModuleType
     testbench: str
+
+
+#: dtype kinds a user array may have: booleans, integers, floats (each host narrows further).
+_NUMERIC_KINDS = "biuf"
+
+
+def check_user_arrays(host, arrays: dict) -> None:
+    """The checks every host's :meth:`HostModel.user_jobs` relies on, before it sees ``arrays``:
+    only names the host reads (:attr:`HostModel.USER_INPUTS`), numeric arrays (no object,
+    string, complex or structured dtypes), none empty, no NaN or infinity. ``ValueError``
+    naming the array otherwise."""
+    unknown = sorted(set(arrays) - set(host.USER_INPUTS))
+    if unknown:
+        raise ValueError(f"inputs hold unknown array{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(repr(name) for name in unknown)}: the legal names are "
+                         f"{', '.join(repr(name) for name in host.USER_INPUTS)}")
+    for name, value in arrays.items():
+        array = np.asarray(value)
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"{name} has dtype {array.dtype}: must hold integers (booleans or real numbers where "
+                             "the design says so)")
+        if array.size == 0:
+            raise ValueError(f"{name} is empty (shape {array.shape}): give at least one element")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(f"{name} holds NaN or infinity: every element must be finite")

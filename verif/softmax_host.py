@@ -11,6 +11,7 @@ import numpy as np
 
 from ..hdl.util import ceil_div
 
+from . import golden
 from .softmax_golden import golden_int
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_softmax`).
 VERIFIES = ("softmax",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("x", "mask")
 
 
 def padded_inactive(inputs: dict) -> np.ndarray:
@@ -227,7 +230,7 @@ def user_jobs(params, arrays: dict) -> list[dict]:
     if "mask" in arrays:
         if not params.masking:
             raise ValueError("a 'mask' was given but the design has masking=false")
-        mask = np.asarray(arrays["mask"]).astype(bool)
+        mask = golden.flag_array("mask", arrays["mask"])
         if mask.shape != x.shape:
             raise ValueError(f"mask {mask.shape} must have the shape of x {x.shape}")
     job = _job(x.astype(np.int64), np.full(x.shape[0], x.shape[1]), mask)

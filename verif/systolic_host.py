@@ -17,6 +17,8 @@ __all__ = list(engines_host.__all__)
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_systolic`).
 VERIFIES = ("systolic",)
+#: The arrays ``user_jobs`` reads (``accelgen run --inputs``).
+USER_INPUTS = ("a", "b")
 
 
 def _flat(beats: dict) -> dict:

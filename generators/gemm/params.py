@@ -12,7 +12,8 @@ from ..systolic_ws import SystolicWSParams
 from ..systolic_ws import analytic_cycles as ws_array_cycles
 from ..tree import TreeParams
 
-__all__ = ["GemmParams", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "FEED_LATENCY", "WS_COLLECT_LATENCY",
+__all__ = ["GemmParams", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "A_BUFFER_WORDS_MAX", "FEED_LATENCY",
+           "WS_COLLECT_LATENCY",
            "analytic_cycles", "scalesim_cycles", "fold_counts"]
 
 #: Legal values of ``engine``.
@@ -23,6 +24,8 @@ GEMM_MAC_STYLES = tuple(style for style in MAC_STYLES if style != "booth_serial"
 #: The broadcast dot-product engines (common interface with a K extent ``depth`` per beat).
 BROADCAST_ENGINES = {"tree": TreeParams, "matrix2d": Matrix2DParams, "cube3d": Cube3DParams}
 
+#: Largest ``a_buffer_words`` (its declared maximum).
+A_BUFFER_WORDS_MAX = 1 << 24
 #: Cycles from the descriptor to the first array beat: descriptor register, buffer write,
 #: buffer read.
 FEED_LATENCY = 3
@@ -84,7 +87,8 @@ class GemmParams(OperandShapes, DesignParams):
     m_max: int = param(16, "largest M of a descriptor", min=1, max=65536)
     n_max: int = param(16, "largest N of a descriptor", min=1, max=65536)
     k_max: int = param(16, "largest K of a descriptor", min=1, max=65536)
-    a_buffer_words: int | None = param(None, "A buffer words (rows operands each); default: all of A", min=1, max=1 << 24)
+    a_buffer_words: int | None = param(None, "A buffer words (rows operands each); default: all of A", min=1,
+                                       max=A_BUFFER_WORDS_MAX)
     b_buffer_words: int | None = param(None, "B buffer words (cols operands each); default: 2 * k_max", min=2, max=1 << 24)
     c_buffer_words: int | None = param(None, "C buffer rows (cols results each)", min=1, max=1 << 24)
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
@@ -165,6 +169,13 @@ class GemmParams(OperandShapes, DesignParams):
             raise ValueError(
                 f"mac='same_weight_tree' is not legal with engine={self.engine!r} and depth={self.depth}: it "
                 "compresses the partial products of several products per output; needs depth >= 2"
+            )
+        if self.a_words_needed > A_BUFFER_WORDS_MAX:
+            # The derived default would exceed the field's own maximum: name what sets it.
+            raise ValueError(
+                f"m_max={self.m_max}, k_max={self.k_max} are out of range together for engine={self.engine!r}: "
+                f"all of A needs {self.a_words_needed} buffer words, the legal maximum of a_buffer_words is "
+                f"{A_BUFFER_WORDS_MAX}; lower m_max or k_max, or raise rows or depth"
             )
         if self.a_buffer_words < self.a_words_needed:
             layout = (f"ceil(k_max/rows) * m_max = {ceil_div(self.k_max, self.rows)} * {self.m_max}"

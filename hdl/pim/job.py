@@ -11,6 +11,12 @@ from .isa import JobOp, job_layout
 __all__ = ["JobSetup"]
 
 
+def _at_most(value, limit: int):
+    """``value <= limit``, or a constant 1 when the field cannot hold more than ``limit``
+    (``m_max = 1``, ``k_max = 2**n - 1``: the comparison would be constant, Verilator's CMPCONST)."""
+    return Const(1) if (1 << len(value)) - 1 <= limit else value <= limit
+
+
 class JobSetup(wiring.Component):
     """Accepts a job descriptor, checks it and holds the job's parameters until its end.
 
@@ -86,7 +92,8 @@ class JobSetup(wiring.Component):
         payload = self.job.payload
         k_in = payload.k
         mask_in = payload.ch_mask
-        job_ok = (payload.m != 0) & (payload.m <= lp.m_max) & (k_in != 0) & (k_in <= lp.k_max) & (mask_in != 0)
+        job_ok = (payload.m != 0) & _at_most(payload.m, lp.m_max) & (k_in != 0) & _at_most(k_in, lp.k_max) & \
+            (mask_in != 0)
         take_job = Signal()
         m.d.comb += [self.job.ready.eq(~self.active), take_job.eq(self.job.valid & ~self.active)]
         popcount = Const(0, range(C + 1))

@@ -69,7 +69,9 @@ class VectorBuffer(wiring.Component):
         m.d.comb += self.vec.ready.eq(accepting)
         with m.If(self.vec.valid & accepting):
             m.d.sync += words_received.eq(words_received + 1)
-        m.submodules.mem = mem = Memory(shape=self._width, depth=self._layout.vec_words, init=[])
+        # At least two words: a one-word memory (k_max <= lanes) has a zero-width address, which
+        # the Verilog export declares as [-1:0] (Verilator ASCRANGE). The second word is unused.
+        m.submodules.mem = mem = Memory(shape=self._width, depth=max(2, self._layout.vec_words), init=[])
         if self._reduce:
             wr = mem.write_port(granularity=self._config.col_bytes * 8)
             avail = self._split_k_writes(m, wr, words_received, self.vec.valid & accepting)
