@@ -10,7 +10,7 @@ DESIGN ?= systolic
 SWEEP  ?= rows=2,4,8 cols=2,4,8
 TARGET ?= generic
 
-.PHONY: run test install lint bench bench-compare sweep sweep-tpe clean
+.PHONY: run test install lint bench bench-compare sweep sweep-tpe formal clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lint: $(STAMP)
 ## (`make bench ONLY=systolic` re-measures one section and keeps the others)
 bench: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench $(if $(ONLY),--only $(ONLY))
+
+## Formal proofs (SymbiYosys from PyPI: yowasp-sby + yices): stream contracts of every family,
+## PIM timing rules per preset, carry-save MAC equivalence; each with a mutant that must fail.
+## Writes bench/formal.json and the BENCHMARKS.md section (`make formal ONLY=name,name` for some).
+formal: $(STAMP)
+	$(BIN)/python -m accelgen.sim.formal $(if $(ONLY),--only $(ONLY),--all)
 
 ## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>:
 ## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}

@@ -196,19 +196,21 @@ def cmd_report(args) -> int:
 def cmd_formal(args) -> int:
     """The stream contract of one configuration (and, for ``pim_ctrl``, its timing table)."""
     design = get_design(args.design)
-    assignments = dict(design.params.from_strings(args.param or []).assigned())
-    if args.design == "pim_ctrl" and args.properties == "timing":
-        spec = pim_timing_spec(assignments)
+    params = _params(design, args.param)
+    if args.properties == "timing":
+        if design.name != "pim_ctrl":
+            raise ValueError("--properties timing is the PIM controller's timing table: design must be pim_ctrl")
+        spec = pim_timing_spec(params, covers=("gemv", "ref") if args.mode == "cover" else ())
     else:
         groups = {"all": ("handshake", "counts", "cover")}.get(args.properties, (args.properties,))
         if args.mode == "cover":
             groups = ("cover",)
-        spec = design_spec(args.design, assignments, groups=groups)
+        spec = design_spec(design.name, params, groups=groups)
     folder = Path(args.output or Path("build") / "formal" / f"{design.name}_{args.properties}_{args.mode}")
     result = run_proof(spec, folder, mode=args.mode, depth=args.depth)
-    (folder / "formal.json").write_text(json.dumps({"design": design.name, "params": assignments,
+    (folder / "formal.json").write_text(json.dumps({"design": design.name, "params": params.to_dict(),
                                                      "properties": args.properties, **result}, indent=2) + "\n")
-    trace = f", trace {folder / 'proof' / result['trace']}" if result["trace"] else ""
+    trace = f", trace {folder / result['trace']}" if result["trace"] else ""
     print(f"{design.name} {args.properties} {args.mode} depth {args.depth}: {result['status']} "
           f"({result['solve_s']} s){trace}")
     for line in result["failed"]:

@@ -1,7 +1,7 @@
 """Formal properties of accelgen's designs, written in Amaranth and proven with SymbiYosys.
 
 The properties are Amaranth statements (``Assert``, ``Assume``, ``Cover`` from
-:mod:`amaranth.hdl`; ``AnySeq``, ``AnyConst`` and ``Initial`` from :mod:`amaranth.asserts`),
+:mod:`amaranth.hdl`; ``AnySeq`` and ``Initial`` from :mod:`amaranth.asserts`),
 exported with ``rtlil.convert(spec, ports=spec.ports(), platform="formal")``; the runner
 (:mod:`accelgen.sim.formal`) writes the ``.sby`` file and calls ``yowasp-sby``.
 
@@ -15,6 +15,10 @@ stream contract. Two rules keep k-induction sound and conclusive:
 - properties are gated on :attr:`FormalSpec.armed`, which is ``~Initial()`` and "reset was low
   in the previous cycle" from a registered, reset-less copy of ``rst``. Gating on the raw
   ``rst`` input leaves k-induction UNKNOWN.
+
+Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
+assumed) in the spec; the PIM spec finds the controller's timing-gate counters by name in the
+elaborated design for it.
 
 Contents:
 
@@ -51,6 +55,8 @@ __all__ = [
     "FormalSpec",
     "MacEquivalence",
     "PimTimingSpec",
+    "CONTROLLER_COMMANDS",
+    "pim_timing_rules",
     "stream_members",
 ]
 
@@ -71,17 +77,28 @@ class StreamRatio:
     per : str
         ``"beat"``: every input beat counts; ``"last"``: only beats with ``last`` set (a tile
         or row); ``"any"``: every handshake is one job (a descriptor stream).
+    max_beats : str or None
+        With ``per="last"``: the parameter giving the longest unit in beats; a unit also ends
+        on its ``max_beats``-th beat without ``last`` (a softmax row of ``n_max`` elements).
     out : str
         The output stream.
     out_per_unit : int or str or None
         Output beats per input unit: an int, the name of a parameter (e.g. ``"rows"``), or
         ``None`` when only complete output jobs (``last``) are counted against the units.
+    last_every : bool
+        ``last`` is set on exactly every ``out_per_unit``-th output beat (a fixed tile).
+    last_follows : bool
+        Output jobs (beats with ``last``) are also counted against input beats with ``last``
+        (a tile of run-time length).
     """
 
     unit_in: str
     per: str
     out: str
     out_per_unit: object = None
+    last_every: bool = False
+    last_follows: bool = False
+    max_beats: str | None = None
 
 
 #: The beat bookkeeping of each family (the verification side declares what it checks).
@@ -89,14 +106,14 @@ FAMILY_RATIOS = {
     "exp": StreamRatio("d", "beat", "e", 1),
     "gelu": StreamRatio("x", "beat", "y", 1),
     "silu": StreamRatio("x", "beat", "y", 1),
-    "softmax": StreamRatio("x", "last", "y"),
+    "softmax": StreamRatio("x", "last", "y", max_beats="row_beats"),
     # A tile (the A beat with last, joined with its B beat) leaves as `rows` result rows.
-    "systolic": StreamRatio("a", "last", "c", "rows"),
-    "tree": StreamRatio("a", "last", "c", "rows"),
-    "matrix2d": StreamRatio("a", "last", "c", "rows"),
-    "cube3d": StreamRatio("a", "last", "c", "rows"),
+    "systolic": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "tree": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "matrix2d": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "cube3d": StreamRatio("a", "last", "c", "rows", last_every=True),
     # One result row per activation row; the tile's last row carries last.
-    "systolic_ws": StreamRatio("a", "beat", "c", 1),
+    "systolic_ws": StreamRatio("a", "beat", "c", 1, last_follows=True),
     "gemm": StreamRatio("desc", "any", "c"),
     "attention": StreamRatio("desc", "any", "o"),
     "pim_ctrl": StreamRatio("job", "any", "res"),
@@ -181,13 +198,14 @@ class _BeatCount(Elaboratable):
     field, ``last`` must be set on exactly every ``per_unit``-th output beat.
     """
 
-    def __init__(self, *, unit_fire, out, armed, per_unit, width: int, name: str):
+    def __init__(self, *, unit_fire, out, armed, per_unit, width: int, name: str, last_every: bool = False):
         self.unit_fire = unit_fire
         self.out = out
         self.armed = armed
         self.per_unit = per_unit
         self.width = width
         self.name = name
+        self.last_every = last_every
 
     def elaborate(self, platform):
         m = Module()
@@ -202,7 +220,7 @@ class _BeatCount(Elaboratable):
             m.d.comb += Assert(owed >= 0, f"{self.name}: more output than input")
             with m.If(out_unit):
                 m.d.comb += Assert(owed > 0, f"{self.name}: an output beat without its inputs")
-        if has_last and not jobs_only:
+        if has_last and self.last_every:
             position = Signal(range(max(self.per_unit, 2)), name=f"{self.name}_position")
             with m.If(out_fire):
                 m.d.sync += position.eq(Mux(position == self.per_unit - 1, 0, position + 1))
@@ -299,6 +317,13 @@ class FormalSpec(Elaboratable):
             unit = getattr(dut, ratio.unit_in)
             fire = unit.valid & unit.ready
             unit_fire = fire & unit.payload.last if ratio.per == "last" else fire
+            if ratio.max_beats is not None:
+                longest = getattr(self.params, ratio.max_beats)
+                beat = Signal(range(max(longest, 2)), name=f"{ratio.unit_in}_beat")
+                ends = unit.payload.last | (beat == longest - 1)
+                with m.If(fire):
+                    m.d.sync += beat.eq(Mux(ends, 0, beat + 1))
+                unit_fire = fire & ends
             if self.mutant == "counts":
                 seen = Signal(name="mutant_seen_unit")
                 m.d.sync += seen.eq(seen | unit_fire)
@@ -309,7 +334,12 @@ class FormalSpec(Elaboratable):
                 per_unit = getattr(self.params, per_unit)
             if "counts" in self.groups:
                 m.submodules.counts = _BeatCount(unit_fire=unit_fire, out=out, armed=self.armed, per_unit=per_unit,
-                                                 width=self.count_width, name=f"{ratio.unit_in}_to_{ratio.out}")
+                                                 width=self.count_width, name=f"{ratio.unit_in}_to_{ratio.out}",
+                                                 last_every=ratio.last_every)
+                if ratio.last_follows:
+                    m.submodules.job_counts = _BeatCount(
+                        unit_fire=fire & unit.payload.last, out=out, armed=self.armed, per_unit=None,
+                        width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
             if "cover" in self.groups:
                 done = out.valid & out.ready & (out.payload.last if _has_last(out) else 1)
                 m.d.comb += Cover(self.armed & done, f"{ratio.out}: a job completes")
@@ -328,7 +358,8 @@ class MacEquivalence(Elaboratable):
     Why k-induction is sound and conclusive here: the only other state of a cell is its
     ``fresh`` flag (the next product starts a new sum), which both cells compute from the
     same markers; the miter asserts ``base.fresh == cs.fresh`` too, so the assertion set is an
-    inductive invariant (depth 1 suffices, the default depth gives margin): from *any* state
+    inductive invariant (depth 1; the assertions are not gated on reset, as both cells reset
+    to the same state): from *any* state
     where the running sums agree, *any* operands keep them equal. The accumulator width is
     the cell's full width, so the proof covers every operand and every accumulated value.
     The cells are built without ``pipeline_product``: with it the baseline keeps a product
@@ -344,10 +375,17 @@ class MacEquivalence(Elaboratable):
     mutate : bool
         Build the carry-save cell with a one-bit narrower operand ``b``, so the miter must
         FAIL (the mutation check).
+    a_split : (bits, value), optional
+        Assume the top ``bits`` bits of operand ``a`` equal ``value`` in every cycle: one case
+        of a case split. The invariant is 1-inductive (depth 1: from any state where it holds,
+        one cycle with any operands keeps it), so the ``2**bits`` cases, each proved at depth
+        1, together prove it for every operand. It splits the 8-bit multiplier equivalence,
+        which is hard for the solver in one piece.
     """
 
     def __init__(self, *, a_width: int, b_width: int, acc_width: int | None = None, signed_ops: bool = True,
-                 mutate: bool = False):
+                 mutate: bool = False, a_split: tuple | None = None):
+        self.a_split = a_split
         shape = signed if signed_ops else unsigned
         self.a_shape, self.b_shape = shape(a_width), shape(b_width)
         self.acc_width = acc_width if acc_width is not None else a_width + b_width + 4
@@ -372,18 +410,19 @@ class MacEquivalence(Elaboratable):
         m.d.comb += [a.eq(AnySeq(len(a))), b.eq(AnySeq(len(b))), valid.eq(AnySeq(1)), last.eq(AnySeq(1))]
         for cell in (base, cs):
             m.d.comb += [cell.a_in.eq(a), cell.b_in.eq(b), cell.valid_in.eq(valid), cell.last_in.eq(last)]
-        past_rst = Signal(init=1, reset_less=True)
-        m.d.sync += past_rst.eq(self.sync.rst)
-        armed = ~Initial() & ~past_rst
+        if self.a_split is not None:
+            bits, value = self.a_split
+            m.d.comb += Assume(a.as_unsigned()[len(a) - bits:] == value)
         width = self.acc_width
         pair = (cs.acc_sum + cs.acc_carry)[:width]
-        with m.If(armed):
-            m.d.comb += [
-                Assert(base.acc.as_unsigned() == pair, "carry-save sum differs from the baseline accumulator"),
-                Assert(base.done == cs.done, "done differs"),
-                Assert(base.fresh == cs.fresh, "fresh differs"),
-            ]
-        m.d.comb += Cover(armed & base.done & (base.acc != 0), "a nonzero dot product finishes")
+        # Not gated on reset: both cells reset to the same state, so the equalities hold in
+        # every state, the initial one and those during and after a reset included.
+        m.d.comb += [
+            Assert(base.acc.as_unsigned() == pair, "carry-save sum differs from the baseline accumulator"),
+            Assert(base.done == cs.done, "done differs"),
+            Assert(base.fresh == cs.fresh, "fresh differs"),
+        ]
+        m.d.comb += Cover(~Initial() & base.done & (base.acc != 0), "a nonzero dot product finishes")
         return m
 
 
