@@ -22,21 +22,27 @@ def test_fast_proof_and_its_mutant(name, tmp_path):
     row = formal.check_proof(formal.PROOFS[name], tmp_path)
     assert row["status"] == "PASS", (row["failed"], row["folder"])
     assert row["mutant"]["status"] == "FAIL", row["mutant"]
-    # A failed check names the property and leaves a counterexample trace.
-    assert row["mutant"]["trace"] and row["mutant"]["trace"].endswith(".vcd")
+    # A failed check names the property (an assertion and its trace, or the unreached cover).
+    assert any("verif/formal.py" in where for where in row["mutant"]["failed"]), row["mutant"]
     if row["mutant"]["mode"] != "cover":
-        assert any("verif/formal.py" in where for where in row["mutant"]["failed"]), row["mutant"]
+        assert row["mutant"]["trace"] and row["mutant"]["trace"].endswith(".vcd")
 
 
 def test_pim_timing_mutant_of_each_scope_fails(tmp_path):
-    # tCCD_MAC is the MACAB spacing of hbm2_pim (channel scope); the proof set's mutant is
-    # tRCD_MAC (bank scope). Both must be caught by the timing assertions themselves.
-    config = {"preset": "hbm2_pim", **formal.PIM_GEOMETRY, "refresh_mode": "off"}
+    # The proof set's mutant is tRCD_MAC (bank scope). Here a channel-scope rule: tCCD_MAC
+    # raised to 6 so that it alone spaces the MACABs (in the presets tCCD_L is as long), then
+    # built one cycle short. The timing assertion itself must catch it.
+    config = {"preset": "hbm2_pim", **formal.PIM_GEOMETRY, "refresh_mode": "off", "tCCD_MAC": 6}
     spec = formal.pim_timing_spec(config, mutate="tCCD_MAC", link_gates=False)
-    result = formal.run_proof(spec, tmp_path / "mutant", mode="bmc", depth=26)
+    result = formal.run_proof(spec, tmp_path / "mutant", mode="bmc", depth=30)
     assert result["status"] == "FAIL", result
+    assert any("verif/formal.py" in where for where in result["failed"]), result
+    # The same configuration, not mutated, passes the same check.
+    spec = formal.pim_timing_spec(config, link_gates=False)
+    assert formal.run_proof(spec, tmp_path / "true", mode="bmc", depth=30)["status"] == "PASS"
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_every_family_has_stream_proofs():
     for name in all_designs():
         assert {f"{name}_handshake", f"{name}_counts"} <= set(formal.PROOFS), name

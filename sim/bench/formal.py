@@ -21,7 +21,7 @@ def run_bench(ctx: BenchContext) -> dict:
 def _mutant_text(row: dict) -> str:
     found = row.get("mutant")
     if not found:
-        return "not run"
+        return "none (see the note)"
     expected = "FAIL" if found["status"] == "FAIL" else f"**{found['status']}** (expected FAIL)"
     return f"{expected}, {found['mode']} {found['depth']}, {found['solve_s']} s"
 
@@ -52,9 +52,9 @@ def render_markdown(result: dict) -> list[str]:
     for row in rows:
         lines.append(f"| `{row['name']}` | {row['family']} | {row['config']} | {row['mode']} | {row['depth']} "
                      f"| {row['verdict']} | {row['solve_s']} | {_mutant_text(row)} |")
-    notes = [(row["name"], row["note"]) for row in rows if row.get("note") and row["mode"] != "prove"]
+    notes = [(row["name"], row["note"]) for row in rows if row.get("note")]
     if notes:
-        lines += ["", "Why bounded:", ""]
+        lines += ["", "Notes:", ""]
         lines += [f"- `{name}`: {note}" for name, note in notes]
     lines.append("")
     return lines
