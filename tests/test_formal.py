@@ -11,6 +11,7 @@ import pytest
 from accelgen.generators import all_designs, get_design
 from accelgen.hdl.pim.timing import TIMING_TABLE
 from accelgen.sim import formal
+from accelgen.sim.bench import formal as section
 from accelgen.sim.cli import main as cli_main
 from accelgen.verif.formal import FAMILY_RATIOS, PimTimingSpec, pim_timing_rules, stream_members
 
@@ -83,3 +84,14 @@ def test_cli_formal(tmp_path, capsys):
     assert "PASS" in capsys.readouterr().out
     saved = json.loads((out / "formal.json").read_text())
     assert saved["status"] == "PASS" and saved["params"]["lanes"] == 2
+
+
+def test_report_section_renders_and_flags():
+    row = {"name": "exp_handshake", "family": "exp", "config": "width=4", "mode": "prove", "depth": 8,
+           "status": "PASS", "verdict": "proved", "solve_s": 1.0, "note": "", "ok": True,
+           "mutant": {"status": "FAIL", "mode": "bmc", "depth": 20, "solve_s": 1.0}}
+    text = "\n".join(section.render_markdown({"proofs": [row]}))
+    assert "`exp_handshake`" in text and "| proved |" in text and "1 proved" in text
+    assert section.failures({"proofs": [row]}) == []
+    vacuous = {**row, "mutant": {**row["mutant"], "status": "PASS"}}
+    assert section.failures({"proofs": [vacuous]}) == ["exp_handshake: mutant PASS (expected FAIL)"]
