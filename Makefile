@@ -10,7 +10,7 @@ DESIGN ?= systolic
 SWEEP  ?= rows=2,4,8 cols=2,4,8
 TARGET ?= generic
 
-.PHONY: run test install lint bench bench-compare soak sweep sweep-tpe clean
+.PHONY: run test install lint bench bench-compare soak sweep sweep-tpe formal clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench: $(STAMP)
 ## >= 10^5 beats through every design with random stalls and backpressure, all checked: bench/soak.json
 soak: $(STAMP)
 	$(BIN)/python -m accelgen.sim.bench --only soak
+
+## Formal proofs (SymbiYosys from PyPI: yowasp-sby + yices): stream contracts of every family,
+## PIM timing rules per preset, carry-save MAC equivalence; each with a mutant that must fail.
+## Writes bench/formal.json and the BENCHMARKS.md section (`make formal ONLY=name,name` for some).
+formal: $(STAMP)
+	$(BIN)/python -m accelgen.sim.formal $(if $(ONLY),--only $(ONLY),--all)
 
 ## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>:
 ## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}

@@ -57,6 +57,12 @@ class OutputStationaryPE(wiring.Component):
         The carry-save accumulator pair (``mac="carry_save"``).
     done : Out(1)
         One-cycle pulse: ``acc`` holds a finished dot product.
+
+    Attributes
+    ----------
+    fresh : Signal
+        Internal state, readable from outside for equivalence checks: set after a finished
+        sum (and at reset), so the next valid product starts a new sum.
     """
 
     def __init__(self, *, a_shape, b_shape, acc_shape, overflow="wrap", pipeline_product=False,
@@ -89,6 +95,7 @@ class OutputStationaryPE(wiring.Component):
         if forward_b:
             members |= {"b_out": Out(b_shape)}
         super().__init__(members)
+        self.fresh = Signal(init=1, name="fresh")
 
     def elaborate(self, platform):
         m = Module()
@@ -102,7 +109,7 @@ class OutputStationaryPE(wiring.Component):
             m.d.sync += self.b_out.eq(self.b_in)
 
         # Set after a finished sum, so the next product replaces rather than adds.
-        fresh = Signal(init=1)
+        fresh = self.fresh
         if self._mac == "carry_save":
             return self._elaborate_carry_save(m, fresh)
         product = Signal((self.a_in * self.b_in).shape(), name="product")

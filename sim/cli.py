@@ -14,6 +14,7 @@
     accelgen report   [-o DIR]
     accelgen lint     [DESIGN ...]
     accelgen estimate DESIGN [-p NAME=VALUE ...] [--workload K=V,...] [--json]
+    accelgen formal   DESIGN [-p NAME=VALUE ...] [--mode prove|bmc|cover] [--depth N] [-o DIR]
 
 Invalid parameters or inputs print one line (``accelgen: error: ...``) and exit with status 2.
 ``accelgen sweep`` exits with status 1 when a point failed (``N of M points failed``; see
@@ -34,6 +35,7 @@ import numpy as np
 from ..generators import all_designs, get_design
 from . import flow
 from .estimate import estimate, format_estimate
+from .formal import design_spec, pim_timing_spec, run_proof
 from .fusesoc import core_name
 from .lint import lint_design
 from .sweep import failed_rows, run_sweep
@@ -240,6 +242,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_estimate(args) -> int:
+    """Cycles and area of one configuration without running a tool."""
     design = get_design(args.design)
     params = _params(design, args.param)
     result = estimate(design.name, params, args.workload)
@@ -248,6 +251,31 @@ def cmd_estimate(args) -> int:
     else:
         print("\n".join(format_estimate(result)))
     return 0
+
+
+def cmd_formal(args) -> int:
+    """The stream contract of one configuration (and, for ``pim_ctrl``, its timing table)."""
+    design = get_design(args.design)
+    params = _params(design, args.param)
+    if args.properties == "timing":
+        if design.name != "pim_ctrl":
+            raise ValueError("--properties timing is the PIM controller's timing table: design must be pim_ctrl")
+        spec = pim_timing_spec(params, covers=("gemv", "ref") if args.mode == "cover" else ())
+    else:
+        groups = {"all": ("handshake", "counts", "cover")}.get(args.properties, (args.properties,))
+        if args.mode == "cover":
+            groups = ("cover",)
+        spec = design_spec(design.name, params, groups=groups)
+    folder = Path(args.output or Path("build") / "formal" / f"{design.name}_{args.properties}_{args.mode}")
+    result = run_proof(spec, folder, mode=args.mode, depth=args.depth)
+    (folder / "formal.json").write_text(json.dumps({"design": design.name, "params": params.to_dict(),
+                                                     "properties": args.properties, **result}, indent=2) + "\n")
+    trace = f", trace {folder / result['trace']}" if result["trace"] else ""
+    print(f"{design.name} {args.properties} {args.mode} depth {args.depth}: {result['status']} "
+          f"({result['solve_s']} s){trace}")
+    for line in result["failed"]:
+        print(f"  {'unreached' if args.mode == 'cover' else 'failed'}: {line}")
+    return 0 if result["status"] == "PASS" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     cmd.add_argument("--seed", type=int, default=1)
     cmd.set_defaults(func=cmd_report)
+
+    cmd = design_command("formal", "prove properties of one configuration with SymbiYosys (yowasp-sby, yices)",
+                         cmd_formal)
+    cmd.add_argument("--mode", default="prove", choices=("prove", "bmc", "cover"),
+                     help="k-induction (prove), bounded model check (bmc) or reach the covers (cover)")
+    cmd.add_argument("--depth", type=int, default=20, help="induction / BMC / cover depth in cycles (default: 20)")
+    cmd.add_argument("--properties", default="all", choices=("all", "handshake", "counts", "cover", "timing"),
+                     help="property group (timing: the PIM controller's timing table)")
+    cmd.add_argument("-o", "--output", help="proof folder (default: build/formal/DESIGN_PROPERTIES_MODE)")
 
     cmd = sub.add_parser("lint", help="Verilator --lint-only -Wall with the documented waivers")
     cmd.add_argument("designs", nargs="*", help="designs to lint (default: all, default parameters)")

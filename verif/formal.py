@@ -1,0 +1,685 @@
+"""Formal properties of accelgen's designs, written in Amaranth and proven with SymbiYosys.
+
+The properties are Amaranth statements (``Assert``, ``Assume``, ``Cover`` from
+:mod:`amaranth.hdl`; ``AnySeq`` and ``Initial`` from :mod:`amaranth.asserts`),
+exported with ``rtlil.convert(spec, ports=spec.ports(), platform="formal")``; the runner
+(:mod:`accelgen.sim.formal`) writes the ``.sby`` file and calls ``yowasp-sby``.
+
+Every spec here is a top with only two ports, ``clk`` and ``rst`` of its own ``sync`` domain
+(a clock or reset that is not a port makes a proof vacuous); every input of the design under
+test is an ``AnySeq`` (a free value each cycle), constrained only by the ``Assume``\\ s of the
+stream contract. Two rules keep k-induction sound and conclusive:
+
+- history registers (the previous cycle's valid, ready, payload) are ``reset_less``: a domain
+  reset would clear them and hide the cycle before the reset;
+- properties are gated on :attr:`FormalSpec.armed`, which is ``~Initial()`` and "reset was low
+  in the previous cycle" from a registered, reset-less copy of ``rst``. Gating on the raw
+  ``rst`` input leaves k-induction UNKNOWN.
+
+Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
+assumed) in the spec; the PIM spec finds the controller's timing-gate counters by name in the
+elaborated design for it.
+
+Contents:
+
+:class:`StreamContract`
+    The valid/ready rules of one stream: once ``valid`` is high it stays high with the same
+    payload until ``ready``. An ``Assume`` on the design's input streams (the environment
+    keeps the rule), an ``Assert`` on its output streams.
+:class:`FormalSpec`
+    A design (``Design.component(params)``) with a contract on every stream, the beat and job
+    bookkeeping of its family (:data:`FAMILY_RATIOS`) and a ``Cover`` of a completed job.
+:class:`MacEquivalence`
+    A miter of the baseline and the carry-save MAC cell (:mod:`accelgen.hdl.pe`).
+:class:`PimTimingSpec`
+    The PIM controller's command slots against every row of its declarative timing table.
+"""
+
+import dataclasses
+
+from amaranth.asserts import AnySeq, Initial
+from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratable, Fragment, Module, Mux, Signal,
+                          Value, signed, unsigned)
+from amaranth.lib import data
+
+from ..generators import get_design
+from ..hdl.pe import OutputStationaryPE
+from ..hdl.pim.isa import Cmd
+from ..hdl.pim.timing import TIMING_TABLE
+
+__all__ = [
+    "PROPERTY_GROUPS",
+    "FAMILY_RATIOS",
+    "StreamRatio",
+    "StreamContract",
+    "FormalSpec",
+    "MacEquivalence",
+    "PimTimingSpec",
+    "CONTROLLER_COMMANDS",
+    "pim_timing_rules",
+    "stream_members",
+]
+
+#: The property groups a :class:`FormalSpec` can hold: ``handshake`` (the valid/payload rule
+#: of every stream), ``counts`` (no output beat or job without its inputs, ``last`` where
+#: the protocol puts it) and ``cover`` (a job completes).
+PROPERTY_GROUPS = ("handshake", "counts", "cover")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamRatio:
+    """How a family's output beats follow from its input beats.
+
+    Attributes
+    ----------
+    unit_in : str
+        The input stream whose handshakes are counted.
+    per : str
+        ``"beat"``: every input beat counts; ``"last"``: only beats with ``last`` set (a tile
+        or row); ``"any"``: every handshake is one job (a descriptor stream).
+    max_beats : str or None
+        With ``per="last"``: the parameter giving the longest unit in beats; a unit also ends
+        on its ``max_beats``-th beat without ``last`` (a softmax row of ``n_max`` elements).
+    out : str
+        The output stream.
+    out_per_unit : int or str or None
+        Output beats per input unit: an int, the name of a parameter (e.g. ``"rows"``), or
+        ``None`` when only complete output jobs (``last``) are counted against the units.
+    last_every : bool
+        ``last`` is set on exactly every ``out_per_unit``-th output beat (a fixed tile).
+    last_follows : bool
+        Output jobs (beats with ``last``) are also counted against input beats with ``last``
+        (a tile of run-time length).
+    """
+
+    unit_in: str
+    per: str
+    out: str
+    out_per_unit: object = None
+    last_every: bool = False
+    last_follows: bool = False
+    max_beats: str | None = None
+
+
+#: The beat bookkeeping of each family (the verification side declares what it checks).
+FAMILY_RATIOS = {
+    "exp": StreamRatio("d", "beat", "e", 1),
+    "gelu": StreamRatio("x", "beat", "y", 1),
+    "silu": StreamRatio("x", "beat", "y", 1),
+    "softmax": StreamRatio("x", "last", "y", max_beats="row_beats"),
+    # A tile (the A beat with last, joined with its B beat) leaves as `rows` result rows.
+    "systolic": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "tree": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "matrix2d": StreamRatio("a", "last", "c", "rows", last_every=True),
+    "cube3d": StreamRatio("a", "last", "c", "rows", last_every=True),
+    # One result row per activation row; the tile's last row carries last.
+    "systolic_ws": StreamRatio("a", "beat", "c", 1, last_follows=True),
+    "gemm": StreamRatio("desc", "any", "c"),
+    "attention": StreamRatio("desc", "any", "o"),
+    "pim_ctrl": StreamRatio("job", "any", "res"),
+}
+
+
+def stream_members(component) -> dict:
+    """``{name: (interface, is_input)}`` of every valid/ready member of ``component``'s
+    signature (the design inside an AXI4-Stream wrapper is not looked into: formal specs use
+    the native interface)."""
+    streams = {}
+    for name, member in component.signature.members.items():
+        if member.is_signature and {"payload", "valid", "ready"} <= set(member.signature.members):
+            # An In(...) stream is the design's input: its valid comes from outside.
+            streams[name] = (getattr(component, name), member.flow.name == "In")
+    return streams
+
+
+def _has_last(interface) -> bool:
+    layout = interface.payload.shape() if hasattr(interface.payload, "shape") else None
+    return isinstance(layout, data.StructLayout) and "last" in dict(iter(layout))
+
+
+@dataclasses.dataclass
+class _Watched:
+    """A stream as a contract sees it (the ``ready`` mutant replaces ``ready``)."""
+
+    valid: Value
+    ready: Value
+    payload: Value
+
+
+class StreamContract(Elaboratable):
+    """The valid/ready rule of one stream, as an assumption or an assertion.
+
+    Once ``valid`` is high it stays high, with the same payload, until the cycle with
+    ``ready`` (AXI4-Stream / ``amaranth.lib.stream`` rule). The previous cycle's valid, ready
+    and payload are kept in reset-less registers.
+
+    Parameters
+    ----------
+    interface : object
+        The stream (``valid``, ``ready``, ``payload``).
+    armed : Value
+        1 when the previous cycle is a legal history (not the initial state, reset low).
+    environment : bool
+        ``True``: ``Assume`` (the design's input, kept by its environment); ``False``:
+        ``Assert`` (the design's output).
+    name : str
+        Used in the messages of the properties.
+    """
+
+    def __init__(self, interface, *, armed, environment: bool, name: str):
+        self.interface = interface
+        self.armed = armed
+        self.environment = environment
+        self.name = name
+
+    def elaborate(self, platform):
+        m = Module()
+        s = self.interface
+        payload = Value.cast(s.payload)
+        past_valid = Signal(name=f"{self.name}_past_valid", reset_less=True)
+        past_ready = Signal(name=f"{self.name}_past_ready", reset_less=True)
+        past_payload = Signal(len(payload), name=f"{self.name}_past_payload", reset_less=True)
+        m.d.sync += [past_valid.eq(s.valid), past_ready.eq(s.ready), past_payload.eq(payload)]
+        rule = Assume if self.environment else Assert
+        with m.If(self.armed & past_valid & ~past_ready):
+            m.d.comb += [
+                rule(s.valid, f"{self.name}: valid dropped before ready"),
+                rule(payload == past_payload, f"{self.name}: payload changed before ready"),
+            ]
+        return m
+
+
+class _BeatCount(Elaboratable):
+    """Output beats owed minus output beats given, with the ``last`` position check.
+
+    ``owed`` grows by ``per_unit`` per counted input unit (or by one per job when only
+    output jobs are counted) and shrinks by one per output beat (output job): an output with
+    nothing owed is an output without its inputs. With a fixed ``per_unit`` and a ``last``
+    field, ``last`` must be set on exactly every ``per_unit``-th output beat.
+    """
+
+    def __init__(self, *, unit_fire, out, armed, per_unit, width: int, name: str, last_every: bool = False):
+        self.unit_fire = unit_fire
+        self.out = out
+        self.armed = armed
+        self.per_unit = per_unit
+        self.width = width
+        self.name = name
+        self.last_every = last_every
+
+    def elaborate(self, platform):
+        m = Module()
+        out = self.out
+        out_fire = out.valid & out.ready
+        has_last = _has_last(out)
+        jobs_only = self.per_unit is None
+        out_unit = out_fire & out.payload.last if jobs_only else out_fire
+        owed = Signal(signed(self.width), name=f"{self.name}_owed")
+        m.d.sync += owed.eq(owed + Mux(self.unit_fire, 1 if jobs_only else self.per_unit, 0) - out_unit)
+        with m.If(self.armed):
+            m.d.comb += Assert(owed >= 0, f"{self.name}: more output than input")
+            with m.If(out_unit):
+                m.d.comb += Assert(owed > 0, f"{self.name}: an output beat without its inputs")
+        if has_last and self.last_every:
+            position = Signal(range(max(self.per_unit, 2)), name=f"{self.name}_position")
+            with m.If(out_fire):
+                m.d.sync += position.eq(Mux(position == self.per_unit - 1, 0, position + 1))
+            with m.If(self.armed & out.valid):
+                m.d.comb += Assert(out.payload.last == (position == self.per_unit - 1),
+                                   f"{self.name}: last not on beat {self.per_unit} of a unit")
+        return m
+
+
+class FormalSpec(Elaboratable):
+    """A design with the stream contract on every stream.
+
+    The design's inputs are free (``AnySeq``) every cycle: input streams' payload and valid,
+    output streams' ready, and every other input port. Input streams obey the contract by
+    assumption; output streams must obey it (assertions).
+
+    Parameters
+    ----------
+    design : str
+        Registered design name.
+    params : DesignParams
+        Its configuration (``interface="native"``).
+    groups : sequence of str
+        Property groups (:data:`PROPERTY_GROUPS`).
+    count_width : int
+        Width of the beat bookkeeping counters (signed).
+    mutant : str, optional
+        A deliberately wrong spec, whose proof must FAIL (so the properties can fail):
+        ``"ready"``, the output contracts watch a ``ready`` that is always low while the
+        design gets the free one; ``"counts"``, the first input unit is not counted;
+        ``"starve"``, no input stream is ever valid (the cover cannot be reached).
+    """
+
+    MUTANTS = ("ready", "counts", "starve")
+
+    def __init__(self, design: str, params, *, groups=PROPERTY_GROUPS, count_width: int = 8, mutant=None):
+        for group in groups:
+            if group not in PROPERTY_GROUPS:
+                raise ValueError(f"group={group!r} is not legal: must be one of {', '.join(PROPERTY_GROUPS)}")
+        if mutant is not None and mutant not in self.MUTANTS:
+            raise ValueError(f"mutant={mutant!r} is not legal: must be one of {', '.join(self.MUTANTS)}")
+        if params.interface != "native":
+            raise ValueError("formal specs check the native interface: interface must be 'native'")
+        self.design = design
+        self.params = params
+        self.groups = tuple(groups)
+        self.count_width = count_width
+        self.mutant = mutant
+        self.dut = get_design(design).component(params)
+        self.sync = ClockDomain("sync")
+        #: 1 from the second cycle after the last reset: properties are checked then.
+        self.armed = Signal(name="armed")
+
+    def ports(self) -> list:
+        """The ports of the exported top: ``clk`` and ``rst``."""
+        return [self.sync.clk, self.sync.rst]
+
+    def _drive_inputs(self, m, streams):
+        dut = self.dut
+        driven = set()
+        for name, (s, is_input) in streams.items():
+            driven.add(name)
+            if is_input:
+                valid = 0 if self.mutant == "starve" else AnySeq(1)
+                m.d.comb += [s.valid.eq(valid), Value.cast(s.payload).eq(AnySeq(len(Value.cast(s.payload))))]
+            else:
+                m.d.comb += s.ready.eq(AnySeq(1))
+        for name, member in dut.signature.members.items():
+            if name not in driven and member.flow.name == "In" and not member.is_signature:
+                port = Value.cast(getattr(dut, name))
+                m.d.comb += port.eq(AnySeq(len(port)))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.sync
+        m.submodules.dut = dut = self.dut
+        # Registered, reset-less: the previous cycle's reset (init 1: the initial state is no history).
+        past_rst = Signal(init=1, reset_less=True)
+        m.d.sync += past_rst.eq(self.sync.rst)
+        m.d.comb += self.armed.eq(~Initial() & ~past_rst)
+
+        streams = stream_members(dut)
+        self._drive_inputs(m, streams)
+        for name, (s, is_input) in streams.items():
+            if is_input or "handshake" in self.groups:
+                watched = s
+                if self.mutant == "ready" and not is_input:
+                    watched = _Watched(s.valid, Const(0), s.payload)
+                m.submodules[f"contract_{name}"] = StreamContract(watched, armed=self.armed, environment=is_input,
+                                                                  name=name)
+
+        ratio = FAMILY_RATIOS.get(self.design)
+        if ratio is not None:
+            unit = getattr(dut, ratio.unit_in)
+            fire = unit.valid & unit.ready
+            unit_fire = fire & unit.payload.last if ratio.per == "last" else fire
+            if ratio.max_beats is not None:
+                longest = getattr(self.params, ratio.max_beats)
+                beat = Signal(range(max(longest, 2)), name=f"{ratio.unit_in}_beat")
+                ends = unit.payload.last | (beat == longest - 1)
+                with m.If(fire):
+                    m.d.sync += beat.eq(Mux(ends, 0, beat + 1))
+                unit_fire = fire & ends
+            if self.mutant == "counts":
+                seen = Signal(name="mutant_seen_unit")
+                m.d.sync += seen.eq(seen | unit_fire)
+                unit_fire = unit_fire & seen
+            out = getattr(dut, ratio.out)
+            per_unit = ratio.out_per_unit
+            if isinstance(per_unit, str):
+                per_unit = getattr(self.params, per_unit)
+            if "counts" in self.groups:
+                m.submodules.counts = _BeatCount(unit_fire=unit_fire, out=out, armed=self.armed, per_unit=per_unit,
+                                                 width=self.count_width, name=f"{ratio.unit_in}_to_{ratio.out}",
+                                                 last_every=ratio.last_every)
+                if ratio.last_follows:
+                    m.submodules.job_counts = _BeatCount(
+                        unit_fire=fire & unit.payload.last, out=out, armed=self.armed, per_unit=None,
+                        width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
+            if "cover" in self.groups:
+                done = out.valid & out.ready & (out.payload.last if _has_last(out) else 1)
+                m.d.comb += Cover(self.armed & done, f"{ratio.out}: a job completes")
+        return m
+
+
+class MacEquivalence(Elaboratable):
+    """Miter of the baseline and the carry-save output-stationary MAC cell.
+
+    Both cells (:class:`~accelgen.hdl.pe.OutputStationaryPE`, ``mac="baseline"`` and
+    ``mac="carry_save"``, ``overflow="wrap"``) get the same free operands and markers every
+    cycle (``AnySeq``). The property, checked every cycle after reset:
+
+    - ``base.acc == (cs.acc_sum + cs.acc_carry) mod 2**acc_width`` and the same ``done``.
+
+    Why k-induction is sound and conclusive here: the only other state of a cell is its
+    ``fresh`` flag (the next product starts a new sum), which both cells compute from the
+    same markers; the miter asserts ``base.fresh == cs.fresh`` too, so the assertion set is an
+    inductive invariant (depth 1; the assertions are not gated on reset, as both cells reset
+    to the same state): from *any* state
+    where the running sums agree, *any* operands keep them equal. The accumulator width is
+    the cell's full width, so the proof covers every operand and every accumulated value.
+    The cells are built without ``pipeline_product``: with it the baseline keeps a product
+    register and the carry-save cell operand registers, state the miter cannot compare;
+    the arithmetic (partial products, compressor tree, accumulator) is the same.
+
+    Parameters
+    ----------
+    a_width, b_width : int
+        Operand widths (1..8 here; signed operands).
+    acc_width : int
+        Accumulator width (default ``a_width + b_width + 4``).
+    mutate : bool
+        Build the carry-save cell with a one-bit narrower operand ``b``, so the miter must
+        FAIL (the mutation check).
+    a_split : (bits, value), optional
+        Assume the top ``bits`` bits of operand ``a`` equal ``value`` in every cycle: one case
+        of a case split. The invariant is 1-inductive (depth 1: from any state where it holds,
+        one cycle with any operands keeps it), so the ``2**bits`` cases, each proved at depth
+        1, together prove it for every operand. It splits the 8-bit multiplier equivalence,
+        which is hard for the solver in one piece.
+    """
+
+    def __init__(self, *, a_width: int, b_width: int, acc_width: int | None = None, signed_ops: bool = True,
+                 mutate: bool = False, a_split: tuple | None = None):
+        self.a_split = a_split
+        shape = signed if signed_ops else unsigned
+        self.a_shape, self.b_shape = shape(a_width), shape(b_width)
+        self.acc_width = acc_width if acc_width is not None else a_width + b_width + 4
+        common = dict(a_shape=self.a_shape, acc_shape=signed(self.acc_width), overflow="wrap",
+                      pipeline_product=False, forward_a=False, forward_b=False)
+        self.base = OutputStationaryPE(b_shape=self.b_shape, mac="baseline", **common)
+        cs_b = shape(b_width - 1) if mutate else self.b_shape
+        self.cs = OutputStationaryPE(b_shape=cs_b, mac="carry_save", **common)
+        self.sync = ClockDomain("sync")
+
+    def ports(self) -> list:
+        """``clk`` and ``rst``."""
+        return [self.sync.clk, self.sync.rst]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.sync
+        m.submodules.base = base = self.base
+        m.submodules.cs = cs = self.cs
+        a, b = Signal(self.a_shape), Signal(self.b_shape)
+        valid, last = Signal(), Signal()
+        m.d.comb += [a.eq(AnySeq(len(a))), b.eq(AnySeq(len(b))), valid.eq(AnySeq(1)), last.eq(AnySeq(1))]
+        for cell in (base, cs):
+            m.d.comb += [cell.a_in.eq(a), cell.b_in.eq(b), cell.valid_in.eq(valid), cell.last_in.eq(last)]
+        if self.a_split is not None:
+            bits, value = self.a_split
+            m.d.comb += Assume(a.as_unsigned()[len(a) - bits:] == value)
+        width = self.acc_width
+        pair = (cs.acc_sum + cs.acc_carry)[:width]
+        # Not gated on reset: both cells reset to the same state, so the equalities hold in
+        # every state, the initial one and those during and after a reset included.
+        m.d.comb += [
+            Assert(base.acc.as_unsigned() == pair, "carry-save sum differs from the baseline accumulator"),
+            Assert(base.done == cs.done, "done differs"),
+            Assert(base.fresh == cs.fresh, "fresh differs"),
+        ]
+        m.d.comb += Cover(~Initial() & base.done & (base.acc != 0), "a nonzero dot product finishes")
+        return m
+
+
+def _rule_instances(rule, config, rbufs):
+    """Scope instances of a timing rule: ``[(key, touches(cmd_view) -> Value)]``.
+
+    Written from the command set's text (:mod:`accelgen.hdl.pim.isa`), not from the
+    controller's gates: single-bank commands touch their bank and row buffer, ACTAB / MACAB /
+    PREA every bank at their row buffer, REF every bank and buffer; a bank group is touched by
+    anything touching one of its banks; WRGB and MACAB touch their global-buffer slot.
+    """
+    bpg = config.banks_per_group
+    single = (Cmd.ACT, Cmd.PRE, Cmd.RD, Cmd.WR)
+    all_bank = (Cmd.ACTAB, Cmd.MACAB, Cmd.PREA)
+
+    def is_any(slot, cmds):
+        return _any_of([slot.cmd == cmd for cmd in cmds])
+
+    # With one row buffer (one slot) the field cannot name another: it is not read. Its
+    # legality (0) is a field rule, not a timing rule (the simulation checker has it).
+    def is_rbuf(slot, rbuf):
+        return (slot.rbuf == rbuf) if rbufs > 1 else Const(1)
+
+    def is_slot(slot, index):
+        return (slot.slot == index) if config.gb_slots > 1 else Const(1)
+
+    if rule.scope == "channel":
+        return [("ch", lambda slot, cmds: is_any(slot, cmds))]
+    if rule.scope == "gb_slot":
+        return [(f"slot{s}", lambda slot, cmds, s=s: is_any(slot, [c for c in cmds if c in (Cmd.WRGB, Cmd.MACAB)])
+                 & is_slot(slot, s)) for s in range(config.gb_slots)]
+    instances = []
+    if rule.scope == "bank":
+        for bank in range(config.banks):
+            for rbuf in range(rbufs):
+                def touches(slot, cmds, bank=bank, rbuf=rbuf):
+                    own = (slot.bg * bpg + slot.bank == bank) & is_rbuf(slot, rbuf)
+                    return (is_any(slot, [c for c in cmds if c in single]) & own
+                            | is_any(slot, [c for c in cmds if c in all_bank]) & is_rbuf(slot, rbuf)
+                            | is_any(slot, [c for c in cmds if c == Cmd.REF]))
+                instances.append((f"b{bank}r{rbuf}", touches))
+    elif rule.scope == "bank_group":
+        for group in range(config.bank_groups):
+            def touches(slot, cmds, group=group):
+                return (is_any(slot, [c for c in cmds if c in single]) & (slot.bg == group)
+                        | is_any(slot, [c for c in cmds if c in all_bank or c == Cmd.REF]))
+            instances.append((f"g{group}", touches))
+    return instances
+
+
+def _any_of(terms):
+    expr = Value.cast(0)
+    for term in terms:
+        expr = expr | term
+    return expr
+
+
+#: The commands the PIM controller issues (its units: MAC, precharge, activate, refresh,
+#: vector loader; ``accelgen.generators.pim_ctrl``). Used by the strengthening invariants only.
+CONTROLLER_COMMANDS = frozenset({Cmd.ACTAB, Cmd.MACAB, Cmd.PREA, Cmd.REF, Cmd.WRGB, Cmd.RDMAC, Cmd.CLRMAC})
+
+
+def _gate_counter_name(rule, key) -> str:
+    # The gate keeps one counter per row buffer, slot or channel (all-bank commands: every
+    # bank alike), named wait_<rule>_<scope><instance> (accelgen.hdl.pim.gate).
+    instance = {"bank": key[key.index("r") + 1:] if key.startswith("b") else "0",
+                "gb_slot": key[len("slot"):]}.get(rule.scope, "0")
+    return f"wait_{rule.name}_{rule.scope}{instance}"
+
+
+def _fragment_signals(fragment, path, prefix: str) -> dict:
+    """``{name: signal}`` of the signals driven in the subfragment at ``path`` whose name
+    starts with ``prefix`` (empty if there is no such subfragment)."""
+    for name in path:
+        found = [sub for sub, sub_name, _ in fragment.subfragments if sub_name == name]
+        if not found:
+            return {}
+        fragment = found[0]
+    signals = {}
+    for statements in fragment.statements.values():
+        for statement in statements:
+            for signal in statement._lhs_signals():
+                if signal.name.startswith(prefix):
+                    signals[signal.name] = signal
+    return signals
+
+
+def pim_timing_rules(config) -> list:
+    """The rows of :data:`~accelgen.hdl.pim.timing.TIMING_TABLE` that constrain anything in
+    ``config``: delays above one cycle (one command per cycle meets a delay of one), plus
+    ``tFAW`` when an ACTAB weighs in the window."""
+    rules = []
+    for rule in TIMING_TABLE:
+        if rule.scope == "window":
+            if rule.delay(config) > 1:
+                rules.append(rule)
+        elif rule.delay(config) > 1:
+            rules.append(rule)
+    return rules
+
+
+class PimTimingSpec(Elaboratable):
+    """The PIM controller's command slots against its declarative timing table.
+
+    The controller (``pim_ctrl``) gets free inputs every cycle: job descriptors and vector
+    words (valid/ready streams under the stream contract's assumptions), result ``ready`` and
+    read data. For every channel, every row of the timing table (:func:`pim_timing_rules`,
+    so the property set grows with the table) and every instance of the row's scope, an age
+    register counts the cycles since the last ``earlier`` command that touched the instance
+    (saturating at the delay); a ``later`` command touching it asserts ``age >= delay``. The
+    four-activate window keeps the ages and weights of the last four activations and asserts
+    that an activation never brings the weight within ``tFAW`` cycles above 4. The delays come
+    from ``params.config()``, the true configuration, also when the hardware is built with
+    ``mutate`` (one timing value one cycle short), which must then FAIL.
+
+    k-induction needs two kinds of strengthening invariants, asserted (so checked, never
+    assumed): every checker age agrees with the remaining count of the controller's timing
+    gate for the same rule and instance (found by name in the elaborated gate), an age of a
+    rule whose earlier commands the controller never issues stays saturated, and the command
+    slot holds only the controller's commands (:data:`CONTROLLER_COMMANDS`). With them the
+    proof closes at depth 1-4 whatever the delays (tRFC is 210 cycles or more).
+
+    Covers: ``"gemv"``, a MACAB (a GEMV pass), an RDMAC (results read) and a result beat with
+    ``last`` (a complete job); ``"ref"``, a REF.
+
+    Parameters
+    ----------
+    params : PimCtrlParams
+        The controller's configuration (a small geometry keeps the proof small).
+    rules : sequence of str, optional
+        Only these table rows (default: all that apply).
+    link_gates : bool
+        Add the strengthening invariants (for k-induction). A mutant (``params.mutate``) is
+        checked without them by BMC, so that the timing assertion itself must fail.
+    covers : sequence of str
+        ``"gemv"`` and/or ``"ref"``.
+    starve : bool
+        No job or vector word is ever valid (the mutant of the GEMV cover).
+    """
+
+    def __init__(self, params, *, rules=None, link_gates: bool = True, covers=("gemv", "ref"), starve: bool = False):
+        self.params = params
+        self.link_gates = link_gates
+        self.covers = tuple(covers)
+        self.starve = starve
+        self.config = params.config()
+        self.rules = [r for r in pim_timing_rules(self.config) if rules is None or r.name in rules]
+        self.dut = get_design("pim_ctrl").component(params)
+        self.sync = ClockDomain("sync")
+        self.armed = Signal(name="armed")
+
+    def ports(self) -> list:
+        """``clk`` and ``rst``."""
+        return [self.sync.clk, self.sync.rst]
+
+    def _delay_rule(self, m, slot, channel, rule, rbufs, gate_counters):
+        delay = rule.delay(self.config)
+        for key, touches in _rule_instances(rule, self.config, rbufs):
+            earlier = touches(slot, sorted(rule.earlier))
+            later = touches(slot, sorted(rule.later))
+            age = Signal(range(delay + 1), init=delay, name=f"age_{rule.name}_c{channel}_{key}")
+            # >= rather than ==: an induction may start from a value the range cannot reach.
+            m.d.sync += age.eq(Mux(earlier, 1, Mux(age >= delay, delay, age + 1)))
+            with m.If(self.armed & later):
+                m.d.comb += Assert(age >= delay, f"{rule.name} ({rule.scope} {key}, channel {channel}): "
+                                                 f"fewer than {delay} cycles")
+            if not self.link_gates:
+                continue
+            counter = gate_counters.get(_gate_counter_name(rule, key))
+            if not set(rule.earlier) & CONTROLLER_COMMANDS:
+                # A command the controller never issues started no delay: the age stays
+                # saturated (an invariant k-induction needs, checked with the command set below).
+                m.d.comb += Assert(age == delay, f"{rule.name} ({key}): an age without its command")
+            elif counter is not None:
+                # Strengthening invariant (checked, not assumed): the gate's down-counter is
+                # what remains of the delay since the command this checker saw.
+                expected = Mux(earlier, delay - 1, Mux(age >= delay, 0, delay - 1 - age))
+                m.d.comb += Assert(counter == expected, f"{rule.name} ({key}): gate counter out of step")
+
+    def _link_window(self, m, slot, ages, masses, gate_ring, window):
+        """Strengthening invariants of the window (checked, not assumed): the checker's ring
+        is ordered by age and holds ACTAB weights; the gate's ring of ACTAB down-counters is
+        what remains of the window since the activations the checker saw."""
+        weight = self.config.faw_weight_actab
+        m.d.comb += [Assert(ages[i] <= ages[i + 1], "tFAW: checker ring out of order") for i in range(3)]
+        m.d.comb += [Assert((age >= window) | (mass == weight), "tFAW: an activation that is not an ACTAB")
+                     for age, mass in zip(ages, masses)]
+        actab = slot.cmd == Cmd.ACTAB
+
+        def remaining(age):
+            return Mux(age >= window, 0, window - 1 - age)
+
+        for i, counter in enumerate(gate_ring):
+            expected = Mux(actab, window - 1 if i == 0 else remaining(ages[i - 1]), remaining(ages[i]))
+            m.d.comb += Assert(counter == expected, f"tFAW: gate ring entry {i} out of step")
+
+    def _window_rule(self, m, slot, channel, rule, gate_ring):
+        window = rule.delay(self.config)
+        weights = [(Cmd.ACT, 1), (Cmd.ACTAB, self.config.faw_weight_actab)]
+        weight = Mux(slot.cmd == Cmd.ACT, 1, Mux(slot.cmd == Cmd.ACTAB, self.config.faw_weight_actab, 0))
+        activate = _any_of([slot.cmd == cmd for cmd, w in weights if w > 0])
+        ages = [Signal(range(window + 1), init=window, name=f"faw_age_c{channel}_{i}") for i in range(4)]
+        masses = [Signal(3, name=f"faw_weight_c{channel}_{i}") for i in range(4)]
+        in_window = sum(Mux(age < window, mass, 0) for age, mass in zip(ages, masses))
+        with m.If(self.armed & activate):
+            m.d.comb += Assert(in_window + weight <= 4, f"tFAW (channel {channel}): activations within "
+                                                       f"{window} cycles weigh more than 4")
+        if self.link_gates and gate_ring:
+            self._link_window(m, slot, ages, masses, gate_ring, window)
+        with m.If(activate):
+            m.d.sync += [ages[0].eq(1), masses[0].eq(weight)]
+            for i in range(1, 4):
+                m.d.sync += [ages[i].eq(Mux(ages[i - 1] >= window, window, ages[i - 1] + 1)),
+                             masses[i].eq(masses[i - 1])]
+        with m.Else():
+            m.d.sync += [age.eq(Mux(age >= window, window, age + 1)) for age in ages]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.sync
+        dut = self.dut
+        # Elaborated here so that the invariants can name the timing gates' counters.
+        m.submodules.dut = fragment = Fragment.get(dut, platform)
+        past_rst = Signal(init=1, reset_less=True)
+        m.d.sync += past_rst.eq(self.sync.rst)
+        m.d.comb += self.armed.eq(~Initial() & ~past_rst)
+        streams = stream_members(dut)
+        for name, (s, is_input) in streams.items():
+            if is_input:
+                valid = 0 if self.starve else AnySeq(1)
+                m.d.comb += [s.valid.eq(valid), Value.cast(s.payload).eq(AnySeq(len(Value.cast(s.payload))))]
+                m.submodules[f"contract_{name}"] = StreamContract(s, armed=self.armed, environment=True, name=name)
+            else:
+                m.d.comb += s.ready.eq(AnySeq(1))
+        m.d.comb += Value.cast(dut.rdata).eq(AnySeq(len(Value.cast(dut.rdata))))
+
+        rbufs = 2 if self.config.dual_row_buffer else 1
+        for channel in range(self.params.channels):
+            slot = dut.cmd[channel]
+            counters = _fragment_signals(fragment, ("arbiter", f"gate_{channel}"), "wait_")
+            for rule in self.rules:
+                if rule.scope == "window":
+                    if self.config.faw_weight_actab > 0:
+                        ring = _fragment_signals(fragment, ("arbiter", f"gate_{channel}"), "faw_")
+                        self._window_rule(m, slot, channel, rule, [ring[name] for name in sorted(ring)])
+                else:
+                    self._delay_rule(m, slot, channel, rule, rbufs, counters)
+            if self.link_gates:
+                m.d.comb += Assert(_any_of([slot.cmd == cmd for cmd in CONTROLLER_COMMANDS | {Cmd.NOP}]),
+                                   f"channel {channel}: a command outside the controller's set")
+        first = dut.cmd[0].cmd
+        if "gemv" in self.covers:
+            m.d.comb += [
+                Cover(self.armed & (first == Cmd.MACAB), "a MACAB issues (a GEMV pass)"),
+                Cover(self.armed & (first == Cmd.RDMAC), "an RDMAC issues (results are read)"),
+                Cover(self.armed & dut.res.valid & dut.res.ready & dut.res.payload.last, "a job completes"),
+            ]
+        if "ref" in self.covers:
+            m.d.comb += Cover(self.armed & (first == Cmd.REF), "a REF issues")
+        return m
