@@ -45,16 +45,16 @@ components of :mod:`accelgen.hdl.tile_io`) is :class:`TileEngine`, which the out
 import dataclasses
 
 import numpy as np
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In
 
 from ..hdl.booth_serial import BoothSerialGrid, beat_steps
 from ..hdl.layouts import TileStreamSignature
 from ..hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission, engine_outputs
-from ..hdl.trees import DotProductAccumulator
+from ..hdl.trees import DotProductAccumulator, ReductionPlan, reduction_plan, stages_for_depth
 from . import DesignComponent
-from .params import TileEngineParams
+from .params import TileEngineParams, param
 
 __all__ = ["RESULT_LATENCY", "GridResults", "TileEngine", "EngineParams", "BroadcastEngine", "booth_serial_cycles",
            "serial_cycles"]
@@ -84,18 +84,71 @@ class EngineParams(TileEngineParams):
     mac : str
         ``same_weight_tree`` needs ``depth >= 2``. ``booth_serial`` takes
         ``max(1, nonzero Booth digit positions)`` cycles per beat (:func:`booth_serial_cycles`).
+    pipeline : int or None
+        Register stages in each output's reduction, between the operand registers and the
+        accumulate loop (``0..`` the reduction's feed-forward steps; ``len(plan.steps)`` of
+        :func:`accelgen.hdl.trees.reduction_plan`), placed where they balance the estimated
+        logic depth; each adds one cycle to :attr:`result_latency`. Default: from
+        ``depth_target``, else 0. Not with ``mac="booth_serial"``.
+    depth_target : int or None
+        Logic-depth target in two-input gate levels (4..512): ``pipeline`` becomes the fewest
+        stages whose estimated depth per stage meets it (:func:`accelgen.hdl.trees.stages_for_depth`;
+        where even one step or the accumulate loop is deeper, the stages that get closest).
+        Give ``pipeline`` or ``depth_target``, not both.
     """
+
+    pipeline: int | None = param(None, "register stages in each output's reduction (default: from depth_target, "
+                                 "else 0)", min=0, max=64)
+    depth_target: int | None = param(None, "logic depth target (2-input gate levels) that sets pipeline "
+                                     "automatically", min=4, max=512)
 
     #: Registry name of the engine (set by each subclass).
     engine = "engine"
+    digest_neutral = {"pipeline": 0, "depth_target": None}
+
+    @property
+    def reduction_plan(self) -> ReductionPlan:
+        """Estimated depth of each output's reduction steps and loop (:func:`~accelgen.hdl.trees.reduction_plan`)."""
+        return self._plan(self.acc_width, self.overflow)
+
+    def _plan(self, acc_width, overflow) -> ReductionPlan:
+        acc_shape = signed(acc_width) if self.acc_signed else unsigned(acc_width)
+        return reduction_plan(a_shape=self.a_shape, b_shape=self.b_shape, depth=self.depth, acc_shape=acc_shape,
+                              mac=self.mac, overflow=overflow)
+
+    def resolve(self):
+        if self.pipeline is not None and self.depth_target is not None:
+            raise ValueError(f"pipeline={self.pipeline} and depth_target={self.depth_target} are both set: give one "
+                             "(depth_target derives pipeline)")
+        pipeline = self.pipeline
+        if pipeline is None:
+            pipeline = 0
+            if self.depth_target is not None and self.mac != "booth_serial":
+                plan = self._plan(self.acc_width or self.safe_acc_width, self.overflow or "wrap")
+                pipeline = stages_for_depth(plan, self.depth_target)
+        # The derived defaults below (out_fifo_depth) depend on the result latency.
+        object.__setattr__(self, "pipeline", pipeline)
+        return {**super().resolve(), "pipeline": pipeline}
+
+    def check(self):
+        super().check()
+        if self.mac == "booth_serial" and self.pipeline:
+            raise ValueError(f"pipeline={self.pipeline} is not legal with mac='booth_serial' (a digit-serial grid "
+                             "has no reduction tree to pipeline): must be 0")
+        if self.mac != "booth_serial":
+            steps = len(self.reduction_plan.steps)
+            if self.pipeline > steps:
+                raise ValueError(f"pipeline={self.pipeline} is out of range: must be an integer in 0..{steps} (the "
+                                 f"feed-forward steps of a {self.depth}-product {self.mac} reduction)")
 
     @property
     def result_latency(self) -> int:
         """Cycles from a tile's last accepted beat to its first result row on ``c``:
         :data:`RESULT_LATENCY`, plus one for ``mac="carry_save"`` (a register between the row
         select and the final adder) and for ``mac="booth_serial"`` (counted from the final
-        cycle of the tile's last beat; digit selection and accumulation are two stages)."""
-        return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save"))
+        cycle of the tile's last beat; digit selection and accumulation are two stages), plus
+        :attr:`pipeline`."""
+        return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save")) + self.pipeline
 
     def mac_rejection(self):
         if self.mac == "same_weight_tree" and self.depth < 2:
@@ -325,7 +378,7 @@ class BroadcastEngine(TileEngine):
             for j in range(p.cols):
                 unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
                     a_shape=p.a_shape, b_shape=p.b_shape, depth=p.depth, acc_shape=p.acc_shape,
-                    overflow=p.overflow, mac=p.mac,
+                    overflow=p.overflow, mac=p.mac, pipeline=p.pipeline,
                 )
                 units[i][j] = unit
                 m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]

@@ -87,6 +87,10 @@ class DesignParams:
     axis_reset: str = param("aresetn", "reset port of the axis interface: aresetn (active low) or areset "
                             "(active high)", choices=("aresetn", "areset"))
 
+    #: Fields left out of :meth:`digest` while they hold these values (options added after a
+    #: family's first release, so its existing configurations keep their module names).
+    digest_neutral = {}
+
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
@@ -193,8 +197,9 @@ class DesignParams:
 
     def digest(self) -> str:
         """Short stable hash of the parameter values, used to name modules and builds."""
+        neutral = {**INTERFACE_DEFAULTS, **self.digest_neutral}
         values = {key: value for key, value in self.to_dict().items()
-                  if not (key in INTERFACE_DEFAULTS and INTERFACE_DEFAULTS[key] == value)}
+                  if not (key in neutral and neutral[key] == value)}
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 

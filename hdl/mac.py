@@ -31,7 +31,8 @@ from amaranth.hdl import _ast
 
 from .util import ceil_div
 
-__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "prefix_add"]
+__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "compress_stages",
+           "prefix_add"]
 
 #: The multiply-accumulate micro-architectures engines offer (their ``mac`` parameter).
 MAC_STYLES = ("baseline", "carry_save", "same_weight_tree", "booth_serial")
@@ -373,7 +374,41 @@ def _materialize(m, columns: list[list], width: int, name: str) -> list[list]:
     return out
 
 
-def compress(rows, width: int, *, m=None, name: str = "csa") -> tuple[Value, Value]:
+def compress_stages(rows, width: int) -> int:
+    """Number of compressor stages :func:`compress` uses for ``rows`` (0 when at most two rows
+    remain after constant folding); the stage indices of ``register_after`` are ``0..`` this."""
+    matrix = _BitMatrix(width)
+    for row in rows:
+        matrix.add_value(row)
+    columns = matrix.finish()
+    stages = 0
+    # The same loop as compress (without naming signals): a pass may need a second round.
+    while max((len(column) for column in columns), default=0) > 2:
+        for target in _dadda_targets(max(len(column) for column in columns)):
+            columns = _reduce_stage(columns, target, width)
+            stages += 1
+    return stages
+
+
+def _register(m, columns: list[list], width: int, name: str) -> list[list]:
+    """Pass a stage's bits through plain registers (no reset: a pipeline stage whose contents
+    matter only when the beat it carries is valid); constant bits stay constants."""
+    height = max((len(column) for column in columns), default=0)
+    out = [[] for _ in range(width)]
+    for level in range(height):
+        row = Signal(width, name=f"{name}_{level}", reset_less=True)
+        for position, column in enumerate(columns):
+            if level < len(column):
+                bit = column[level]
+                if _is_const(bit):
+                    out[position].append(bit)
+                else:
+                    m.d.sync += row[position].eq(bit)
+                    out[position].append(row[position])
+    return out
+
+
+def compress(rows, width: int, *, m=None, name: str = "csa", register_after=()) -> tuple[Value, Value]:
     """Carry-save reduction of ``rows`` to a (sum, carry) pair.
 
     Parameters
@@ -391,6 +426,11 @@ def compress(rows, width: int, *, m=None, name: str = "csa") -> tuple[Value, Val
         Amaranth simulator evaluates the tree in linear rather than exponential time.
     name : str
         Prefix of those signal names.
+    register_after : collection of int
+        Pipeline the tree: the bits are registered (``<name>_r<stage>_<level>``, plain
+        registers) after these stages; ``0`` registers the input rows themselves and ``s``
+        the bits after compressor stage ``s`` (``1..``:func:`compress_stages`). Needs ``m``.
+        The pair then arrives ``len(register_after)`` cycles after the rows.
 
     Returns
     -------
@@ -406,6 +446,14 @@ def compress(rows, width: int, *, m=None, name: str = "csa") -> tuple[Value, Val
     for row in rows:
         matrix.add_value(row)
     columns = matrix.finish()
+    register_after = set(register_after)
+    if register_after and m is None:
+        raise ValueError("compress needs m to register stages")
+    if not register_after <= set(range(compress_stages(rows, width) + 1)):
+        raise ValueError(f"register_after={sorted(register_after)} is not legal: stages are "
+                         f"0..{compress_stages(rows, width)}")
+    if 0 in register_after:
+        columns = _register(m, columns, width, f"{name}_r0")
     stage = 0
     while True:
         height = max((len(column) for column in columns), default=0)
@@ -416,6 +464,8 @@ def compress(rows, width: int, *, m=None, name: str = "csa") -> tuple[Value, Val
             if m is not None:
                 columns = _materialize(m, columns, width, f"{name}_s{stage}")
             stage += 1
+            if stage in register_after:
+                columns = _register(m, columns, width, f"{name}_r{stage}")
         if stage > 64:  # pragma: no cover - every stage removes bits; cannot happen
             raise RuntimeError("compressor tree did not converge")
     pair = []

@@ -14,16 +14,159 @@ Its MAC micro-architecture is chosen by ``mac`` (:data:`accelgen.hdl.mac.MAC_STY
 
 All three compute bit-identical results. (``"booth_serial"`` is not a per-output unit: its
 digit positions are shared by a whole grid, see :class:`accelgen.hdl.booth_serial.BoothSerialGrid`.)
+
+Pipelining: the reduction of a beat's ``depth`` products is feed-forward, only the
+accumulation is a loop. With ``pipeline=n`` the unit puts ``n`` register stages into the
+feed-forward part (the last one right in front of the loop, so the loop holds only the
+accumulate step), placed by :func:`place_stages` on the estimated logic depth of each step
+(:func:`reduction_plan`); the result appears ``n`` cycles later. :func:`stages_for_depth`
+gives the fewest stages that bring every stage under a depth target.
 """
+
+import dataclasses
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import OVERFLOW_MODES, clamp, dot_product_range, shape_for_range
-from .mac import MAC_STYLES, compress, partial_products
+from .mac import MAC_STYLES, compress, compress_stages, partial_products, prefix_add
+from .util import ceil_log2
 
-__all__ = ["adder_tree", "pipelined_tree", "DotProductAccumulator"]
+__all__ = ["adder_tree", "pipelined_tree", "DotProductAccumulator", "ReductionPlan", "reduction_plan",
+           "place_stages", "stages_for_depth", "BOOTH_LEVELS", "CSA_STAGE_LEVELS"]
+
+#: Estimated two-input gate levels (the cells of the generic flow, ``abc -g``) of the steps of a
+#: reduction; estimates for placing registers, the synthesized depth is measured by the benchmarks.
+#: Radix-4 Booth recoding and multiple selection of the partial products:
+BOOTH_LEVELS = 6
+#: One compressor stage: a full adder's sum is an XOR3 (2 levels), its carry a majority (3).
+CSA_STAGE_LEVELS = 3
+
+
+def _ripple_levels(width: int) -> int:
+    # Generic synthesis maps ``+`` and ``*``'s final adder to a ripple-carry chain.
+    return 2 * width
+
+
+def _prefix_levels(width: int) -> int:
+    # prefix_add: propagate/generate, ceil_log2 levels of g | (p & g'), the final XOR.
+    return 2 + 2 * ceil_log2(max(width, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReductionPlan:
+    """Estimated logic depth of a dot-product accumulator's steps.
+
+    Attributes
+    ----------
+    steps : tuple of int
+        Feed-forward steps from the operand registers to the accumulate loop, in order, each
+        its estimated gate levels; a register stage may follow any step.
+    loop : int
+        Levels of the accumulate loop (the accumulator back to itself), which no register
+        stage can shorten.
+    unpipelined : int or None
+        Levels of the whole unit without stages, where it is built differently (a
+        compressor style then joins the accumulator to the products' tree); ``None``: the
+        steps followed by the loop.
+    """
+
+    steps: tuple
+    loop: int
+    unpipelined: int | None = None
+
+    def stage_depths(self, cuts) -> list[int]:
+        """Levels of each pipeline segment for register stages after the steps in ``cuts``."""
+        depths, run = [], 0
+        for index, levels in enumerate(self.steps):
+            run += levels
+            if index in cuts:
+                depths.append(run)
+                run = 0
+        return depths + [run]
+
+    def depth(self, stages: int) -> int:
+        """Estimated longest path with ``stages`` register stages (the loop included)."""
+        if stages == 0 and self.unpipelined is not None:
+            return self.unpipelined
+        segments = self.stage_depths(place_stages(self, stages))
+        segments[-1] += self.loop  # the unregistered tail runs into the loop
+        return max(segments + [self.loop])
+
+
+def reduction_plan(*, a_shape, b_shape, depth: int, acc_shape, mac: str, overflow: str = "wrap") -> ReductionPlan:
+    """The :class:`ReductionPlan` of a :class:`DotProductAccumulator` with these parameters."""
+    width = acc_shape.width
+    if mac == "baseline":
+        product = a_shape.width + b_shape.width
+        steps = [_ripple_levels(product)] + [_ripple_levels(product + level + 1) for level in range(ceil_log2(depth))]
+        loop = 1 + _ripple_levels(width) + (4 if overflow == "saturate" else 0)
+        return ReductionPlan(tuple(steps), loop)
+    tree_width = _tree_width(a_shape, b_shape, depth, acc_shape, overflow)
+    a, b = Signal(a_shape), Signal(b_shape)
+    rows = [row for _ in range(depth) for row in partial_products(a, b, tree_width)]
+    steps = [BOOTH_LEVELS] + [CSA_STAGE_LEVELS] * compress_stages(rows, tree_width)
+    joined = BOOTH_LEVELS + CSA_STAGE_LEVELS * compress_stages(rows + [Signal(acc_shape)] * (2 if mac == "carry_save"
+                                                                                            else 1), tree_width)
+    if mac == "carry_save":
+        loop = 1 + 2 * CSA_STAGE_LEVELS  # the pair joins the product pair: a 4:2 compressor
+        return ReductionPlan(tuple(steps), loop, joined + 1)
+    saturate = 4 if overflow == "saturate" else 0
+    loop = 1 + CSA_STAGE_LEVELS + _prefix_levels(tree_width) + saturate
+    # Unpipelined, the tree's pair is added by `+`, which generic synthesis maps to a ripple chain.
+    return ReductionPlan(tuple(steps), loop, joined + 1 + _ripple_levels(tree_width) + saturate)
+
+
+def _tree_width(a_shape, b_shape, depth, acc_shape, overflow) -> int:
+    if overflow == "wrap":
+        return acc_shape.width
+    # Exact: room for the accumulator plus the beat's dot product, so the clamp sees the true sum.
+    beat = shape_for_range(*dot_product_range(a_shape, b_shape, depth))
+    return max(acc_shape.width, beat.width) + 2
+
+
+def place_stages(plan: ReductionPlan, stages: int) -> frozenset:
+    """The steps of ``plan`` that register stages follow, for ``stages`` stages: always the last
+    step (so the loop holds only the accumulation), the others placed so that the longest
+    segment is as short as possible (exact, by dynamic programming)."""
+    steps = list(plan.steps)
+    if not 0 <= stages <= len(steps):
+        raise ValueError(f"stages={stages!r} is not legal: must be an integer in 0..{len(steps)}")
+    if stages == 0:
+        return frozenset()
+    count = len(steps)
+    prefix = [0]
+    for levels in steps:
+        prefix.append(prefix[-1] + levels)
+    # best[k][i]: the smallest longest segment covering steps[:i] with k cuts, the last after step i-1.
+    inf = float("inf")
+    best = [[inf] * (count + 1) for _ in range(stages + 1)]
+    choice = [[None] * (count + 1) for _ in range(stages + 1)]
+    best[0][0] = 0
+    for k in range(1, stages + 1):
+        for i in range(k, count + 1):
+            for j in range(k - 1, i):
+                value = max(best[k - 1][j], prefix[i] - prefix[j])
+                if value < best[k][i]:
+                    best[k][i], choice[k][i] = value, j
+    cuts, i = [], count
+    for k in range(stages, 0, -1):
+        cuts.append(i - 1)
+        i = choice[k][i]
+    return frozenset(cuts)
+
+
+def stages_for_depth(plan: ReductionPlan, target: int) -> int:
+    """The fewest register stages for which every pipeline segment of ``plan`` is at most
+    ``target`` levels deep; where no placement gets there, the fewest stages that reach the
+    shortest longest segment possible (a step deeper than ``target``, or the loop, then bounds
+    the depth, and :meth:`ReductionPlan.depth` says by how much)."""
+    depths = [plan.depth(stages) for stages in range(len(plan.steps) + 1)]
+    for stages, value in enumerate(depths):
+        if value <= target:
+            return stages
+    return depths.index(min(depths))
 
 
 def adder_tree(values):
@@ -81,6 +224,11 @@ class DotProductAccumulator(wiring.Component):
         ``mac="carry_save"``.
     mac : str
         One of :data:`accelgen.hdl.mac.MAC_STYLES` (see the module docstring).
+    pipeline : int
+        Register stages between the operands and the accumulate loop (``0..len(plan.steps)``
+        of :func:`reduction_plan`), placed by :func:`place_stages`; ``done`` and the result
+        come ``pipeline`` cycles later. ``0``: products, reduction and accumulation in one
+        cycle (with a compressor style, the accumulator joins the partial products' tree).
 
     Members
     -------
@@ -97,7 +245,8 @@ class DotProductAccumulator(wiring.Component):
         ``(result_sum + result_carry) mod 2**width``.
     """
 
-    def __init__(self, *, a_shape, b_shape, depth: int, acc_shape, overflow: str = "wrap", mac: str = "baseline"):
+    def __init__(self, *, a_shape, b_shape, depth: int, acc_shape, overflow: str = "wrap", mac: str = "baseline",
+                 pipeline: int = 0):
         if overflow not in OVERFLOW_MODES:
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {overflow!r}")
         if mac not in MAC_STYLES:
@@ -113,6 +262,12 @@ class DotProductAccumulator(wiring.Component):
         self._acc_shape = acc_shape
         self._overflow = overflow
         self._mac = mac
+        self.plan = reduction_plan(a_shape=a_shape, b_shape=b_shape, depth=depth, acc_shape=acc_shape, mac=mac,
+                                   overflow=overflow)
+        if not isinstance(pipeline, int) or isinstance(pipeline, bool) or not 0 <= pipeline <= len(self.plan.steps):
+            raise ValueError(f"pipeline={pipeline!r} is not legal: must be an integer in 0..{len(self.plan.steps)} "
+                             f"(the feed-forward steps of this reduction)")
+        self._pipeline = pipeline
         members = {
             "a": In(data.ArrayLayout(a_shape, depth)),
             "b": In(data.ArrayLayout(b_shape, depth)),
@@ -127,6 +282,8 @@ class DotProductAccumulator(wiring.Component):
         super().__init__(members)
 
     def elaborate(self, platform):
+        if self._pipeline:
+            return self._elaborate_pipelined()
         m = Module()
         # Set after a finished sum, so the next beat replaces rather than adds.
         fresh = Signal(init=1)
@@ -175,3 +332,69 @@ class DotProductAccumulator(wiring.Component):
             with m.If(self.last):
                 m.d.sync += self.result.eq(new)
         return m
+
+    def _elaborate_pipelined(self):
+        m = Module()
+        cuts = place_stages(self.plan, self._pipeline)
+        # valid and last travel with the beat through the stages (reset, unlike the data).
+        valid, last = self.valid, self.last
+        for stage in range(1, self._pipeline + 1):
+            valid_next, last_next = Signal(name=f"valid_p{stage}"), Signal(name=f"last_p{stage}")
+            m.d.sync += [valid_next.eq(valid), last_next.eq(last)]
+            valid, last = valid_next, last_next
+        fresh = Signal(init=1)
+        m.d.sync += self.done.eq(valid & last)
+        with m.If(valid):
+            m.d.sync += fresh.eq(last)
+
+        a = [self.a[d] for d in range(self._depth)]
+        b = [self.b[d] for d in range(self._depth)]
+        acc_shape = self._acc_shape
+        width = acc_shape.width
+        if self._mac == "baseline":
+            acc = Signal(acc_shape, name="acc")
+            new = Mux(fresh, 0, acc) + _registered_sum(m, [x * y for x, y in zip(a, b)], cuts)
+        else:
+            tree_width = _tree_width(self._a_shape, self._b_shape, self._depth, acc_shape, self._overflow)
+            rows = [row for x, y in zip(a, b) for row in partial_products(x, y, tree_width)]
+            beat_sum, beat_carry = compress(rows, tree_width, m=m, name="csa", register_after=cuts)
+            if self._mac == "carry_save":
+                acc_sum = Signal(width, name="acc_sum")
+                acc_carry = Signal(width, name="acc_carry")
+                new_sum, new_carry = compress([beat_sum, beat_carry, Mux(fresh, 0, acc_sum), Mux(fresh, 0, acc_carry)],
+                                              width, m=m, name="acc_csa")
+                with m.If(valid):
+                    m.d.sync += [acc_sum.eq(new_sum), acc_carry.eq(new_carry)]
+                    with m.If(last):
+                        m.d.sync += [self.result_sum.eq(new_sum), self.result_carry.eq(new_carry)]
+                return m
+            acc = Signal(acc_shape, name="acc")
+            loop_sum, loop_carry = compress([beat_sum, beat_carry, Mux(fresh, 0, acc)], tree_width, m=m, name="acc_csa")
+            bits = prefix_add(m, loop_sum, loop_carry, tree_width, name="acc_cpa")
+            new = bits.as_signed() if acc_shape.signed else bits
+        if self._overflow == "saturate":
+            new = clamp(new, acc_shape)
+        with m.If(valid):
+            m.d.sync += acc.eq(new)
+            with m.If(last):
+                m.d.sync += self.result.eq(new)
+        return m
+
+
+def _registered_sum(m, values, cuts):
+    """Balanced ``+`` tree over ``values`` with plain registers after the steps in ``cuts``:
+    step 0 is the values themselves, step ``l`` the ``l``-th level of sums."""
+    values = list(values)
+    level = 0
+    while True:
+        if level in cuts:
+            registered = []
+            for index, value in enumerate(values):
+                reg = Signal(value.shape(), name=f"sum_r{level}_{index}", reset_less=True)
+                m.d.sync += reg.eq(value)
+                registered.append(reg)
+            values = registered
+        if len(values) == 1:
+            return values[0]
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i] for i in range(0, len(values), 2)]
+        level += 1

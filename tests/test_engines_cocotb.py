@@ -31,6 +31,13 @@ CONFIGS = {
     "cube3d_2x3x3_s6s4_sat10-same_weight_tree": ("cube3d", dict(rows=2, cols=3, depth=3, a_width=6, b_width=4, k_max=8,
                                                                 acc_width=10, overflow="saturate",
                                                                 mac="same_weight_tree")),
+    # Pipelined reductions: every style, explicit stage counts and a depth target.
+    "tree_d5_c3_s8-carry_save-p2": ("tree", dict(depth=5, cols=3, k_max=8, mac="carry_save", pipeline=2)),
+    "cube3d_2x3x3_s6s4_sat10-same_weight_tree-t12": ("cube3d", dict(rows=2, cols=3, depth=3, a_width=6, b_width=4,
+                                                                    k_max=8, acc_width=10, overflow="saturate",
+                                                                    mac="same_weight_tree", depth_target=12)),
+    "matrix2d_3x2_u7s5_sat12-baseline-p1": ("matrix2d", dict(rows=3, cols=2, a_width=7, a_signed=False, b_width=5,
+                                                             k_max=16, acc_width=12, overflow="saturate", pipeline=1)),
     # Digit-serial: odd widths (5-bit unsigned A: 3 digit positions, 7-bit signed A: 4).
     "matrix2d_2x3_u5s6-booth_serial": ("matrix2d", dict(rows=2, cols=3, a_width=5, a_signed=False, b_width=6, k_max=6,
                                                         mac="booth_serial")),

@@ -32,6 +32,13 @@ def configs():
             if mac == "same_weight_tree" and design == "matrix2d":
                 continue
             yield pytest.param(design, dict(kwargs, mac=mac), id=f"{name}-{mac}")
+    # Pipelined reductions (the latency and the default result buffer grow with the stages).
+    yield pytest.param("tree", dict(SHAPES["tree_d3_c2_s8"][1], mac="same_weight_tree", pipeline=3),
+                       id="tree_d3_c2_s8-same_weight_tree-p3")
+    yield pytest.param("cube3d", dict(SHAPES["cube3d_2x3x2_s4u7"][1], mac="carry_save", pipeline=1),
+                       id="cube3d_2x3x2_s4u7-carry_save-p1")
+    yield pytest.param("matrix2d", dict(SHAPES["matrix2d_3x2_u5s6"][1], mac="baseline", depth_target=8),
+                       id="matrix2d_3x2_u5s6-baseline-t8")
 
 
 @pytest.mark.parametrize("design,kwargs", list(configs()))
