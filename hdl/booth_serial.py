@@ -24,6 +24,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .mac import compress
 from .trees import adder_tree
 from .util import ceil_div
 
@@ -80,6 +81,19 @@ def _any(bits):
     return functools.reduce(operator.or_, bits)
 
 
+def _booth_codes(operand, positions: int, a_signed: bool) -> list:
+    """``(one, two, neg)`` of each radix-4 Booth digit of ``operand`` (|digit| is 1, 2; sign)."""
+    width = len(operand)
+    fill = operand[width - 1] if a_signed else Const(0, 1)
+    bits = [operand[k] if k < width else fill for k in range(2 * positions)]
+    codes = []
+    for p in range(positions):
+        x0 = bits[2 * p - 1] if p > 0 else Const(0, 1)
+        x1, x2 = bits[2 * p], bits[2 * p + 1]
+        codes.append((x1 ^ x0, (x2 & ~x1 & ~x0) | (~x2 & x1 & x0), x2))
+    return codes
+
+
 class BoothSerialGrid(wiring.Component):
     """``rows x cols`` dot products of ``depth`` products, accumulated over beats, one nonzero
     Booth digit position of the beat's A operands per cycle (see the module docstring).
@@ -99,6 +113,11 @@ class BoothSerialGrid(wiring.Component):
         ``i`` is shared by the outputs of row ``i``, ``b`` column ``j`` by column ``j``.
     acc_shape : Shape
         Accumulator / result shape; sums wrap modulo ``2**acc_shape.width``.
+    carry_save : bool
+        Keep every accumulator as a carry-save pair (the selected partial products, their
+        sign bits and the pair go through one compressor tree, no carry-propagate adder in
+        the loop) and hand out the finished pairs (``result_sum``, ``result_carry``) for the
+        consumer to add once; otherwise a binary accumulator and ``result``.
 
     Members
     -------
@@ -114,15 +133,22 @@ class BoothSerialGrid(wiring.Component):
         One-cycle pulse: new finished sums are in ``result`` (two cycles after ``tile_end``:
         a position is selected in one cycle and added in the next).
     result : Out(ArrayLayout(ArrayLayout(acc_shape, cols), rows))
-        The finished sums, held until the next ones.
+        The finished sums, held until the next ones (without ``carry_save``).
+    result_sum, result_carry : Out(ArrayLayout(ArrayLayout(unsigned(acc_shape.width), cols), rows))
+        The finished sums as carry-save pairs (with ``carry_save``): a sum is
+        ``(result_sum + result_carry) mod 2**width``.
     """
 
-    def __init__(self, *, a_shape, b_shape, rows: int, cols: int, depth: int, acc_shape):
+    def __init__(self, *, a_shape, b_shape, rows: int, cols: int, depth: int, acc_shape, carry_save: bool = False):
         for name, value in (("rows", rows), ("cols", cols), ("depth", depth)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} is not legal: must be a positive integer")
         self._a_shape, self._b_shape, self._acc_shape = a_shape, b_shape, acc_shape
         self._rows, self._cols, self._depth = rows, cols, depth
+        self._carry_save = carry_save
+        pair = data.ArrayLayout(data.ArrayLayout(unsigned(acc_shape.width), cols), rows)
+        results = ({"result_sum": Out(pair), "result_carry": Out(pair)} if carry_save else
+                   {"result": Out(data.ArrayLayout(data.ArrayLayout(acc_shape, cols), rows))})
         super().__init__({
             "a": In(data.ArrayLayout(data.ArrayLayout(a_shape, depth), rows)),
             "b": In(data.ArrayLayout(data.ArrayLayout(b_shape, cols), depth)),
@@ -131,7 +157,7 @@ class BoothSerialGrid(wiring.Component):
             "ready": Out(1),
             "tile_end": Out(1),
             "done": Out(1),
-            "result": Out(data.ArrayLayout(data.ArrayLayout(acc_shape, cols), rows)),
+            **results,
         })
 
     @property
@@ -152,25 +178,14 @@ class BoothSerialGrid(wiring.Component):
         visited = Signal(positions)  # positions already added for this beat
 
         # -- Booth recoding of every A operand (the same for all columns) -----------------------
-        digits = {}  # (i, d) -> [(one, two, neg)] per position
-        for i in range(rows):
-            for d in range(depth):
-                operand = in_a[i][d]
-                width = len(operand)
-                fill = operand[width - 1] if a_signed else Const(0, 1)
-                bits = [operand[k] if k < width else fill for k in range(2 * positions)]
-                codes = []
-                for p in range(positions):
-                    x0 = bits[2 * p - 1] if p > 0 else Const(0, 1)
-                    x1, x2 = bits[2 * p], bits[2 * p + 1]
-                    one = x1 ^ x0
-                    two = (x2 & ~x1 & ~x0) | (~x2 & x1 & x0)
-                    codes.append((one, two, x2))
-                digits[i, d] = codes
-
+        digits = {(i, d): _booth_codes(in_a[i][d], positions, a_signed) for i in range(rows) for d in range(depth)}
+        # The positions to visit are found when the beat is loaded (from the incoming operands),
+        # so the sequencer's next-step logic does not start with an OR over the whole beat.
+        incoming = [_booth_codes(self.a[i][d], positions, a_signed) for i in range(rows) for d in range(depth)]
         nonzero = Signal(positions)
-        for p in range(positions):
-            m.d.comb += nonzero[p].eq(_any(one | two for (one, two, _) in (digits[key][p] for key in digits)))
+        with m.If(self.load):
+            m.d.sync += [nonzero[p].eq(_any(one | two for (one, two, _) in (codes[p] for codes in incoming)))
+                         for p in range(positions)]
         pending = Signal(positions)
         lowest = Signal(positions)  # one-hot: the position added this cycle (0 for an all-zero beat)
         final = Signal()  # this cycle is the beat's final one
@@ -225,7 +240,6 @@ class BoothSerialGrid(wiring.Component):
         m.d.sync += self.done.eq(step_valid & step_last)
         for i in range(rows):
             for j in range(cols):
-                acc = Signal(self._acc_shape, name=f"acc_{i}_{j}")
                 partials = []
                 for d in range(depth):
                     one, two, neg = selected[i, d]
@@ -235,9 +249,25 @@ class BoothSerialGrid(wiring.Component):
                         magnitude = Cat(magnitude, Const(0, 1)).as_signed()
                     partials.append(magnitude ^ neg.replicate(len(magnitude)).as_signed())
                 signs = [selected[i, d][2] for d in range(depth)]
+                if self._carry_save:
+                    self._carry_save_cell(m, i, j, partials, signs, fresh, step_valid, step_last)
+                    continue
+                acc = Signal(self._acc_shape, name=f"acc_{i}_{j}")
                 total = Mux(fresh, 0, acc) + adder_tree(partials) + adder_tree(signs)
                 with m.If(step_valid):
                     m.d.sync += acc.eq(total)
                     with m.If(step_last):
                         m.d.sync += self.result[i][j].eq(total)
         return m
+
+    def _carry_save_cell(self, m, i, j, partials, signs, fresh, step_valid, step_last):
+        width = self._acc_shape.width
+        acc_sum = Signal(width, name=f"acc_sum_{i}_{j}")
+        acc_carry = Signal(width, name=f"acc_carry_{i}_{j}")
+        # The signs' +1s are single bits of weight 1: they are rows of the same tree.
+        rows = partials + [sign.as_unsigned() for sign in signs] + [Mux(fresh, 0, acc_sum), Mux(fresh, 0, acc_carry)]
+        new_sum, new_carry = compress(rows, width, m=m, name=f"csa_{i}_{j}")
+        with m.If(step_valid):
+            m.d.sync += [acc_sum.eq(new_sum), acc_carry.eq(new_carry)]
+            with m.If(step_last):
+                m.d.sync += [self.result_sum[i][j].eq(new_sum), self.result_carry[i][j].eq(new_carry)]

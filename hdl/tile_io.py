@@ -338,8 +338,14 @@ class BusyCounters(wiring.Component):
         with m.If(self.beat):
             m.d.sync += tile_open.eq(~self.last)
         busy = self.beat | tile_open | self.in_flight
+        # busy and beat come late (from the handshake), so they only choose between the count
+        # and its successor, which a log-depth adder forms from the registers alone (`+` would
+        # be a ripple chain as deep as the counter is wide).
+        width = len(self.cycle_count)
         m.d.sync += [
-            self.cycle_count.eq(self.cycle_count + busy),
-            self.mac_count.eq(self.mac_count + Mux(self.beat, Const(self._macs_per_beat), 0)),
+            self.cycle_count.eq(Mux(busy, prefix_add(m, self.cycle_count, 1, width, name="cycle_add"),
+                                    self.cycle_count)),
+            self.mac_count.eq(Mux(self.beat, prefix_add(m, self.mac_count, Const(self._macs_per_beat), width,
+                                                        name="mac_add"), self.mac_count)),
         ]
         return m

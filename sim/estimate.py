@@ -516,6 +516,9 @@ def format_estimate(result: dict) -> list[str]:
             if k in area]
     lines.append(generic)
     lines.append("  ECP5 (estimated): " + ", ".join(ecp5) if ecp5 else "  ECP5: no fit data for this family")
+    if result["params"].get("pipeline"):
+        lines.append("  note: the area fit holds no pipelined configurations: the registers of the "
+                     f"{result['params']['pipeline']} reduction stage(s) come on top")
     return lines
 
 

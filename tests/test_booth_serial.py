@@ -45,8 +45,17 @@ def run_grid(grid, a_beats, b_beats, last, *, idle=0.0, rng=None):
                 ctx.set(grid.last, int(last[index]))
                 loads.append(cycle)
                 index += 1
-            outputs = [grid.result[i][j] for i in range(rows) for j in range(cols)]
+            if hasattr(grid, "result_sum"):  # carry-save pairs: sum, then carry, of every output
+                outputs = [pair[i][j] for pair in (grid.result_sum, grid.result_carry)
+                           for i in range(rows) for j in range(cols)]
+            else:
+                outputs = [grid.result[i][j] for i in range(rows) for j in range(cols)]
             _, _, done, tile_end, *values = await ctx.tick().sample(grid.done, grid.tile_end, *outputs)
+            if hasattr(grid, "result_sum"):
+                width = len(grid.result_sum[0][0])
+                total = (np.array(values[:rows * cols], dtype=object) + np.array(values[rows * cols:], dtype=object))
+                total = total % (1 << width)
+                values = [int(v) - (1 << width) if v >> (width - 1) else int(v) for v in total]
             if tile_end:
                 ends.append(cycle)
             if done:
@@ -61,10 +70,10 @@ def run_grid(grid, a_beats, b_beats, last, *, idle=0.0, rng=None):
     return np.concatenate(results), loads, ends
 
 
-def grid_for(a_width, a_signed, b_width, b_signed, rows, cols, depth, acc_width):
+def grid_for(a_width, a_signed, b_width, b_signed, rows, cols, depth, acc_width, carry_save=False):
     shape = lambda width, is_signed: signed(width) if is_signed else unsigned(width)  # noqa: E731
     return BoothSerialGrid(a_shape=shape(a_width, a_signed), b_shape=shape(b_width, b_signed),
-                           rows=rows, cols=cols, depth=depth, acc_shape=signed(acc_width))
+                           rows=rows, cols=cols, depth=depth, acc_shape=signed(acc_width), carry_save=carry_save)
 
 
 def expected(a_beats, b_beats, last, a_width, a_signed, b_width, b_signed, acc_width):
@@ -74,7 +83,8 @@ def expected(a_beats, b_beats, last, a_width, a_signed, b_width, b_signed, acc_w
 
 @pytest.mark.parametrize("a_signed", [True, False], ids=["a_signed", "a_unsigned"])
 @pytest.mark.parametrize("b_signed", [True, False], ids=["b_signed", "b_unsigned"])
-def test_every_4bit_a_code_against_b_corners(a_signed, b_signed, seed):
+@pytest.mark.parametrize("carry_save", [False, True], ids=["binary", "carry_save"])
+def test_every_4bit_a_code_against_b_corners(a_signed, b_signed, carry_save, seed):
     """Each 4-bit A code is a one-beat tile; the columns hold B = 0, min, max and a random
     value; results exact, and each beat takes max(1, nonzero digits) cycles."""
     rng = np.random.default_rng(seed)
@@ -85,7 +95,7 @@ def test_every_4bit_a_code_against_b_corners(a_signed, b_signed, seed):
     a_beats = codes.reshape(-1, 1, 1)
     b_beats = np.broadcast_to(b_row, (len(codes), 1, 4))
     last = np.ones(len(codes), dtype=np.int64)
-    grid = grid_for(4, a_signed, 6, b_signed, rows=1, cols=4, depth=1, acc_width=12)
+    grid = grid_for(4, a_signed, 6, b_signed, rows=1, cols=4, depth=1, acc_width=12, carry_save=carry_save)
     result, loads, ends = run_grid(grid, a_beats, b_beats, last)
     np.testing.assert_array_equal(result, codes[:, None] * b_row[None, :])
     # Loaded back to back: the beat ends in the cycle the next one is loaded.
@@ -95,7 +105,8 @@ def test_every_4bit_a_code_against_b_corners(a_signed, b_signed, seed):
     assert set(steps) == set(range(1, booth_digit_count(4, a_signed) + 1))  # every digit count occurs
 
 
-def test_shared_positions_across_a_grid(seed):
+@pytest.mark.parametrize("carry_save", [False, True], ids=["binary", "carry_save"])
+def test_shared_positions_across_a_grid(carry_save, seed):
     """A 2 x 3 grid of depth 2, 7-bit signed A, 5-bit unsigned B: tiles of several beats whose
     A operands have every pattern of nonzero positions (all zero, single, all nonzero,
     spread over different operands); cycles per beat follow the union of the operands'
@@ -123,7 +134,7 @@ def test_shared_positions_across_a_grid(seed):
     b_beats[-2:] = 31
     last = np.zeros(len(beats), dtype=np.int64)
     last[[0, 3, 4, 10, 20, 30, len(beats) - 2, len(beats) - 1]] = 1
-    grid = grid_for(a_width, True, 5, False, rows=2, cols=3, depth=2, acc_width=16)
+    grid = grid_for(a_width, True, 5, False, rows=2, cols=3, depth=2, acc_width=16, carry_save=carry_save)
     want = expected(a_beats, b_beats, last, a_width, True, 5, False, 16)
     result, loads, ends = run_grid(grid, a_beats, b_beats, last)
     np.testing.assert_array_equal(result, want)
@@ -135,13 +146,14 @@ def test_shared_positions_across_a_grid(seed):
     np.testing.assert_array_equal(result, want)
 
 
-def test_narrow_accumulator_wraps(seed):
+@pytest.mark.parametrize("carry_save", [False, True], ids=["binary", "carry_save"])
+def test_narrow_accumulator_wraps(carry_save, seed):
     rng = np.random.default_rng(seed)
     a_beats = rng.integers(-128, 128, size=(40, 1, 3))
     b_beats = rng.integers(-128, 128, size=(40, 3, 2))
     last = np.zeros(40, dtype=np.int64)
     last[[9, 39]] = 1
-    grid = grid_for(8, True, 8, True, rows=1, cols=2, depth=3, acc_width=9)
+    grid = grid_for(8, True, 8, True, rows=1, cols=2, depth=3, acc_width=9, carry_save=carry_save)
     result, _, _ = run_grid(grid, a_beats, b_beats, last, idle=0.2, rng=rng)
     np.testing.assert_array_equal(result, expected(a_beats, b_beats, last, 8, True, 8, True, 9))
 
