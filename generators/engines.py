@@ -118,15 +118,18 @@ class EngineParams(TileEngineParams):
                               mac=self.mac, overflow=overflow)
 
     def resolve(self):
-        if self.pipeline is not None and self.depth_target is not None:
-            raise ValueError(f"pipeline={self.pipeline} and depth_target={self.depth_target} are both set: give one "
-                             "(depth_target derives pipeline)")
         pipeline = self.pipeline
-        if pipeline is None:
+        if self.depth_target is not None and self.mac != "booth_serial":
+            plan = self._plan(self.acc_width or self.safe_acc_width, self.overflow or "wrap")
+            derived = stages_for_depth(plan, self.depth_target)
+            # Both may be given when they agree (a resolved configuration read back from its
+            # params.json); otherwise the two say different things.
+            if pipeline is not None and pipeline != derived:
+                raise ValueError(f"pipeline={pipeline} contradicts depth_target={self.depth_target} (which derives "
+                                 f"pipeline={derived}): give one of them")
+            pipeline = derived
+        elif pipeline is None:
             pipeline = 0
-            if self.depth_target is not None and self.mac != "booth_serial":
-                plan = self._plan(self.acc_width or self.safe_acc_width, self.overflow or "wrap")
-                pipeline = stages_for_depth(plan, self.depth_target)
         # The derived defaults below (out_fifo_depth) depend on the result latency.
         object.__setattr__(self, "pipeline", pipeline)
         return {**super().resolve(), "pipeline": pipeline}

@@ -184,8 +184,10 @@ def test_engine_pipeline_parameters():
     # Left at their neutral values the new fields do not change module names.
     assert tree(depth=16, cols=4, mac="carry_save", pipeline=0).digest() == base.digest()
     assert tree(depth=16, cols=4, mac="carry_save", pipeline=1).digest() != base.digest()
-    with pytest.raises(ValueError, match=r"pipeline=1 and depth_target=20 are both set"):
-        tree(pipeline=1, depth_target=20)
+    with pytest.raises(ValueError, match=r"pipeline=5 contradicts depth_target=12 \(which derives pipeline=3\)"):
+        tree(depth=16, cols=4, mac="carry_save", pipeline=5, depth_target=12)
+    # A resolved configuration reads back from its parameters (params.json, the testbench).
+    assert tree(**deep.to_dict()) == deep
     with pytest.raises(ValueError, match=r"pipeline=9 is out of range: must be an integer in 0\.\.3"):
         tree(pipeline=9)
     with pytest.raises(ValueError, match=r"pipeline=2 is not legal with mac='booth_serial'"):
