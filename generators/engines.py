@@ -105,7 +105,7 @@ class EngineParams(TileEngineParams):
 
     #: Registry name of the engine (set by each subclass).
     engine = "engine"
-    digest_neutral = {"pipeline": 0, "depth_target": None}
+    digest_neutral = {**TileEngineParams.digest_neutral, "pipeline": 0, "depth_target": None}
 
     @property
     def reduction_plan(self) -> ReductionPlan:
@@ -115,7 +115,7 @@ class EngineParams(TileEngineParams):
     def _plan(self, acc_width, overflow) -> ReductionPlan:
         acc_shape = signed(acc_width) if self.acc_signed else unsigned(acc_width)
         return reduction_plan(a_shape=self.a_shape, b_shape=self.b_shape, depth=self.depth, acc_shape=acc_shape,
-                              mac=self.mac, overflow=overflow)
+                              mac=self.mac, overflow=overflow, final_adder=self.final_adder)
 
     def resolve(self):
         pipeline = self.pipeline
@@ -307,7 +307,7 @@ class TileEngine(DesignComponent):
 
         rows_out = m.submodules.result_rows = ResultRows(
             p.acc_shape, rows=p.rows, cols=p.cols, depth=p.out_fifo_depth, carry_save=self.carry_save_results(),
-            per_column=self.skewed)
+            per_column=self.skewed, final_adder=p.final_adder)
         for i in range(p.rows):
             for j in range(p.cols):
                 result = grid.results[i][j]
@@ -322,7 +322,8 @@ class TileEngine(DesignComponent):
         wiring.connect(m, rows_out.c, wiring.flipped(self.c))
         m.d.comb += admission.release.eq(rows_out.row_out)
 
-        counters = m.submodules.counters = BusyCounters(counter_width=p.counter_width, macs_per_beat=p.macs_per_beat)
+        counters = m.submodules.counters = BusyCounters(counter_width=p.counter_width, macs_per_beat=p.macs_per_beat,
+                                                        adder=p.final_adder)
         beat = admission.o
         m.d.comb += [
             counters.beat.eq(beat.valid & beat.ready),
@@ -391,7 +392,7 @@ class BroadcastEngine(TileEngine):
             for j in range(p.cols):
                 unit = m.submodules[f"dot_{i}_{j}"] = DotProductAccumulator(
                     a_shape=p.a_shape, b_shape=p.b_shape, depth=p.depth, acc_shape=p.acc_shape,
-                    overflow=p.overflow, mac=p.mac, pipeline=p.pipeline,
+                    overflow=p.overflow, mac=p.mac, pipeline=p.pipeline, final_adder=p.final_adder,
                 )
                 units[i][j] = unit
                 m.d.comb += [unit.valid.eq(in_valid), unit.last.eq(in_last)]

@@ -14,7 +14,7 @@ import types
 import typing
 
 from ..hdl.arith import OVERFLOW_MODES, dot_product_range, operand_shape, shape_for_range
-from ..hdl.mac import MAC_STYLES
+from ..hdl.mac import FINAL_ADDERS, MAC_STYLES
 from ..hdl.util import ceil_div
 
 __all__ = ["param", "INTERFACE_DEFAULTS", "DesignParams", "OperandShapes", "MacArrayParams", "TileEngineParams"]
@@ -346,9 +346,20 @@ class TileEngineParams(MacArrayParams):
     ----------
     k_max : int
         Longest tile (beats) the accumulators are sized for (1..65536).
+    final_adder : str
+        Architecture of the carry-propagate adders outside the MAC loops (the carry-save
+        results' adders, the busy counters, a pipelined ``same_weight_tree``'s accumulator):
+        ``"prefix"`` (explicit parallel-prefix gates, logarithmic depth: for ASIC flows and the
+        generic gate figures) or ``"carry_chain"`` (the synthesis tool's ``+``, which FPGA flows
+        map onto their carry chains, faster there than a prefix network built of LUTs).
+        Results are identical.
     """
 
     k_max: int = param(64, "longest tile (beats) the accumulator is sized for", min=1, max=65536)
+    final_adder: str = param("prefix", "carry-propagate adders: prefix (log-depth gates, ASIC) or carry_chain "
+                             "(synthesis '+', FPGA carry chains)", choices=FINAL_ADDERS)
+
+    digest_neutral = {"final_adder": "prefix"}
 
     @property
     def skew(self) -> int:

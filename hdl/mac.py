@@ -31,8 +31,8 @@ from amaranth.hdl import _ast
 
 from .util import ceil_div
 
-__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "partial_products", "compress", "compress_stages",
-           "prefix_add"]
+__all__ = ["MAC_STYLES", "MAC_STYLE_DOCS", "PP_ENCODINGS", "FINAL_ADDERS", "partial_products", "compress",
+           "compress_stages", "prefix_add", "final_add"]
 
 #: The multiply-accumulate micro-architectures engines offer (their ``mac`` parameter).
 MAC_STYLES = ("baseline", "carry_save", "same_weight_tree", "booth_serial")
@@ -65,6 +65,11 @@ MAC_STYLE_DOCS = {
         "throughput depends on the data; needs overflow='wrap'."
     ),
 }
+
+#: Carry-propagate adder architectures of :func:`final_add`: ``"prefix"`` (:func:`prefix_add`,
+#: explicit gates of logarithmic depth, for ASIC flows) or ``"carry_chain"`` (the synthesis
+#: tool's ``+``, which FPGA flows map onto their dedicated carry chains).
+FINAL_ADDERS = ("prefix", "carry_chain")
 
 #: Partial-product encodings of :func:`partial_products`.
 PP_ENCODINGS = ("booth_radix4", "and_array")
@@ -546,4 +551,23 @@ def prefix_add(m, a, b, width: int, *, name: str = "cpa") -> Signal:
             propagate = _kept_signal(m, Cat(*p_bits), f"{name}_p{level}")
     total = Signal(width, name=f"{name}_sum")
     m.d.comb += total.eq(half_sum ^ (generate << 1)[:width])
+    return total
+
+
+def final_add(m, a, b, width: int, *, style: str = "prefix", name: str = "cpa") -> Signal:
+    """``(a + b) % 2**width`` by the architecture ``style`` of :data:`FINAL_ADDERS`.
+
+    ``"prefix"`` is :func:`prefix_add` (a Sklansky network of kept gates: logarithmic depth
+    in any flow, but FPGA flows build it from LUTs); ``"carry_chain"`` is ``+``, which generic
+    synthesis maps to a ripple-carry chain (two gates per bit) and FPGA flows to their fast
+    carry chains. Both return a ``width``-bit signal ``<name>_sum`` of ``m``.
+    """
+    if style not in FINAL_ADDERS:
+        raise ValueError(f"style={style!r} is not legal: must be one of {', '.join(map(repr, FINAL_ADDERS))}")
+    if style == "prefix":
+        return prefix_add(m, a, b, width, name=name)
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width={width!r} is not legal: must be a positive integer")
+    total = Signal(width, name=f"{name}_sum")
+    m.d.comb += total.eq(Value.cast(a).as_unsigned() + Value.cast(b).as_unsigned())
     return total

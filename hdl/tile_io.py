@@ -24,7 +24,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .layouts import TileStreamSignature
-from .mac import prefix_add
+from .mac import FINAL_ADDERS, final_add
 
 __all__ = ["engine_outputs", "TileAdmission", "RowDrain", "ResultRows", "BusyCounters"]
 
@@ -199,6 +199,8 @@ class ResultRows(wiring.Component):
         Every column has its own select, write strobe and buffer (a skewed grid, whose columns
         finish a row in different cycles; ``c`` is valid when the last column has the row).
         Otherwise all columns write a row together into one buffer.
+    final_adder : str
+        Architecture of the carry-save results' adders (:data:`~accelgen.hdl.mac.FINAL_ADDERS`).
 
     Members
     -------
@@ -218,7 +220,11 @@ class ResultRows(wiring.Component):
     """
 
     def __init__(self, acc_shape, *, rows: int, cols: int, depth: int, carry_save: bool = False,
-                 per_column: bool = False):
+                 per_column: bool = False, final_adder: str = "prefix"):
+        if final_adder not in FINAL_ADDERS:
+            raise ValueError(f"final_adder={final_adder!r} is not legal: must be one of "
+                             f"{', '.join(map(repr, FINAL_ADDERS))}")
+        self._final_adder = final_adder
         for name, value in (("rows", rows or 1), ("cols", cols), ("depth", depth)):
             _positive(name, value)
         if depth < (rows or 1):
@@ -259,7 +265,7 @@ class ResultRows(wiring.Component):
                 pair_sum = Signal(width, name=f"pair_sum_{j}")
                 pair_carry = Signal(width, name=f"pair_carry_{j}")
                 m.d.sync += [pair_sum.eq(self._selected(j, "sum")), pair_carry.eq(self._selected(j, "carry"))]
-                words.append(prefix_add(m, pair_sum, pair_carry, width, name=f"cpa_{j}"))
+                words.append(final_add(m, pair_sum, pair_carry, width, style=self._final_adder, name=f"cpa_{j}"))
         else:
             write = self.write
             words = [self._selected(j) for j in range(cols)]
@@ -312,6 +318,8 @@ class BusyCounters(wiring.Component):
         Width of both counters.
     macs_per_beat : int
         Multiply-accumulates of one accepted beat.
+    adder : str
+        Architecture of the counters' adders (:data:`~accelgen.hdl.mac.FINAL_ADDERS`).
 
     Members
     -------
@@ -325,9 +333,12 @@ class BusyCounters(wiring.Component):
         Busy cycles and multiply-accumulates since reset.
     """
 
-    def __init__(self, *, counter_width: int, macs_per_beat: int):
+    def __init__(self, *, counter_width: int, macs_per_beat: int, adder: str = "prefix"):
         _positive("counter_width", counter_width)
         _positive("macs_per_beat", macs_per_beat)
+        if adder not in FINAL_ADDERS:
+            raise ValueError(f"adder={adder!r} is not legal: must be one of {', '.join(map(repr, FINAL_ADDERS))}")
+        self._adder = adder
         self._macs_per_beat = macs_per_beat
         super().__init__({"beat": In(1), "last": In(1), "in_flight": In(1),
                           "cycle_count": Out(counter_width), "mac_count": Out(counter_width)})
@@ -339,13 +350,13 @@ class BusyCounters(wiring.Component):
             m.d.sync += tile_open.eq(~self.last)
         busy = self.beat | tile_open | self.in_flight
         # busy and beat come late (from the handshake), so they only choose between the count
-        # and its successor, which a log-depth adder forms from the registers alone (`+` would
-        # be a ripple chain as deep as the counter is wide).
+        # and its successor, which the adder forms from the registers alone (a "prefix" adder
+        # has logarithmic depth where generic synthesis makes a ripple chain of `+`).
         width = len(self.cycle_count)
         m.d.sync += [
-            self.cycle_count.eq(Mux(busy, prefix_add(m, self.cycle_count, 1, width, name="cycle_add"),
-                                    self.cycle_count)),
-            self.mac_count.eq(Mux(self.beat, prefix_add(m, self.mac_count, Const(self._macs_per_beat), width,
-                                                        name="mac_add"), self.mac_count)),
+            self.cycle_count.eq(Mux(busy, final_add(m, self.cycle_count, 1, width, style=self._adder,
+                                                    name="cycle_add"), self.cycle_count)),
+            self.mac_count.eq(Mux(self.beat, final_add(m, self.mac_count, Const(self._macs_per_beat), width,
+                                                       style=self._adder, name="mac_add"), self.mac_count)),
         ]
         return m

@@ -30,7 +30,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import OVERFLOW_MODES, clamp, dot_product_range, shape_for_range
-from .mac import MAC_STYLES, compress, compress_stages, partial_products, prefix_add
+from .mac import FINAL_ADDERS, MAC_STYLES, compress, compress_stages, final_add, partial_products
 from .util import ceil_log2
 
 __all__ = ["adder_tree", "pipelined_tree", "DotProductAccumulator", "ReductionPlan", "reduction_plan",
@@ -95,8 +95,10 @@ class ReductionPlan:
         return max(segments + [self.loop])
 
 
-def reduction_plan(*, a_shape, b_shape, depth: int, acc_shape, mac: str, overflow: str = "wrap") -> ReductionPlan:
-    """The :class:`ReductionPlan` of a :class:`DotProductAccumulator` with these parameters."""
+def reduction_plan(*, a_shape, b_shape, depth: int, acc_shape, mac: str, overflow: str = "wrap",
+                   final_adder: str = "prefix") -> ReductionPlan:
+    """The :class:`ReductionPlan` of a :class:`DotProductAccumulator` with these parameters
+    (depths in generic gates: a ``carry_chain`` adder counts as a ripple chain)."""
     width = acc_shape.width
     if mac == "baseline":
         product = a_shape.width + b_shape.width
@@ -113,7 +115,8 @@ def reduction_plan(*, a_shape, b_shape, depth: int, acc_shape, mac: str, overflo
         loop = 1 + 2 * CSA_STAGE_LEVELS  # the pair joins the product pair: a 4:2 compressor
         return ReductionPlan(tuple(steps), loop, joined + 1)
     saturate = 4 if overflow == "saturate" else 0
-    loop = 1 + CSA_STAGE_LEVELS + _prefix_levels(tree_width) + saturate
+    adder = _prefix_levels(tree_width) if final_adder == "prefix" else _ripple_levels(tree_width)
+    loop = 1 + CSA_STAGE_LEVELS + adder + saturate
     # Unpipelined, the tree's pair is added by `+`, which generic synthesis maps to a ripple chain.
     return ReductionPlan(tuple(steps), loop, joined + 1 + _ripple_levels(tree_width) + saturate)
 
@@ -229,6 +232,9 @@ class DotProductAccumulator(wiring.Component):
         of :func:`reduction_plan`), placed by :func:`place_stages`; ``done`` and the result
         come ``pipeline`` cycles later. ``0``: products, reduction and accumulation in one
         cycle (with a compressor style, the accumulator joins the partial products' tree).
+    final_adder : str
+        Architecture of the accumulate loop's adder of a pipelined ``same_weight_tree``
+        (:data:`accelgen.hdl.mac.FINAL_ADDERS`).
 
     Members
     -------
@@ -246,7 +252,7 @@ class DotProductAccumulator(wiring.Component):
     """
 
     def __init__(self, *, a_shape, b_shape, depth: int, acc_shape, overflow: str = "wrap", mac: str = "baseline",
-                 pipeline: int = 0):
+                 pipeline: int = 0, final_adder: str = "prefix"):
         if overflow not in OVERFLOW_MODES:
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {overflow!r}")
         if mac not in MAC_STYLES:
@@ -263,11 +269,15 @@ class DotProductAccumulator(wiring.Component):
         self._overflow = overflow
         self._mac = mac
         self.plan = reduction_plan(a_shape=a_shape, b_shape=b_shape, depth=depth, acc_shape=acc_shape, mac=mac,
-                                   overflow=overflow)
+                                   overflow=overflow, final_adder=final_adder)
         if not isinstance(pipeline, int) or isinstance(pipeline, bool) or not 0 <= pipeline <= len(self.plan.steps):
             raise ValueError(f"pipeline={pipeline!r} is not legal: must be an integer in 0..{len(self.plan.steps)} "
                              f"(the feed-forward steps of this reduction)")
         self._pipeline = pipeline
+        if final_adder not in FINAL_ADDERS:
+            raise ValueError(f"final_adder={final_adder!r} is not legal: must be one of "
+                             f"{', '.join(map(repr, FINAL_ADDERS))}")
+        self._final_adder = final_adder
         members = {
             "a": In(data.ArrayLayout(a_shape, depth)),
             "b": In(data.ArrayLayout(b_shape, depth)),
@@ -370,7 +380,7 @@ class DotProductAccumulator(wiring.Component):
                 return m
             acc = Signal(acc_shape, name="acc")
             loop_sum, loop_carry = compress([beat_sum, beat_carry, Mux(fresh, 0, acc)], tree_width, m=m, name="acc_csa")
-            bits = prefix_add(m, loop_sum, loop_carry, tree_width, name="acc_cpa")
+            bits = final_add(m, loop_sum, loop_carry, tree_width, style=self._final_adder, name="acc_cpa")
             new = bits.as_signed() if acc_shape.signed else bits
         if self._overflow == "saturate":
             new = clamp(new, acc_shape)

@@ -38,6 +38,8 @@ CONFIGS = {
                                                                     mac="same_weight_tree", depth_target=12)),
     "matrix2d_3x2_u7s5_sat12-baseline-p1": ("matrix2d", dict(rows=3, cols=2, a_width=7, a_signed=False, b_width=5,
                                                              k_max=16, acc_width=12, overflow="saturate", pipeline=1)),
+    "matrix2d_3x2_s8u8-carry_save-carry_chain": ("matrix2d", dict(rows=3, cols=2, b_signed=False, k_max=16,
+                                                                 mac="carry_save", final_adder="carry_chain")),
     # Digit-serial: odd widths (5-bit unsigned A: 3 digit positions, 7-bit signed A: 4).
     "matrix2d_2x3_u5s6-booth_serial": ("matrix2d", dict(rows=2, cols=3, a_width=5, a_signed=False, b_width=6, k_max=6,
                                                         mac="booth_serial")),

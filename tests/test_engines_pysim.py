@@ -39,6 +39,11 @@ def configs():
                        id="cube3d_2x3x2_s4u7-carry_save-p1")
     yield pytest.param("matrix2d", dict(SHAPES["matrix2d_3x2_u5s6"][1], mac="baseline", depth_target=8),
                        id="matrix2d_3x2_u5s6-baseline-t8")
+    # The synthesis tool's `+` for the final adders and counters (FPGA carry chains).
+    yield pytest.param("tree", dict(SHAPES["tree_d3_c2_s8"][1], mac="same_weight_tree", pipeline=2,
+                                    final_adder="carry_chain"), id="tree_d3_c2_s8-same_weight_tree-p2-carry_chain")
+    yield pytest.param("cube3d", dict(SHAPES["cube3d_2x3x2_s4u7"][1], mac="carry_save", final_adder="carry_chain"),
+                       id="cube3d_2x3x2_s4u7-carry_save-carry_chain")
 
 
 @pytest.mark.parametrize("design,kwargs", list(configs()))

@@ -10,7 +10,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
 
 from accelgen.generators import get_design
-from accelgen.hdl.mac import compress, compress_stages, partial_products
+from accelgen.hdl.mac import FINAL_ADDERS, compress, compress_stages, final_add, partial_products
 from accelgen.hdl.trees import DotProductAccumulator, ReductionPlan, place_stages, reduction_plan, stages_for_depth
 
 
@@ -194,3 +194,25 @@ def test_engine_pipeline_parameters():
         tree(mac="booth_serial", pipeline=2)
     with pytest.raises(ValueError, match=r"depth_target=2 is out of range: must be an integer in 4\.\.512"):
         get_design("cube3d").params(depth_target=2)
+
+
+@pytest.mark.parametrize("style", FINAL_ADDERS)
+def test_final_adders_agree(style, seed):
+    from amaranth.hdl import Module, Signal
+    rng = np.random.default_rng(seed)
+    m = Module()
+    a, b = Signal(13), Signal(13)
+    total = final_add(m, a, b, 13, style=style, name="t")
+    sim = Simulator(m)
+    pairs = rng.integers(0, 1 << 13, size=(200, 2)).tolist() + [[0, 0], [8191, 1], [8191, 8191]]
+
+    async def bench(ctx):
+        for x, y in pairs:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            assert ctx.get(total) == (x + y) % (1 << 13), (style, x, y)
+
+    sim.add_testbench(bench)
+    sim.run()
+    with pytest.raises(ValueError, match=r"style='kogge' is not legal: must be one of 'prefix', 'carry_chain'"):
+        final_add(m, a, b, 13, style="kogge")
