@@ -43,6 +43,7 @@ from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratabl
 from amaranth.lib import data
 
 from ..generators import get_design
+from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
 from ..hdl.pim.isa import Cmd
 from ..hdl.pim.timing import TIMING_TABLE
@@ -206,6 +207,8 @@ class _BeatCount(Elaboratable):
         self.width = width
         self.name = name
         self.last_every = last_every
+        #: Output beats (jobs) owed: the counter the occupancy invariants relate to the design.
+        self.owed = Signal(signed(width), name=f"{name}_owed")
 
     def elaborate(self, platform):
         m = Module()
@@ -214,7 +217,7 @@ class _BeatCount(Elaboratable):
         has_last = _has_last(out)
         jobs_only = self.per_unit is None
         out_unit = out_fire & out.payload.last if jobs_only else out_fire
-        owed = Signal(signed(self.width), name=f"{self.name}_owed")
+        owed = self.owed
         m.d.sync += owed.eq(owed + Mux(self.unit_fire, 1 if jobs_only else self.per_unit, 0) - out_unit)
         with m.If(self.armed):
             m.d.comb += Assert(owed >= 0, f"{self.name}: more output than input")
@@ -228,6 +231,58 @@ class _BeatCount(Elaboratable):
                 m.d.comb += Assert(out.payload.last == (position == self.per_unit - 1),
                                    f"{self.name}: last not on beat {self.per_unit} of a unit")
         return m
+
+
+class _Internals:
+    """Signals of an elaborated design, by submodule path and name (for invariants)."""
+
+    def __init__(self, fragment):
+        self.fragment = fragment
+
+    def __call__(self, path: str, name: str):
+        found = _fragment_signals(self.fragment, tuple(path.split(".")) if path else (), name)
+        if name not in found:
+            raise LookupError(f"no signal {name!r} driven in submodule {path!r} of the design")
+        return found[name]
+
+
+def _sum(values):
+    total = Const(0, 8)
+    for value in values:
+        total = total + value
+    return total
+
+
+def _activation_occupancy(sig, params, owed):
+    # One output beat is owed per input beat inside: the pipeline's valid bits.
+    held = _sum(sig("", f"valid_{k}") for k in range(params.latency))
+    return [(owed == held, "beats owed differ from the beats in the pipeline")]
+
+
+def _exp_occupancy(sig, params, owed):
+    # Beats inside: the valid line's stages plus the output buffer's entries; the input
+    # credits count the same beats.
+    held = _sum(sig("valid_line", f"stage{k}") for k in range(exp_latency(params.spec))) \
+        + sig("out_buffer", "level")
+    return [(owed == held, "beats owed differ from the beats in the valid line and buffer"),
+            (sig("", "reserved") == held, "input credits differ from the beats inside")]
+
+
+#: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed) ->
+#: [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed. The
+#: counter relation is inductive only with the number of beats (jobs) held inside the
+#: design written down; these are asserted, never assumed.
+OCCUPANCY_INVARIANTS = {
+    "exp": _exp_occupancy,
+    "gelu": _activation_occupancy,
+    "silu": _activation_occupancy,
+}
+
+
+#: Strengthening invariants of the stream proofs, per family: ``f(sig, params) -> [(check,
+#: message)]``, where ``sig(path, name)`` is an internal signal of the elaborated design.
+#: They are asserted (checked in every reachable state), never assumed.
+FAMILY_INVARIANTS = {}
 
 
 class FormalSpec(Elaboratable):
@@ -296,7 +351,9 @@ class FormalSpec(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = self.sync
-        m.submodules.dut = dut = self.dut
+        dut = self.dut
+        # Elaborated here so that the strengthening invariants can name internal signals.
+        m.submodules.dut = fragment = Fragment.get(dut, platform)
         # Registered, reset-less: the previous cycle's reset (init 1: the initial state is no history).
         past_rst = Signal(init=1, reset_less=True)
         m.d.sync += past_rst.eq(self.sync.rst)
@@ -343,7 +400,23 @@ class FormalSpec(Elaboratable):
             if "cover" in self.groups:
                 done = out.valid & out.ready & (out.payload.last if _has_last(out) else 1)
                 m.d.comb += Cover(self.armed & done, f"{ratio.out}: a job completes")
+        self._invariants(m, fragment)
         return m
+
+    def _invariants(self, m, fragment):
+        """The family's strengthening invariants (:data:`FAMILY_INVARIANTS`, asserted)."""
+        sig = _Internals(fragment)
+        checks = []
+        if "handshake" in self.groups and self.design in FAMILY_INVARIANTS:
+            checks += FAMILY_INVARIANTS[self.design](sig, self.params)
+        if "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS:
+            checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed)
+        for index, (check, message) in enumerate(checks):
+            # A named signal per invariant: a counterexample trace shows which one broke.
+            holds = Signal(name=f"invariant_{index}")
+            m.d.comb += holds.eq(check)
+            with m.If(self.armed):
+                m.d.comb += Assert(holds, f"{self.design} invariant {index}: {message}")
 
 
 class MacEquivalence(Elaboratable):
