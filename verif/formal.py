@@ -209,6 +209,8 @@ class _BeatCount(Elaboratable):
         self.last_every = last_every
         #: Output beats (jobs) owed: the counter the occupancy invariants relate to the design.
         self.owed = Signal(signed(width), name=f"{name}_owed")
+        #: Output beats since the last unit's end (with ``last_every``).
+        self.position = Signal(range(max(per_unit or 1, 2)), name=f"{name}_position")
 
     def elaborate(self, platform):
         m = Module()
@@ -224,7 +226,7 @@ class _BeatCount(Elaboratable):
             with m.If(out_unit):
                 m.d.comb += Assert(owed > 0, f"{self.name}: an output beat without its inputs")
         if has_last and self.last_every:
-            position = Signal(range(max(self.per_unit, 2)), name=f"{self.name}_position")
+            position = self.position
             with m.If(out_fire):
                 m.d.sync += position.eq(Mux(position == self.per_unit - 1, 0, position + 1))
             with m.If(self.armed & out.valid):
@@ -253,19 +255,85 @@ def _sum(values):
     return total
 
 
-def _activation_occupancy(sig, params, owed):
+def _activation_occupancy(sig, params, owed, position):
     # One output beat is owed per input beat inside: the pipeline's valid bits.
     held = _sum(sig("", f"valid_{k}") for k in range(params.latency))
     return [(owed == held, "beats owed differ from the beats in the pipeline")]
 
 
-def _exp_occupancy(sig, params, owed):
+def _exp_occupancy(sig, params, owed, position):
     # Beats inside: the valid line's stages plus the output buffer's entries; the input
     # credits count the same beats.
     held = _sum(sig("valid_line", f"stage{k}") for k in range(exp_latency(params.spec))) \
         + sig("out_buffer", "level")
     return [(owed == held, "beats owed differ from the beats in the valid line and buffer"),
             (sig("", "reserved") == held, "input credits differ from the beats inside")]
+
+
+def _fifo_invariants(sig, path):
+    # SyncFIFOBuffered moves an entry to its output register in the cycle after the write
+    # into an empty FIFO: an empty output register with more than one entry behind it is
+    # unreachable (the FIFO's own formal checks cover its pointers, not this).
+    return [(sig(path, "r_rdy") | (sig(path, "inner_level") <= 1), f"{path}: output register empty behind entries")]
+
+
+def _broadcast_occupancy(sig, params, owed, position):
+    # Result rows owed = rows the admission reserved = rows in the result FIFO + rows not yet
+    # written: a tile's end marker in the input register or at the grid's `done` (rows each),
+    # and the rows the drain still has to write.
+    rows = params.rows
+    if params.mac != "baseline":
+        return []
+    drain_left = Const(0, 8)
+    if rows > 1:
+        drain_row = sig("row_drain", "drain_row")
+        drain_left = Mux(drain_row == 0, 0, rows - drain_row)
+    markers = (sig("", "in_valid") & sig("", "in_last")) + sig("dot_0_0", "done")
+    held = sig("result_rows.result_fifo", "level") + rows * markers + drain_left
+    checks = [(owed == sig("admission", "reserved"), "rows owed differ from the rows reserved"),
+              (owed == held, "rows owed differ from the rows held inside")]
+    checks.append((position < rows, "output row counter past the tile"))
+    if rows > 1:
+        checks.append((position == sig("result_rows", "out_row"), "output row counters differ"))
+    return checks + _fifo_invariants(sig, "result_rows.result_fifo")
+
+
+def _systolic_occupancy(sig, params, owed=None, position=None):
+    # Every column's result FIFO gets every row: the rows reserved = rows in column j's FIFO
+    # + rows not yet written into it. A tile end marker (valid & last) of row i is unwritten
+    # for column j while it is in the input register, in row i's skew line, on the forward
+    # path of the cells left of column j (valid_out & last_out), in cell (i, j)'s product
+    # register, or at its `done` (written in that cycle).
+    rows, cols = params.rows, params.cols
+    if params.mac != "baseline":
+        return []
+    marked = data.StructLayout({"a": params.a_shape, "valid": 1, "last": 1})
+    entry = sig("", "in_valid") & sig("", "in_last")
+    reserved = sig("admission", "reserved")
+    checks = []
+    for j in range(cols):
+        unwritten = Const(0, 8)
+        for i in range(rows):
+            markers = [entry]
+            for stage in range(i):
+                view = data.View(marked, sig(f"row_skew_{i}", f"stage{stage}"))
+                markers.append(view.valid & view.last)
+            markers += [sig(f"pe_{i}_{k}", "valid_out") & sig(f"pe_{i}_{k}", "last_out") for k in range(j)]
+            cell = f"pe_{i}_{j}"
+            if params.pipeline_product:
+                markers.append(sig(cell, "product_valid") & sig(cell, "product_last"))
+            markers.append(sig(cell, "done"))
+            unwritten = unwritten + _sum(markers)
+        fifo = f"result_rows.result_fifo_{j}"
+        checks.append((reserved == sig(fifo, "level") + unwritten, f"column {j}: rows reserved differ from "
+                                                                    f"the rows held or on their way"))
+        checks += _fifo_invariants(sig, fifo)
+    if owed is not None:
+        checks += [(owed == reserved, "rows owed differ from the rows reserved"),
+                   (position < rows, "output row counter past the tile")]
+        if rows > 1:
+            checks.append((position == sig("result_rows", "out_row"), "output row counters differ"))
+    return checks
 
 
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed) ->
@@ -276,13 +344,19 @@ OCCUPANCY_INVARIANTS = {
     "exp": _exp_occupancy,
     "gelu": _activation_occupancy,
     "silu": _activation_occupancy,
+    "tree": _broadcast_occupancy,
+    "matrix2d": _broadcast_occupancy,
+    "cube3d": _broadcast_occupancy,
+    "systolic": _systolic_occupancy,
 }
 
 
 #: Strengthening invariants of the stream proofs, per family: ``f(sig, params) -> [(check,
 #: message)]``, where ``sig(path, name)`` is an internal signal of the elaborated design.
 #: They are asserted (checked in every reachable state), never assumed.
-FAMILY_INVARIANTS = {}
+FAMILY_INVARIANTS = {
+    "systolic": _systolic_occupancy,
+}
 
 
 class FormalSpec(Elaboratable):
@@ -407,10 +481,14 @@ class FormalSpec(Elaboratable):
         """The family's strengthening invariants (:data:`FAMILY_INVARIANTS`, asserted)."""
         sig = _Internals(fragment)
         checks = []
-        if "handshake" in self.groups and self.design in FAMILY_INVARIANTS:
-            checks += FAMILY_INVARIANTS[self.design](sig, self.params)
-        if "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS:
-            checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed)
+        counted = "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS
+        handshake = FAMILY_INVARIANTS.get(self.design)
+        if "handshake" in self.groups and handshake is not None and \
+                not (counted and handshake is OCCUPANCY_INVARIANTS[self.design]):
+            checks += handshake(sig, self.params)
+        if counted:
+            checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed,
+                                                         m.submodules.counts.position)
         for index, (check, message) in enumerate(checks):
             # A named signal per invariant: a counterexample trace shows which one broke.
             holds = Signal(name=f"invariant_{index}")
