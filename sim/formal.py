@@ -195,7 +195,6 @@ STREAM_CONFIGS = {
 #: it needs spans several units: result-buffer levels against the admission credits), so
 #: it is checked by BMC (status "bmc N").
 HANDSHAKE_BMC = {
-    "gemm": "the collector's keep/final flags depend on the tile walkers' counters",
     "pim_ctrl": "a result beat's valid, tag and index come from the job registers, which stay put while "
                 "results are pending: an invariant across the job and result units",
 }

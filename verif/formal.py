@@ -336,6 +336,52 @@ def _systolic_occupancy(sig, params, owed=None, position=None):
     return checks
 
 
+def _ceil_blocks(extent, size: int):
+    # Blocks of `size` a walker takes for `extent` (an extent of 0 still takes one block).
+    return Mux(extent == 0, 1, (extent + size - 1) // size)
+
+
+def _gemm_invariants(sig, params):
+    # The collector's keep/last and the job registers hold while a row waits, if rows are
+    # held only during a job: the tiles the feeder has sent (T_f: tile-end beats stepped into
+    # its output register) = the tiles the collector has finished, plus its rows out of the
+    # current tile, plus the rows the array still holds (its admission's `reserved`), plus a
+    # tile end waiting in the feeder's output register.
+    if params.engine != "os":
+        return []
+    array = params.array_params()
+    rows, cols = array.rows, array.cols
+    active = sig("job", "active")
+    m, n = sig("job", "job_m"), sig("job", "job_n")
+    tiles_m, tiles_n = _ceil_blocks(m, rows), _ceil_blocks(n, cols)
+    total = tiles_m * tiles_n
+
+    def walker(path):
+        mbase, nbase = sig(path, "mbase"), sig(path, "nbase")
+        return mbase, nbase, (nbase // cols) * tiles_m + mbase // rows
+
+    f_mbase, f_nbase, f_tiles = walker("feeder")
+    f_done = sig("feeder", "done")
+    sent = Mux(f_done, total, f_tiles)
+    c_mbase, c_nbase, c_tiles = walker("collector")
+    # The collector's row counter is built in a conditional expression, so Amaranth does not
+    # name it: it is the one unnamed signal the collector drives.
+    c_row = sig("collector", "$signal") if rows > 1 else Const(0)
+    reserved = sig("array.admission", "reserved")
+    waiting = sig("feeder", "out_valid") & sig("feeder", "out_last")
+    inside = _systolic_occupancy(lambda path, name: sig(f"array.{path}" if path else "array", name), array)
+    return inside + [
+        (active | (reserved == 0) & ~sig("feeder", "out_valid"), "rows or beats held while no job is active"),
+        (~active | (rows * sent == rows * c_tiles + c_row + reserved + rows * waiting),
+         "tiles sent differ from the tiles finished and held"),
+        (~active | (f_mbase % rows == 0) & (f_mbase < Mux(m == 0, 1, m)) & (f_nbase % cols == 0)
+         & (f_nbase < Mux(n == 0, 1, n)), "feeder walker out of range"),
+        (~active | ~f_done | (f_mbase == 0) & (f_nbase + cols >= n), "feeder done before the last block"),
+        (~active | (c_mbase % rows == 0) & (c_mbase < Mux(m == 0, 1, m)) & (c_nbase % cols == 0)
+         & (c_nbase < Mux(n == 0, 1, n)) & (c_row < rows), "collector walker out of range"),
+    ]
+
+
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed) ->
 #: [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed. The
 #: counter relation is inductive only with the number of beats (jobs) held inside the
@@ -356,6 +402,7 @@ OCCUPANCY_INVARIANTS = {
 #: They are asserted (checked in every reachable state), never assumed.
 FAMILY_INVARIANTS = {
     "systolic": _systolic_occupancy,
+    "gemm": _gemm_invariants,
 }
 
 
