@@ -39,7 +39,7 @@ from amaranth.back import rtlil
 
 from ..generators import get_design
 from ..hdl.pim.presets import PRESETS, preset_config
-from ..verif.formal import OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
+from ..verif.formal import FAMILY_RATIOS, OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
 from . import bench
 
 __all__ = ["MODES", "Proof", "PROOFS", "FAST", "STREAM_CONFIGS", "sby_text", "tool_env", "run_proof", "check_proof",
@@ -214,7 +214,7 @@ PIM_GEOMETRY = {key: value for key, value in STREAM_CONFIGS["pim_ctrl"].items()
                 if key not in ("preset", "refresh_mode")}
 #: The timing value each preset's mutant shortens: ACT -> MACAB, tight in every pass.
 PIM_MUTANT = "tRCD_MAC"
-def design_spec(design: str, assignments, *, groups=("handshake", "counts", "cover"), mutant=None):
+def design_spec(design: str, assignments, *, groups=("handshake", "counts", "last", "cover"), mutant=None):
     """A :class:`~accelgen.verif.formal.FormalSpec` of ``design`` with parameters
     ``assignments`` (a dict, or the family's parameters object)."""
     family = get_design(design)
@@ -267,6 +267,11 @@ def _stream_proofs() -> list[Proof]:
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
                                 depth=bounded, mutant_depth=bounded,
                                 note="beat counts against the design's occupancy: no inductive invariant yet"))
+        if FAMILY_RATIOS[family].last_follows:
+            proofs.append(Proof(f"{family}_last", family, text, build(("last",), "counts"), mode="bmc",
+                                depth=bounded, mutant_depth=bounded,
+                                note="output last against input last: the last bits held in the result FIFO's "
+                                     "memory are state no assertion can name, so k-induction starts from any"))
         if family not in NO_COVER:
             proofs.append(Proof(f"{family}_cover", family, text, build(("cover",), "starve"), mode="cover",
                                 depth=bounded, mutant_mode="cover", mutant_depth=bounded))

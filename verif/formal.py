@@ -63,8 +63,10 @@ __all__ = [
 
 #: The property groups a :class:`FormalSpec` can hold: ``handshake`` (the valid/payload rule
 #: of every stream), ``counts`` (no output beat or job without its inputs, ``last`` where
-#: the protocol puts it) and ``cover`` (a job completes).
-PROPERTY_GROUPS = ("handshake", "counts", "cover")
+#: the protocol puts it), ``last`` (output ``last`` against input ``last``, for a family whose
+#: tiles have a run-time length: :attr:`StreamRatio.last_follows`) and ``cover`` (a job
+#: completes).
+PROPERTY_GROUPS = ("handshake", "counts", "last", "cover")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,7 @@ class StreamRatio:
         ``last`` is set on exactly every ``out_per_unit``-th output beat (a fixed tile).
     last_follows : bool
         Output jobs (beats with ``last``) are also counted against input beats with ``last``
-        (a tile of run-time length).
+        (a tile of run-time length; property group ``last``).
     """
 
     unit_in: str
@@ -382,6 +384,19 @@ def _gemm_invariants(sig, params):
     ]
 
 
+def _systolic_ws_occupancy(sig, params, owed, position):
+    # A result row is owed per accepted activation row: the row's marker is in the input
+    # register (in_valid), in the result marker line, or the row is in the result FIFO. The
+    # admission credits (`reserved`) count the same rows.
+    stages = params.rows + params.cols - 1
+    marked = data.StructLayout({"valid": 1, "last": 1})
+    held = _sum([sig("", "in_valid")] + [data.View(marked, sig("result_marker", f"stage{k}")).valid
+                                         for k in range(stages)]) + sig("result_rows.result_fifo", "level")
+    return [(owed == held, "rows owed differ from the rows inside"),
+            (sig("", "reserved") == held, "credits differ from the rows inside")] + \
+        _fifo_invariants(sig, "result_rows.result_fifo")
+
+
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed) ->
 #: [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed. The
 #: counter relation is inductive only with the number of beats (jobs) held inside the
@@ -394,6 +409,7 @@ OCCUPANCY_INVARIANTS = {
     "matrix2d": _broadcast_occupancy,
     "cube3d": _broadcast_occupancy,
     "systolic": _systolic_occupancy,
+    "systolic_ws": _systolic_ws_occupancy,
 }
 
 
@@ -514,10 +530,15 @@ class FormalSpec(Elaboratable):
                 m.submodules.counts = _BeatCount(unit_fire=unit_fire, out=out, armed=self.armed, per_unit=per_unit,
                                                  width=self.count_width, name=f"{ratio.unit_in}_to_{ratio.out}",
                                                  last_every=ratio.last_every)
-                if ratio.last_follows:
-                    m.submodules.job_counts = _BeatCount(
-                        unit_fire=fire & unit.payload.last, out=out, armed=self.armed, per_unit=None,
-                        width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
+            if "last" in self.groups and ratio.last_follows:
+                last_fire = fire & unit.payload.last
+                if self.mutant == "counts":
+                    seen_last = Signal(name="mutant_seen_last")
+                    m.d.sync += seen_last.eq(seen_last | last_fire)
+                    last_fire = last_fire & seen_last
+                m.submodules.job_counts = _BeatCount(
+                    unit_fire=last_fire, out=out, armed=self.armed, per_unit=None,
+                    width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
             if "cover" in self.groups:
                 done = out.valid & out.ready & (out.payload.last if _has_last(out) else 1)
                 m.d.comb += Cover(self.armed & done, f"{ratio.out}: a job completes")
