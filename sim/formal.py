@@ -191,12 +191,13 @@ STREAM_CONFIGS = {
                  "row_bytes": 4, "col_bytes": 2, "m_max": 4, "k_max": 4, "tag_bits": 1, "counter_width": 16},
 }
 
-#: Families whose handshake rule k-induction does not close at a small depth (the invariant
-#: it needs spans several units: result-buffer levels against the admission credits), so
-#: it is checked by BMC (status "bmc N").
+#: Families whose handshake rule k-induction does not close even with the written
+#: invariants (``FAMILY_INVARIANTS`` in :mod:`accelgen.verif.formal`), and why; checked by
+#: BMC (status "bmc N").
 HANDSHAKE_BMC = {
-    "pim_ctrl": "a result beat's valid, tag and index come from the job registers, which stay put while "
-                "results are pending: an invariant across the job and result units",
+    "pim_ctrl": "the induction step starts with more accumulator reads to come than the job has output groups "
+                "(the result index wraps); ruling it out needs the row passes marked block_last in the pass "
+                "FIFO's memory counted, and no assertion can name a memory row",
 }
 #: Depth of the bounded checks (counts) and of the covers, per family.
 STREAM_DEPTHS = {"attention": 20, "gemm": 16, "softmax": 36, "pim_ctrl": 40}

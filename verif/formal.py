@@ -250,6 +250,27 @@ class _Internals:
         return found[name]
 
 
+def _pim_ctrl_invariants(sig, params):
+    # A result entry is queued or on its way only during a job: the job registers (tag, m,
+    # mask) and the result index, which form the res payload, hold while a beat waits.
+    # Not enough for k-induction (see docs/formal.md); checked by the bounded proof.
+    idle = ~sig("job", "active")
+    return [
+        (~idle | (sig("results.fifo", "level") == 0), "result entries queued while no job is active"),
+        (~idle | (sig("results", "expect") == 0), "an accumulator read in flight while no job is active"),
+        (~idle | ~sig("", "units_busy"), "a unit is busy while no job is active"),
+        (~idle | ~sig("results", "done"), "results done while no job is active"),
+        (~idle | (sig("results", "out_index") == 0), "a result index while no job is active"),
+        (idle | (sig("job", "m") != 0) & (sig("job", "m") <= params.m_max), "an active job with an illegal m"),
+        (idle | (sig("job", "mask") != 0), "an active job without a channel"),
+        # The job's last beat sets done, and the index passes m with it.
+        (idle | (sig("results", "done") == (sig("results", "out_index") >= sig("job", "m"))),
+         "results done does not follow the index"),
+        (~sig("results", "done") | (sig("results.fifo", "level") == 0) & (sig("results", "expect") == 0),
+         "entries after the job's last result"),
+    ]
+
+
 def _sum(values):
     total = Const(0, 8)
     for value in values:
@@ -419,6 +440,7 @@ OCCUPANCY_INVARIANTS = {
 FAMILY_INVARIANTS = {
     "systolic": _systolic_occupancy,
     "gemm": _gemm_invariants,
+    "pim_ctrl": _pim_ctrl_invariants,
 }
 
 
