@@ -17,8 +17,9 @@ stream contract. Two rules keep k-induction sound and conclusive:
   ``rst`` input leaves k-induction UNKNOWN.
 
 Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
-assumed) in the spec; the PIM spec finds the controller's timing-gate counters by name in the
-elaborated design for it.
+assumed) in the spec, over signals the spec finds by name in the elaborated design: the PIM
+spec the controller's timing-gate counters, :class:`FormalSpec` the families' occupancy and
+job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`).
 
 Contents:
 
@@ -51,6 +52,8 @@ from ..hdl.pim.timing import TIMING_TABLE
 __all__ = [
     "PROPERTY_GROUPS",
     "FAMILY_RATIOS",
+    "FAMILY_INVARIANTS",
+    "OCCUPANCY_INVARIANTS",
     "StreamRatio",
     "StreamContract",
     "FormalSpec",
@@ -449,7 +452,10 @@ class FormalSpec(Elaboratable):
 
     The design's inputs are free (``AnySeq``) every cycle: input streams' payload and valid,
     output streams' ready, and every other input port. Input streams obey the contract by
-    assumption; output streams must obey it (assertions).
+    assumption; output streams must obey it (assertions). The spec elaborates the design
+    itself, so that its family's strengthening invariants (:data:`FAMILY_INVARIANTS` with
+    ``handshake``, :data:`OCCUPANCY_INVARIANTS` with ``counts``) can name internal signals;
+    they are assertions, each also a signal ``invariant_<n>`` in a counterexample trace.
 
     Parameters
     ----------
