@@ -421,8 +421,9 @@ def _systolic_ws_occupancy(sig, params, owed, position):
         _fifo_invariants(sig, "result_rows.result_fifo")
 
 
-#: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed) ->
-#: [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed. The
+#: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
+#: -> [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed,
+#: ``position`` its output beat position within a unit (``last`` check). The
 #: counter relation is inductive only with the number of beats (jobs) held inside the
 #: design written down; these are asserted, never assumed.
 OCCUPANCY_INVARIANTS = {
