@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--mode", default="prove", choices=("prove", "bmc", "cover"),
                      help="k-induction (prove), bounded model check (bmc) or reach the covers (cover)")
     cmd.add_argument("--depth", type=int, default=20, help="induction / BMC / cover depth in cycles (default: 20)")
-    cmd.add_argument("--properties", default="all", choices=("all", "handshake", "counts", "last", "cover", "timing"),
+    cmd.add_argument("--properties", default="all",
+                     choices=("all", "handshake", "counts", "last", "cover", "timing"),
                      help="property group (timing: the PIM controller's timing table)")
     cmd.add_argument("-o", "--output", help="proof folder (default: build/formal/DESIGN_PROPERTIES_MODE)")
 
