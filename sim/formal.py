@@ -39,7 +39,7 @@ from amaranth.back import rtlil
 
 from ..generators import get_design
 from ..hdl.pim.presets import PRESETS, preset_config
-from ..verif.formal import FAMILY_RATIOS, OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
+from ..verif.formal import FAMILY_RATIOS, LEGAL_INPUTS, OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
 from . import bench
 
 __all__ = ["MODES", "Proof", "PROOFS", "FAST", "STREAM_CONFIGS", "sby_text", "tool_env", "run_proof", "check_proof",
@@ -286,9 +286,10 @@ def _stream_proofs() -> list[Proof]:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=bounded))
         if family in OCCUPANCY_INVARIANTS:
+            legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="prove",
                                 depth=8, mutant_depth=bounded,
-                                note="with the occupancy invariant (beats owed = beats held inside)"))
+                                note=f"with the occupancy invariant (beats owed = beats held inside){legal}"))
         else:
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
                                 depth=bounded, mutant_depth=bounded,

@@ -54,6 +54,7 @@ __all__ = [
     "FAMILY_RATIOS",
     "FAMILY_INVARIANTS",
     "OCCUPANCY_INVARIANTS",
+    "LEGAL_INPUTS",
     "StreamRatio",
     "StreamContract",
     "FormalSpec",
@@ -408,6 +409,25 @@ def _gemm_invariants(sig, params):
     ]
 
 
+def _gemm_occupancy(sig, params, owed, position):
+    # One output job (`last`) is owed while a job is active and its final row (last column
+    # block, row m - 1) has not left: the collector is past it once it is in the last column
+    # block at row m or beyond (rows past m are dropped until the tile ends). With the
+    # handshake's invariants: no row is held outside a job.
+    if params.engine != "os":
+        return []
+    rows = params.array_params().rows
+    m, n = sig("job", "job_m"), sig("job", "job_n")
+    c_row = sig("collector", "$signal") if rows > 1 else Const(0)
+    final_sent = (sig("collector", "nbase") + params.array_params().cols >= n) & \
+        (sig("collector", "mbase") + c_row >= m)
+    active, k = sig("job", "active"), sig("job", "job_k")
+    legal = (m >= 1) & (m <= params.m_max) & (n >= 1) & (n <= params.n_max) & (k >= 1) & (k <= params.k_max)
+    return _gemm_invariants(sig, params) + [
+        (~active | legal, "an active job with an illegal descriptor (the inputs are assumed legal)"),
+        (owed == (active & ~final_sent), "jobs owed differ from the job whose last row is to come")]
+
+
 def _systolic_ws_occupancy(sig, params, owed, position):
     # A result row is owed per accepted activation row: the row's marker is in the input
     # register (in_valid), in the result marker line, or the row is in the result FIFO. The
@@ -435,6 +455,7 @@ OCCUPANCY_INVARIANTS = {
     "cube3d": _broadcast_occupancy,
     "systolic": _systolic_occupancy,
     "systolic_ws": _systolic_ws_occupancy,
+    "gemm": _gemm_occupancy,
 }
 
 
@@ -445,6 +466,21 @@ FAMILY_INVARIANTS = {
     "systolic": _systolic_occupancy,
     "gemm": _gemm_invariants,
     "pim_ctrl": _pim_ctrl_invariants,
+}
+
+
+def _gemm_legal(dut, params):
+    # The engine computes M x K times K x N for 1 <= M <= m_max (and N, K alike); it does not
+    # reject other descriptors, and one with m = 0 ends without a `last` beat.
+    desc = dut.desc.payload
+    return dut.desc, ((desc.m >= 1) & (desc.m <= params.m_max) & (desc.n >= 1) & (desc.n <= params.n_max)
+                      & (desc.k >= 1) & (desc.k <= params.k_max))
+
+
+#: Legal inputs a family's beat-count proof assumes (the input's legal behaviour, never a
+#: property of the design): ``f(dut, params) -> (stream, condition while valid)``.
+LEGAL_INPUTS = {
+    "gemm": _gemm_legal,
 }
 
 
@@ -499,6 +535,14 @@ class FormalSpec(Elaboratable):
         """The ports of the exported top: ``clk`` and ``rst``."""
         return [self.sync.clk, self.sync.rst]
 
+    def _legal_inputs(self, m):
+        """Assumptions that the inputs are legal (:data:`LEGAL_INPUTS`), for ``counts`` only."""
+        legal = LEGAL_INPUTS.get(self.design)
+        if legal is not None and "counts" in self.groups:
+            stream, condition = legal(self.dut, self.params)
+            with m.If(stream.valid):
+                m.d.comb += Assume(condition)
+
     def _drive_inputs(self, m, streams):
         dut = self.dut
         driven = set()
@@ -527,6 +571,7 @@ class FormalSpec(Elaboratable):
 
         streams = stream_members(dut)
         self._drive_inputs(m, streams)
+        self._legal_inputs(m)
         for name, (s, is_input) in streams.items():
             if is_input or "handshake" in self.groups:
                 watched = s
