@@ -262,7 +262,7 @@ def cmd_formal(args) -> int:
             raise ValueError("--properties timing is the PIM controller's timing table: design must be pim_ctrl")
         spec = pim_timing_spec(params, covers=("gemv", "ref") if args.mode == "cover" else ())
     else:
-        groups = {"all": ("handshake", "counts", "cover")}.get(args.properties, (args.properties,))
+        groups = {"all": ("handshake", "counts", "last", "cover")}.get(args.properties, (args.properties,))
         if args.mode == "cover":
             groups = ("cover",)
         spec = design_spec(design.name, params, groups=groups)
@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--mode", default="prove", choices=("prove", "bmc", "cover"),
                      help="k-induction (prove), bounded model check (bmc) or reach the covers (cover)")
     cmd.add_argument("--depth", type=int, default=20, help="induction / BMC / cover depth in cycles (default: 20)")
-    cmd.add_argument("--properties", default="all", choices=("all", "handshake", "counts", "cover", "timing"),
+    cmd.add_argument("--properties", default="all",
+                     choices=("all", "handshake", "counts", "last", "cover", "timing"),
                      help="property group (timing: the PIM controller's timing table)")
     cmd.add_argument("-o", "--output", help="proof folder (default: build/formal/DESIGN_PROPERTIES_MODE)")
 

@@ -39,7 +39,7 @@ from amaranth.back import rtlil
 
 from ..generators import get_design
 from ..hdl.pim.presets import PRESETS, preset_config
-from ..verif.formal import FormalSpec, MacEquivalence, PimTimingSpec
+from ..verif.formal import FAMILY_RATIOS, LEGAL_INPUTS, OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
 from . import bench
 
 __all__ = ["MODES", "Proof", "PROOFS", "FAST", "STREAM_CONFIGS", "sby_text", "tool_env", "run_proof", "check_proof",
@@ -191,24 +191,29 @@ STREAM_CONFIGS = {
                  "row_bytes": 4, "col_bytes": 2, "m_max": 4, "k_max": 4, "tag_bits": 1, "counter_width": 16},
 }
 
-#: Families whose handshake rule k-induction does not close at a small depth (the invariant
-#: it needs spans several units: result-buffer levels against the admission credits), so
-#: it is checked by BMC (status "bmc N").
+#: Families whose handshake rule k-induction does not close even with the written
+#: invariants (``FAMILY_INVARIANTS`` in :mod:`accelgen.verif.formal`), and why; checked by
+#: BMC (status "bmc N").
 HANDSHAKE_BMC = {
-    "systolic": "the skewed per-column result FIFOs need the admission credits as an invariant",
-    "gemm": "the collector's keep/final flags depend on the tile walkers' counters",
-    "pim_ctrl": "a result beat's valid, tag and index come from the job registers, which stay put while "
-                "results are pending: an invariant across the job and result units",
+    "pim_ctrl": "the induction step starts with more accumulator reads to come than the job has output groups "
+                "(the result index wraps); ruling it out needs the row passes marked block_last in the pass "
+                "FIFO's memory counted, and no assertion can name a memory row",
 }
 #: Depth of the bounded checks (counts) and of the covers, per family.
 STREAM_DEPTHS = {"attention": 20, "gemm": 16, "softmax": 36, "pim_ctrl": 40}
-#: Families whose output appears too late for a mutant to fail within a reachable depth.
-NO_MUTANT = {"attention": "no output beat within 60 cycles, so no mutant of the output contract can fail "
-                          "within a depth the solver reaches"}
+#: Families whose output comes too late at the stream configuration for a mutant to fail within
+#: a depth the solver reaches: their mutants run at the cover configuration (COVER_CONFIGS).
+DEEP_OUTPUT = {"attention": "no output beat within 60 cycles at this configuration: the mutant runs at the cover's "
+                            "configuration (COVER_CONFIGS), where the first job's output comes at step 55"}
 #: Families without a cover proof yet, and why.
-NO_COVER = {
-    "attention": "a job does not complete within 60 cycles at the smallest configuration (the softmax "
-                 "passes and the reciprocal); a cover that deep takes longer than the whole set",
+NO_COVER: dict[str, str] = {}
+#: Families whose cover runs at its own, smaller configuration and depth (formal only): at
+#: ``STREAM_CONFIGS`` a job takes longer than a cover the solver reaches in minutes.
+#: attention: 1 x 1 array, d_max = n_max = 2, 2-bit codes; a job completes at step 55
+#: (``analytic_cycles`` gives 56 cycles for nq = nkv = 1, d = 1).
+COVER_CONFIGS = {
+    "attention": ({"br": 1, "bc": 1, "d_max": 2, "n_max": 2, "q_width": 2, "k_width": 2, "v_width": 2,
+                   "out_width": 2, "p_bits": 4, "alpha_frac": 8, "counter_width": 16}, 58),
 }
 
 #: The PIM controller's small geometry (one channel, two bank groups of one bank, two-column rows).
@@ -216,7 +221,7 @@ PIM_GEOMETRY = {key: value for key, value in STREAM_CONFIGS["pim_ctrl"].items()
                 if key not in ("preset", "refresh_mode")}
 #: The timing value each preset's mutant shortens: ACT -> MACAB, tight in every pass.
 PIM_MUTANT = "tRCD_MAC"
-def design_spec(design: str, assignments, *, groups=("handshake", "counts", "cover"), mutant=None):
+def design_spec(design: str, assignments, *, groups=("handshake", "counts", "last", "cover"), mutant=None):
     """A :class:`~accelgen.verif.formal.FormalSpec` of ``design`` with parameters
     ``assignments`` (a dict, or the family's parameters object)."""
     family = get_design(design)
@@ -249,11 +254,30 @@ def _stream_proofs() -> list[Proof]:
         def build(groups, mutant_kind, family=family, config=config):
             return lambda mutant: design_spec(family, config, groups=groups, mutant=mutant_kind if mutant else None)
 
-        if family in NO_MUTANT:
-            proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
-                                depth=8, mutant_mode=None, note=NO_MUTANT[family]))
-            proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
-                                depth=bounded, mutant_mode=None, note=NO_MUTANT[family]))
+        if family in COVER_CONFIGS:
+            cover_config, cover_depth = COVER_CONFIGS[family]
+            cover = Proof(f"{family}_cover", family, _config_text(cover_config),
+                          lambda mutant, family=family, cover_config=cover_config: design_spec(
+                              family, cover_config, groups=("cover",), mutant="starve" if mutant else None),
+                          mode="cover", depth=cover_depth, mutant_mode="cover", mutant_depth=cover_depth,
+                          note="a smaller, formal-only configuration (a job at the proof configuration is too deep)")
+        else:
+            cover = Proof(f"{family}_cover", family, text, build(("cover",), "starve"), mode="cover",
+                          depth=bounded, mutant_mode="cover", mutant_depth=bounded)
+        if family in DEEP_OUTPUT:
+            # The proof at the stream configuration; the mutant at the cover's, where an
+            # output appears within a depth the solver reaches.
+            cover_config, cover_depth = COVER_CONFIGS[family]
+
+            def deep(groups, mutant_kind, family=family, config=config, cover_config=cover_config):
+                return lambda mutant: design_spec(family, cover_config if mutant else config, groups=groups,
+                                                  mutant=mutant_kind if mutant else None)
+
+            proofs.append(Proof(f"{family}_handshake", family, text, deep(("handshake",), "ready"), mode="prove",
+                                depth=8, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
+            proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
+                                depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
+            proofs.append(cover)
             continue
         if family in HANDSHAKE_BMC:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="bmc",
@@ -261,12 +285,22 @@ def _stream_proofs() -> list[Proof]:
         else:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=bounded))
-        proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
-                            depth=bounded, mutant_depth=bounded,
-                            note="beat counts against the design's occupancy: no inductive invariant yet"))
+        if family in OCCUPANCY_INVARIANTS:
+            legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
+            proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="prove",
+                                depth=8, mutant_depth=bounded,
+                                note=f"with the occupancy invariant (beats owed = beats held inside){legal}"))
+        else:
+            proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
+                                depth=bounded, mutant_depth=bounded,
+                                note="beat counts against the design's occupancy: no inductive invariant yet"))
+        if FAMILY_RATIOS[family].last_follows:
+            proofs.append(Proof(f"{family}_last", family, text, build(("last",), "counts"), mode="bmc",
+                                depth=bounded, mutant_depth=bounded,
+                                note="output last against input last: the last bits held in the result FIFO's "
+                                     "memory are state no assertion can name, so k-induction starts from any"))
         if family not in NO_COVER:
-            proofs.append(Proof(f"{family}_cover", family, text, build(("cover",), "starve"), mode="cover",
-                                depth=bounded, mutant_mode="cover", mutant_depth=bounded))
+            proofs.append(cover)
     return proofs
 
 
@@ -323,7 +357,8 @@ MAC_SPLIT_BITS = 4
 PROOFS: dict[str, Proof] = {proof.name: proof for proof in _mac_proofs() + _stream_proofs() + _pim_proofs()}
 
 #: The subset CI runs (``tests/test_formal.py``), a few seconds each.
-FAST = ("mac_equiv_w4", "gelu_handshake", "tree_handshake", "exp_counts", "exp_cover", "pim_hbm2_pim_timing")
+FAST = ("mac_equiv_w4", "gelu_handshake", "tree_handshake", "exp_counts", "exp_cover", "pim_hbm2_pim_timing",
+        "systolic_handshake", "gemm_handshake")
 
 
 def _verdict(mode: str, depth: int, status: str) -> str:

@@ -95,3 +95,16 @@ def test_report_section_renders_and_flags():
     assert section.failures({"proofs": [row]}) == []
     vacuous = {**row, "mutant": {**row["mutant"], "status": "PASS"}}
     assert section.failures({"proofs": [vacuous]}) == ["exp_handshake: mutant PASS (expected FAIL)"]
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_invariant_signals_resolve():
+    # The invariants find internal signals by name: a renamed signal must fail here (a
+    # LookupError naming it), not only in `make formal`.
+    from amaranth.hdl import Fragment
+
+    from accelgen.verif.formal import FAMILY_INVARIANTS, OCCUPANCY_INVARIANTS
+    for name in sorted(set(FAMILY_INVARIANTS) | set(OCCUPANCY_INVARIANTS)):
+        spec = formal.design_spec(name, formal.STREAM_CONFIGS[name], groups=("handshake", "counts"))
+        Fragment.get(spec, "formal")
+        assert formal.PROOFS[f"{name}_counts"].mode == ("prove" if name in OCCUPANCY_INVARIANTS else "bmc")

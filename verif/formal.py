@@ -17,8 +17,9 @@ stream contract. Two rules keep k-induction sound and conclusive:
   ``rst`` input leaves k-induction UNKNOWN.
 
 Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
-assumed) in the spec; the PIM spec finds the controller's timing-gate counters by name in the
-elaborated design for it.
+assumed) in the spec, over signals the spec finds by name in the elaborated design: the PIM
+spec the controller's timing-gate counters, :class:`FormalSpec` the families' occupancy and
+job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`).
 
 Contents:
 
@@ -43,6 +44,7 @@ from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratabl
 from amaranth.lib import data
 
 from ..generators import get_design
+from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
 from ..hdl.pim.isa import Cmd
 from ..hdl.pim.timing import TIMING_TABLE
@@ -50,6 +52,9 @@ from ..hdl.pim.timing import TIMING_TABLE
 __all__ = [
     "PROPERTY_GROUPS",
     "FAMILY_RATIOS",
+    "FAMILY_INVARIANTS",
+    "OCCUPANCY_INVARIANTS",
+    "LEGAL_INPUTS",
     "StreamRatio",
     "StreamContract",
     "FormalSpec",
@@ -62,8 +67,10 @@ __all__ = [
 
 #: The property groups a :class:`FormalSpec` can hold: ``handshake`` (the valid/payload rule
 #: of every stream), ``counts`` (no output beat or job without its inputs, ``last`` where
-#: the protocol puts it) and ``cover`` (a job completes).
-PROPERTY_GROUPS = ("handshake", "counts", "cover")
+#: the protocol puts it), ``last`` (output ``last`` against input ``last``, for a family whose
+#: tiles have a run-time length: :attr:`StreamRatio.last_follows`) and ``cover`` (a job
+#: completes).
+PROPERTY_GROUPS = ("handshake", "counts", "last", "cover")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +96,7 @@ class StreamRatio:
         ``last`` is set on exactly every ``out_per_unit``-th output beat (a fixed tile).
     last_follows : bool
         Output jobs (beats with ``last``) are also counted against input beats with ``last``
-        (a tile of run-time length).
+        (a tile of run-time length; property group ``last``).
     """
 
     unit_in: str
@@ -206,6 +213,10 @@ class _BeatCount(Elaboratable):
         self.width = width
         self.name = name
         self.last_every = last_every
+        #: Output beats (jobs) owed: the counter the occupancy invariants relate to the design.
+        self.owed = Signal(signed(width), name=f"{name}_owed")
+        #: Output beats since the last unit's end (with ``last_every``).
+        self.position = Signal(range(max(per_unit or 1, 2)), name=f"{name}_position")
 
     def elaborate(self, platform):
         m = Module()
@@ -214,14 +225,14 @@ class _BeatCount(Elaboratable):
         has_last = _has_last(out)
         jobs_only = self.per_unit is None
         out_unit = out_fire & out.payload.last if jobs_only else out_fire
-        owed = Signal(signed(self.width), name=f"{self.name}_owed")
+        owed = self.owed
         m.d.sync += owed.eq(owed + Mux(self.unit_fire, 1 if jobs_only else self.per_unit, 0) - out_unit)
         with m.If(self.armed):
             m.d.comb += Assert(owed >= 0, f"{self.name}: more output than input")
             with m.If(out_unit):
                 m.d.comb += Assert(owed > 0, f"{self.name}: an output beat without its inputs")
         if has_last and self.last_every:
-            position = Signal(range(max(self.per_unit, 2)), name=f"{self.name}_position")
+            position = self.position
             with m.If(out_fire):
                 m.d.sync += position.eq(Mux(position == self.per_unit - 1, 0, position + 1))
             with m.If(self.armed & out.valid):
@@ -230,12 +241,258 @@ class _BeatCount(Elaboratable):
         return m
 
 
+class _Internals:
+    """Signals of an elaborated design, by submodule path and name (for invariants)."""
+
+    def __init__(self, fragment):
+        self.fragment = fragment
+
+    def __call__(self, path: str, name: str):
+        found = _fragment_signals(self.fragment, tuple(path.split(".")) if path else (), name)
+        if name not in found:
+            raise LookupError(f"no signal {name!r} driven in submodule {path!r} of the design")
+        return found[name]
+
+
+def _pim_ctrl_invariants(sig, params):
+    # A result entry is queued or on its way only during a job: the job registers (tag, m,
+    # mask) and the result index, which form the res payload, hold while a beat waits.
+    # Not enough for k-induction (see docs/formal.md); checked by the bounded proof.
+    idle = ~sig("job", "active")
+    return [
+        (~idle | (sig("results.fifo", "level") == 0), "result entries queued while no job is active"),
+        (~idle | (sig("results", "expect") == 0), "an accumulator read in flight while no job is active"),
+        (~idle | ~sig("", "units_busy"), "a unit is busy while no job is active"),
+        (~idle | ~sig("results", "done"), "results done while no job is active"),
+        (~idle | (sig("results", "out_index") == 0), "a result index while no job is active"),
+        (idle | (sig("job", "m") != 0) & (sig("job", "m") <= params.m_max), "an active job with an illegal m"),
+        (idle | (sig("job", "mask") != 0), "an active job without a channel"),
+        # The job's last beat sets done, and the index passes m with it.
+        (idle | (sig("results", "done") == (sig("results", "out_index") >= sig("job", "m"))),
+         "results done does not follow the index"),
+        (~sig("results", "done") | (sig("results.fifo", "level") == 0) & (sig("results", "expect") == 0),
+         "entries after the job's last result"),
+    ]
+
+
+def _sum(values):
+    total = Const(0, 8)
+    for value in values:
+        total = total + value
+    return total
+
+
+def _activation_occupancy(sig, params, owed, position):
+    # One output beat is owed per input beat inside: the pipeline's valid bits.
+    held = _sum(sig("", f"valid_{k}") for k in range(params.latency))
+    return [(owed == held, "beats owed differ from the beats in the pipeline")]
+
+
+def _exp_occupancy(sig, params, owed, position):
+    # Beats inside: the valid line's stages plus the output buffer's entries; the input
+    # credits count the same beats.
+    held = _sum(sig("valid_line", f"stage{k}") for k in range(exp_latency(params.spec))) \
+        + sig("out_buffer", "level")
+    return [(owed == held, "beats owed differ from the beats in the valid line and buffer"),
+            (sig("", "reserved") == held, "input credits differ from the beats inside")]
+
+
+def _fifo_invariants(sig, path):
+    # SyncFIFOBuffered moves an entry to its output register in the cycle after the write
+    # into an empty FIFO: an empty output register with more than one entry behind it is
+    # unreachable (the FIFO's own formal checks cover its pointers, not this).
+    return [(sig(path, "r_rdy") | (sig(path, "inner_level") <= 1), f"{path}: output register empty behind entries")]
+
+
+def _broadcast_occupancy(sig, params, owed, position):
+    # Result rows owed = rows the admission reserved = rows in the result FIFO + rows not yet
+    # written: a tile's end marker in the input register or at the grid's `done` (rows each),
+    # and the rows the drain still has to write.
+    rows = params.rows
+    if params.mac != "baseline":
+        return []
+    drain_left = Const(0, 8)
+    if rows > 1:
+        drain_row = sig("row_drain", "drain_row")
+        drain_left = Mux(drain_row == 0, 0, rows - drain_row)
+    markers = (sig("", "in_valid") & sig("", "in_last")) + sig("dot_0_0", "done")
+    held = sig("result_rows.result_fifo", "level") + rows * markers + drain_left
+    checks = [(owed == sig("admission", "reserved"), "rows owed differ from the rows reserved"),
+              (owed == held, "rows owed differ from the rows held inside")]
+    checks.append((position < rows, "output row counter past the tile"))
+    if rows > 1:
+        checks.append((position == sig("result_rows", "out_row"), "output row counters differ"))
+    return checks + _fifo_invariants(sig, "result_rows.result_fifo")
+
+
+def _systolic_occupancy(sig, params, owed=None, position=None):
+    # Every column's result FIFO gets every row: the rows reserved = rows in column j's FIFO
+    # + rows not yet written into it. A tile end marker (valid & last) of row i is unwritten
+    # for column j while it is in the input register, in row i's skew line, on the forward
+    # path of the cells left of column j (valid_out & last_out), in cell (i, j)'s product
+    # register, or at its `done` (written in that cycle).
+    rows, cols = params.rows, params.cols
+    if params.mac != "baseline":
+        return []
+    marked = data.StructLayout({"a": params.a_shape, "valid": 1, "last": 1})
+    entry = sig("", "in_valid") & sig("", "in_last")
+    reserved = sig("admission", "reserved")
+    checks = []
+    for j in range(cols):
+        unwritten = Const(0, 8)
+        for i in range(rows):
+            markers = [entry]
+            for stage in range(i):
+                view = data.View(marked, sig(f"row_skew_{i}", f"stage{stage}"))
+                markers.append(view.valid & view.last)
+            markers += [sig(f"pe_{i}_{k}", "valid_out") & sig(f"pe_{i}_{k}", "last_out") for k in range(j)]
+            cell = f"pe_{i}_{j}"
+            if params.pipeline_product:
+                markers.append(sig(cell, "product_valid") & sig(cell, "product_last"))
+            markers.append(sig(cell, "done"))
+            unwritten = unwritten + _sum(markers)
+        fifo = f"result_rows.result_fifo_{j}"
+        checks.append((reserved == sig(fifo, "level") + unwritten, f"column {j}: rows reserved differ from "
+                                                                    f"the rows held or on their way"))
+        checks += _fifo_invariants(sig, fifo)
+    if owed is not None:
+        checks += [(owed == reserved, "rows owed differ from the rows reserved"),
+                   (position < rows, "output row counter past the tile")]
+        if rows > 1:
+            checks.append((position == sig("result_rows", "out_row"), "output row counters differ"))
+    return checks
+
+
+def _ceil_blocks(extent, size: int):
+    # Blocks of `size` a walker takes for `extent` (an extent of 0 still takes one block).
+    return Mux(extent == 0, 1, (extent + size - 1) // size)
+
+
+def _gemm_invariants(sig, params):
+    # The collector's keep/last and the job registers hold while a row waits, if rows are
+    # held only during a job: the tiles the feeder has sent (T_f: tile-end beats stepped into
+    # its output register) = the tiles the collector has finished, plus its rows out of the
+    # current tile, plus the rows the array still holds (its admission's `reserved`), plus a
+    # tile end waiting in the feeder's output register.
+    if params.engine != "os":
+        return []
+    array = params.array_params()
+    rows, cols = array.rows, array.cols
+    active = sig("job", "active")
+    m, n = sig("job", "job_m"), sig("job", "job_n")
+    tiles_m, tiles_n = _ceil_blocks(m, rows), _ceil_blocks(n, cols)
+    total = tiles_m * tiles_n
+
+    def walker(path):
+        mbase, nbase = sig(path, "mbase"), sig(path, "nbase")
+        return mbase, nbase, (nbase // cols) * tiles_m + mbase // rows
+
+    f_mbase, f_nbase, f_tiles = walker("feeder")
+    f_done = sig("feeder", "done")
+    sent = Mux(f_done, total, f_tiles)
+    c_mbase, c_nbase, c_tiles = walker("collector")
+    # The collector's row counter is built in a conditional expression, so Amaranth does not
+    # name it: it is the one unnamed signal the collector drives.
+    c_row = sig("collector", "$signal") if rows > 1 else Const(0)
+    reserved = sig("array.admission", "reserved")
+    waiting = sig("feeder", "out_valid") & sig("feeder", "out_last")
+    inside = _systolic_occupancy(lambda path, name: sig(f"array.{path}" if path else "array", name), array)
+    return inside + [
+        (active | (reserved == 0) & ~sig("feeder", "out_valid"), "rows or beats held while no job is active"),
+        (~active | (rows * sent == rows * c_tiles + c_row + reserved + rows * waiting),
+         "tiles sent differ from the tiles finished and held"),
+        (~active | (f_mbase % rows == 0) & (f_mbase < Mux(m == 0, 1, m)) & (f_nbase % cols == 0)
+         & (f_nbase < Mux(n == 0, 1, n)), "feeder walker out of range"),
+        (~active | ~f_done | (f_mbase == 0) & (f_nbase + cols >= n), "feeder done before the last block"),
+        (~active | (c_mbase % rows == 0) & (c_mbase < Mux(m == 0, 1, m)) & (c_nbase % cols == 0)
+         & (c_nbase < Mux(n == 0, 1, n)) & (c_row < rows), "collector walker out of range"),
+    ]
+
+
+def _gemm_occupancy(sig, params, owed, position):
+    # One output job (`last`) is owed while a job is active and its final row (last column
+    # block, row m - 1) has not left: the collector is past it once it is in the last column
+    # block at row m or beyond (rows past m are dropped until the tile ends). With the
+    # handshake's invariants: no row is held outside a job.
+    if params.engine != "os":
+        return []
+    rows = params.array_params().rows
+    m, n = sig("job", "job_m"), sig("job", "job_n")
+    c_row = sig("collector", "$signal") if rows > 1 else Const(0)
+    final_sent = (sig("collector", "nbase") + params.array_params().cols >= n) & \
+        (sig("collector", "mbase") + c_row >= m)
+    active, k = sig("job", "active"), sig("job", "job_k")
+    legal = (m >= 1) & (m <= params.m_max) & (n >= 1) & (n <= params.n_max) & (k >= 1) & (k <= params.k_max)
+    return _gemm_invariants(sig, params) + [
+        (~active | legal, "an active job with an illegal descriptor (the inputs are assumed legal)"),
+        (owed == (active & ~final_sent), "jobs owed differ from the job whose last row is to come")]
+
+
+def _systolic_ws_occupancy(sig, params, owed, position):
+    # A result row is owed per accepted activation row: the row's marker is in the input
+    # register (in_valid), in the result marker line, or the row is in the result FIFO. The
+    # admission credits (`reserved`) count the same rows.
+    stages = params.rows + params.cols - 1
+    marked = data.StructLayout({"valid": 1, "last": 1})
+    held = _sum([sig("", "in_valid")] + [data.View(marked, sig("result_marker", f"stage{k}")).valid
+                                         for k in range(stages)]) + sig("result_rows.result_fifo", "level")
+    return [(owed == held, "rows owed differ from the rows inside"),
+            (sig("", "reserved") == held, "credits differ from the rows inside")] + \
+        _fifo_invariants(sig, "result_rows.result_fifo")
+
+
+#: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
+#: -> [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed,
+#: ``position`` its output beat position within a unit (``last`` check). The
+#: counter relation is inductive only with the number of beats (jobs) held inside the
+#: design written down; these are asserted, never assumed.
+OCCUPANCY_INVARIANTS = {
+    "exp": _exp_occupancy,
+    "gelu": _activation_occupancy,
+    "silu": _activation_occupancy,
+    "tree": _broadcast_occupancy,
+    "matrix2d": _broadcast_occupancy,
+    "cube3d": _broadcast_occupancy,
+    "systolic": _systolic_occupancy,
+    "systolic_ws": _systolic_ws_occupancy,
+    "gemm": _gemm_occupancy,
+}
+
+
+#: Strengthening invariants of the stream proofs, per family: ``f(sig, params) -> [(check,
+#: message)]``, where ``sig(path, name)`` is an internal signal of the elaborated design.
+#: They are asserted (checked in every reachable state), never assumed.
+FAMILY_INVARIANTS = {
+    "systolic": _systolic_occupancy,
+    "gemm": _gemm_invariants,
+    "pim_ctrl": _pim_ctrl_invariants,
+}
+
+
+def _gemm_legal(dut, params):
+    # The engine computes M x K times K x N for 1 <= M <= m_max (and N, K alike); it does not
+    # reject other descriptors, and one with m = 0 ends without a `last` beat.
+    desc = dut.desc.payload
+    return dut.desc, ((desc.m >= 1) & (desc.m <= params.m_max) & (desc.n >= 1) & (desc.n <= params.n_max)
+                      & (desc.k >= 1) & (desc.k <= params.k_max))
+
+
+#: Legal inputs a family's beat-count proof assumes (the input's legal behaviour, never a
+#: property of the design): ``f(dut, params) -> (stream, condition while valid)``.
+LEGAL_INPUTS = {
+    "gemm": _gemm_legal,
+}
+
+
 class FormalSpec(Elaboratable):
     """A design with the stream contract on every stream.
 
     The design's inputs are free (``AnySeq``) every cycle: input streams' payload and valid,
     output streams' ready, and every other input port. Input streams obey the contract by
-    assumption; output streams must obey it (assertions).
+    assumption; output streams must obey it (assertions). The spec elaborates the design
+    itself, so that its family's strengthening invariants (:data:`FAMILY_INVARIANTS` with
+    ``handshake``, :data:`OCCUPANCY_INVARIANTS` with ``counts``) can name internal signals;
+    they are assertions, each also a signal ``invariant_<n>`` in a counterexample trace.
 
     Parameters
     ----------
@@ -278,6 +535,14 @@ class FormalSpec(Elaboratable):
         """The ports of the exported top: ``clk`` and ``rst``."""
         return [self.sync.clk, self.sync.rst]
 
+    def _legal_inputs(self, m):
+        """Assumptions that the inputs are legal (:data:`LEGAL_INPUTS`), for ``counts`` only."""
+        legal = LEGAL_INPUTS.get(self.design)
+        if legal is not None and "counts" in self.groups:
+            stream, condition = legal(self.dut, self.params)
+            with m.If(stream.valid):
+                m.d.comb += Assume(condition)
+
     def _drive_inputs(self, m, streams):
         dut = self.dut
         driven = set()
@@ -296,7 +561,9 @@ class FormalSpec(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = self.sync
-        m.submodules.dut = dut = self.dut
+        dut = self.dut
+        # Elaborated here so that the strengthening invariants can name internal signals.
+        m.submodules.dut = fragment = Fragment.get(dut, platform)
         # Registered, reset-less: the previous cycle's reset (init 1: the initial state is no history).
         past_rst = Signal(init=1, reset_less=True)
         m.d.sync += past_rst.eq(self.sync.rst)
@@ -304,6 +571,7 @@ class FormalSpec(Elaboratable):
 
         streams = stream_members(dut)
         self._drive_inputs(m, streams)
+        self._legal_inputs(m)
         for name, (s, is_input) in streams.items():
             if is_input or "handshake" in self.groups:
                 watched = s
@@ -336,14 +604,39 @@ class FormalSpec(Elaboratable):
                 m.submodules.counts = _BeatCount(unit_fire=unit_fire, out=out, armed=self.armed, per_unit=per_unit,
                                                  width=self.count_width, name=f"{ratio.unit_in}_to_{ratio.out}",
                                                  last_every=ratio.last_every)
-                if ratio.last_follows:
-                    m.submodules.job_counts = _BeatCount(
-                        unit_fire=fire & unit.payload.last, out=out, armed=self.armed, per_unit=None,
-                        width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
+            if "last" in self.groups and ratio.last_follows:
+                last_fire = fire & unit.payload.last
+                if self.mutant == "counts":
+                    seen_last = Signal(name="mutant_seen_last")
+                    m.d.sync += seen_last.eq(seen_last | last_fire)
+                    last_fire = last_fire & seen_last
+                m.submodules.job_counts = _BeatCount(
+                    unit_fire=last_fire, out=out, armed=self.armed, per_unit=None,
+                    width=self.count_width, name=f"{ratio.unit_in}_last_to_{ratio.out}_last")
             if "cover" in self.groups:
                 done = out.valid & out.ready & (out.payload.last if _has_last(out) else 1)
                 m.d.comb += Cover(self.armed & done, f"{ratio.out}: a job completes")
+        self._invariants(m, fragment)
         return m
+
+    def _invariants(self, m, fragment):
+        """The family's strengthening invariants (:data:`FAMILY_INVARIANTS`, asserted)."""
+        sig = _Internals(fragment)
+        checks = []
+        counted = "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS
+        handshake = FAMILY_INVARIANTS.get(self.design)
+        if "handshake" in self.groups and handshake is not None and \
+                not (counted and handshake is OCCUPANCY_INVARIANTS[self.design]):
+            checks += handshake(sig, self.params)
+        if counted:
+            checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed,
+                                                         m.submodules.counts.position)
+        for index, (check, message) in enumerate(checks):
+            # A named signal per invariant: a counterexample trace shows which one broke.
+            holds = Signal(name=f"invariant_{index}")
+            m.d.comb += holds.eq(check)
+            with m.If(self.armed):
+                m.d.comb += Assert(holds, f"{self.design} invariant {index}: {message}")
 
 
 class MacEquivalence(Elaboratable):
