@@ -56,7 +56,7 @@ def next_column_block(m: Module, job, nbase, cols: int, done) -> None:
 
 def double_banks(m: Module, bank_words: int, write, block_end, release, start):
     """Bookkeeping of two banks of ``bank_words`` words: the writer fills one bank while the
-    reader uses the other.
+    reader uses the other (the bookkeeping :class:`BBuffer` does inline).
 
     ``write``: a word is written this cycle; ``block_end``: it is the block's last word (the
     bank is then full and the writer moves to the other bank); ``release``: the reader is done
@@ -309,14 +309,15 @@ class BBuffer(wiring.Component):
         mem = m.submodules.mem = Memory(shape=unsigned(self._word_width), depth=2 * bank_words, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
+        filled = [Signal(range(bank_words + 1), name=f"bank{bank}_words") for bank in range(2)]
+        full = Signal(2)  # the bank holds a complete block the feeder has not released
+        write_bank = Signal()
+        read_bank = Signal()
         word = Signal(range(bank_words + 1))
         k = Signal(range(p.k_max + depth + 1))
         nbase = Signal(range(p.n_max + cols + 1))
         done = Signal()
         fire = self.b.valid & self.b.ready
-        block_end = k + depth >= job.k
-        write_bank, write_full, read_bank, ready_words = double_banks(m, bank_words, fire, block_end, self.release,
-                                                                      job.start)
         masked = Signal(data.ArrayLayout(p.b_shape, depth * cols))
         n_left = Signal(range(p.n_max + 1))
         k_left = Signal(range(p.k_max + 1))
@@ -329,20 +330,32 @@ class BBuffer(wiring.Component):
                 keep = (n_left > j) & (k_left > d) if depth > 1 else (n_left > j)
                 m.d.comb += masked[lane].eq(Mux(keep, self.b.payload.data[lane], 0))
         m.d.comb += [
-            self.b.ready.eq(job.active & ~done & ~write_full),
+            self.b.ready.eq(job.active & ~done & ~Mux(write_bank, full[1], full[0])),
             wr.addr.eq(Mux(write_bank, bank_words, 0) + word),
             wr.data.eq(masked.as_value()),
             wr.en.eq(fire),
             rd.addr.eq(Mux(read_bank, bank_words, 0) + self.read.word),
             rd.en.eq(self.read.en),
             self.read.data.eq(rd.data),
-            self.ready_words.eq(ready_words),
         ]
         with m.If(fire):
             m.d.sync += [k.eq(k + depth), word.eq(word + 1)]
-            with m.If(block_end):
-                m.d.sync += [k.eq(0), word.eq(0)]
+            for bank in range(2):
+                with m.If(write_bank == bank):
+                    m.d.sync += filled[bank].eq(filled[bank] + 1)
+            with m.If(k + depth >= job.k):
+                m.d.sync += [k.eq(0), word.eq(0), write_bank.eq(~write_bank)]
+                for bank in range(2):
+                    with m.If(write_bank == bank):
+                        m.d.sync += full[bank].eq(1)
                 next_column_block(m, job, nbase, cols, done)
+        # A bank is released only when full, and the loader only writes banks that are not.
+        with m.If(self.release):
+            m.d.sync += read_bank.eq(~read_bank)
+        for bank in range(2):
+            with m.If(self.release & (read_bank == bank)):
+                m.d.sync += [filled[bank].eq(0), full[bank].eq(0)]
         with m.If(job.start):
-            m.d.sync += [k.eq(0), word.eq(0), nbase.eq(0), done.eq(0)]
+            m.d.sync += [k.eq(0), word.eq(0), write_bank.eq(0), read_bank.eq(0), nbase.eq(0), done.eq(0)]
+        m.d.comb += self.ready_words.eq(Mux(read_bank, filled[1], filled[0]))
         return m
