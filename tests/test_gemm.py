@@ -176,6 +176,23 @@ def test_row_block_buffers_do_not_depend_on_m_max(engine, grid):
     assert sizes["whole", 65536][0][0] == 4096 * sizes["whole", 16][0][0]
 
 
+def test_carry_save_result_fifo_keeps_the_model_exact(seed):
+    """carry_save has one more cycle of result latency: the derived C buffer (the array's
+    result FIFO) must cover it, or short tiles wait for FIFO space and the model is off."""
+    rng = np.random.default_rng(seed)
+    for engine, grid, reuse in (("os", dict(rows=3, cols=2), "whole"), ("tree", dict(rows=1, cols=3, depth=4), "whole"),
+                                ("cube3d", dict(rows=2, cols=3, depth=3), "row_block"),
+                                ("matrix2d", dict(rows=2, cols=2), "row_block")):
+        params = GemmParams(engine=engine, mac="carry_save", **grid, m_max=12, n_max=8, k_max=8, a_reuse=reuse)
+        assert params.c_buffer_words == params.array_params().default_out_fifo_depth
+        for m, n, k in [(12, 8, 1), (5, 8, 3)]:
+            a = rng.integers(-8, 8, (m, k))
+            b = rng.integers(-8, 8, (k, n))
+            out = pysim(params, gemm_host.make_job(params, "cs", [(a, b)], rng=rng), rng=rng)
+            np.testing.assert_array_equal(gemm_host.beats_to_matrix(params, out["c"], m, n), a @ b)
+            assert out["cycle_count"] == analytic_cycles(params, m, n, k), (engine, reuse, m, n, k)
+
+
 def test_utilization_approaches_one_for_large_k():
     """The model's ideal ratio for long reductions: the pipeline fill is paid once per job."""
     params = GemmParams(engine="os", rows=16, cols=16, m_max=256, n_max=256, k_max=256)

@@ -82,7 +82,8 @@ class GemmParams(OperandShapes, DesignParams):
     c_buffer_words : int or None
         C buffer depth in rows of ``cols`` results: the result FIFO of the ``os`` array (at
         least ``rows``, one tile) or the partial sums of the ``ws`` engine (at least
-        ``m_max``). Default: the ``os`` array's stall-free depth, or ``m_max``.
+        ``m_max``). Default: the array's stall-free depth (its default ``out_fifo_depth``,
+        which depends on the mac style's result latency), or ``m_max``.
     counter_width : int
         Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
     """
@@ -157,13 +158,14 @@ class GemmParams(OperandShapes, DesignParams):
         if self.c_buffer_words is None:
             if self.engine == "ws":
                 derived["c_buffer_words"] = self.m_max
-            elif self.engine in BROADCAST_ENGINES:
-                rows = 1 if self.engine == "tree" else self.rows
-                derived["c_buffer_words"] = rows * ceil_div(rows + 4, rows)
             else:
-                probe = SystolicParams(rows=self.rows, cols=self.cols, a_width=self.a_width, b_width=self.b_width,
-                                       a_signed=self.a_signed, b_signed=self.b_signed, k_max=self.k_max)
-                derived["c_buffer_words"] = probe.out_fifo_depth
+                # The array's own stall-free depth, which counts its mac style's result latency
+                # (carry_save has one more cycle); parameters the array rejects get a
+                # placeholder here and check() names them.
+                try:
+                    derived["c_buffer_words"] = self.array_params().out_fifo_depth
+                except ValueError:
+                    derived["c_buffer_words"] = 1 if self.engine == "tree" else self.rows
         return derived
 
     def check(self):
