@@ -326,6 +326,10 @@ def test_cli_run_writes_c_and_cycles(seed, tmp_path, capsys):
     dict(engine="ws", rows=3, cols=5, m_max=7, k_max=9, a_signed=False, b_signed=False),
     dict(engine="tree", rows=1, cols=1, depth=1, m_max=1, n_max=1, k_max=1),
     dict(engine="cube3d", rows=1, cols=2, depth=2, m_max=1, n_max=1, k_max=1, mac="carry_save"),
+    dict(engine="os", rows=1, cols=1, m_max=1, n_max=1, k_max=1, a_reuse="row_block"),
+    dict(engine="os", rows=3, cols=2, m_max=65536, n_max=7, k_max=9, a_reuse="row_block"),
+    dict(engine="tree", rows=1, cols=1, depth=4, m_max=5, n_max=1, k_max=3, a_reuse="row_block"),
+    dict(engine="matrix2d", rows=2, cols=2, m_max=4, n_max=4, k_max=4, a_reuse="row_block", a_buffer_words=11),
 ])
 def test_corner_configurations_are_lint_clean(overrides):
     assert lint_design(DESIGN, GemmParams(**overrides)) == []
