@@ -8,7 +8,7 @@ beats. Lanes past a matrix edge carry random junk, which the engine must ignore.
 
 import numpy as np
 
-from ..generators.gemm import analytic_cycles
+from ..generators.gemm import a_stream_passes, analytic_cycles
 from ..hdl.util import ceil_div
 
 from . import golden
@@ -38,7 +38,10 @@ def _junk(rng, shape, width, is_signed):
 
 
 def operand_words(params, a, b, rng=None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``a`` and ``b`` stream words of ``a @ b``; padding lanes hold junk from ``rng`` (or 0)."""
+    """The ``a`` and ``b`` stream words of ``a @ b``; padding lanes hold junk from ``rng`` (or 0).
+
+    With ``a_reuse="row_block"`` the A words repeat once per column block
+    (:func:`~accelgen.generators.gemm.a_stream_passes`); each pass has its own junk."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     (m, k), n = a.shape, b.shape[1]
@@ -55,11 +58,14 @@ def operand_words(params, a, b, rng=None) -> tuple[np.ndarray, np.ndarray]:
         a_words = np.concatenate([a_pad[:, i * r:(i + 1) * r] for i in range(tk)])
     else:
         tm = ceil_div(m, r)
-        a_pad = _junk(rng, (tm * r, kg * d), params.a_width, params.a_signed)
-        a_pad[:m, :k] = a
-        # Word (mt, g): the rows x depth block A[mt*r:(mt+1)*r, g*d:(g+1)*d], row-major.
-        a_words = np.concatenate([a_pad[i * r:(i + 1) * r].reshape(r, kg, d).transpose(1, 0, 2).reshape(kg, r * d)
-                                  for i in range(tm)])
+        passes = []
+        for _ in range(a_stream_passes(params, n)):
+            a_pad = _junk(rng, (tm * r, kg * d), params.a_width, params.a_signed)
+            a_pad[:m, :k] = a
+            # Word (mt, g): the rows x depth block A[mt*r:(mt+1)*r, g*d:(g+1)*d], row-major.
+            passes += [a_pad[i * r:(i + 1) * r].reshape(r, kg, d).transpose(1, 0, 2).reshape(kg, r * d)
+                       for i in range(tm)]
+        a_words = np.concatenate(passes)
     return a_words, b_words
 
 

@@ -56,8 +56,9 @@ only instantiates and connects them).
 """
 
 from .engine import GemmEngine
-from .params import (BROADCAST_ENGINES, ENGINES, FEED_LATENCY, GEMM_MAC_STYLES, WS_COLLECT_LATENCY, GemmParams,
-                     analytic_cycles, fold_counts, scalesim_cycles)
+from .params import (A_REUSE_POLICIES, BROADCAST_ENGINES, ENGINES, FEED_LATENCY, GEMM_MAC_STYLES, WS_COLLECT_LATENCY,
+                     GemmParams, a_stream_passes, analytic_cycles, fold_counts, scalesim_cycles)
 
-__all__ = ["GemmParams", "GemmEngine", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "FEED_LATENCY",
-           "WS_COLLECT_LATENCY", "analytic_cycles", "scalesim_cycles", "fold_counts"]
+__all__ = ["GemmParams", "GemmEngine", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "A_REUSE_POLICIES",
+           "FEED_LATENCY", "WS_COLLECT_LATENCY", "analytic_cycles", "scalesim_cycles", "fold_counts",
+           "a_stream_passes"]

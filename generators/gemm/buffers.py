@@ -4,6 +4,9 @@
   every other unit reads them from its ``job`` interface (:func:`job_signature`).
 - :class:`ABuffer` writes the A stream into a memory in arrival order and counts the words
   that have arrived (a feeder reads a word only once it is there).
+- :class:`RowBlockABuffer` (``a_reuse="row_block"``) holds two banks of one row block of A
+  instead: A arrives once per column block, row block by row block, and each bank is
+  released after its one tile.
 - :class:`BBuffer` holds two banks of one ``K x cols`` block of B: the stream fills one bank
   while a feeder reads the other; the feeder releases a bank when it has used it up.
 """
@@ -15,8 +18,8 @@ from amaranth.lib.wiring import In, Out
 
 from .params import GemmParams
 
-__all__ = ["job_signature", "descriptor_layout", "bank_read_signature", "next_column_block", "JobControl", "ABuffer",
-           "BBuffer"]
+__all__ = ["job_signature", "descriptor_layout", "bank_read_signature", "next_column_block", "double_banks",
+           "JobControl", "ABuffer", "RowBlockABuffer", "BBuffer"]
 
 
 def descriptor_layout(params: GemmParams) -> data.StructLayout:
@@ -49,6 +52,40 @@ def next_column_block(m: Module, job, nbase, cols: int, done) -> None:
         m.d.sync += done.eq(1)
     with m.Else():
         m.d.sync += nbase.eq(nbase + cols)
+
+
+def double_banks(m: Module, bank_words: int, write, block_end, release, start):
+    """Bookkeeping of two banks of ``bank_words`` words: the writer fills one bank while the
+    reader uses the other (the bookkeeping :class:`BBuffer` does inline).
+
+    ``write``: a word is written this cycle; ``block_end``: it is the block's last word (the
+    bank is then full and the writer moves to the other bank); ``release``: the reader is done
+    with the bank in use (only ever a full one). Returns ``(write_bank, write_full,
+    read_bank, ready_words)``: the bank being written, whether it still holds a block the
+    reader has not released (the writer must wait), the bank in use, and its words written.
+    """
+    filled = [Signal(range(bank_words + 1), name=f"bank{bank}_words") for bank in range(2)]
+    full = Signal(2)  # the bank holds a complete block the reader has not released
+    write_bank = Signal()
+    read_bank = Signal()
+    with m.If(write):
+        for bank in range(2):
+            with m.If(write_bank == bank):
+                m.d.sync += filled[bank].eq(filled[bank] + 1)
+        with m.If(block_end):
+            m.d.sync += write_bank.eq(~write_bank)
+            for bank in range(2):
+                with m.If(write_bank == bank):
+                    m.d.sync += full[bank].eq(1)
+    # A bank is released only when full, and the writer only writes banks that are not.
+    with m.If(release):
+        m.d.sync += read_bank.eq(~read_bank)
+    for bank in range(2):
+        with m.If(release & (read_bank == bank)):
+            m.d.sync += [filled[bank].eq(0), full[bank].eq(0)]
+    with m.If(start):
+        m.d.sync += [write_bank.eq(0), read_bank.eq(0)]
+    return write_bank, Mux(write_bank, full[1], full[0]), read_bank, Mux(read_bank, filled[1], filled[0])
 
 
 class JobControl(wiring.Component):
@@ -147,6 +184,81 @@ class ABuffer(wiring.Component):
                     m.d.sync += outer.eq(outer + a_rows)
         with m.If(job.start):
             m.d.sync += [count.eq(0), done.eq(0), outer.eq(0), inner.eq(0)]
+        return m
+
+
+class RowBlockABuffer(wiring.Component):
+    """Two banks of one row block of A (``a_reuse="row_block"``): ``ceil(K/depth)`` words of
+    ``rows x depth`` operands each.
+
+    A arrives once per column block: for each column block, for each row block, its K groups
+    (see :mod:`accelgen.generators.gemm`). Each bank holds the row block of one output tile;
+    the feeder releases it at the tile's end, and the stream meanwhile fills the other bank,
+    so the buffer holds ``2 * ceil(k_max/depth)`` words whatever ``m_max``.
+
+    Members
+    -------
+    a : In(stream of A words)
+    job : In(job_signature)
+    read : Out(bank_read_signature)
+        Reads the bank in use.
+    ready_words : Out(range(bank words + 1))
+        Words of the bank in use that have arrived.
+    release : In(1)
+        The feeder is done with the bank in use (its tile's last beat).
+    """
+
+    def __init__(self, params: GemmParams, a_signature, word_shape):
+        self._params = p = params
+        self._bank_words = p.a_buffer_words // 2
+        self._word_width = p.rows * p.depth * p.a_width
+        super().__init__({
+            "a": In(a_signature),
+            "job": In(job_signature(params)),
+            "read": Out(bank_read_signature(word_shape, self._word_width)),
+            "ready_words": Out(range(self._bank_words + 1)),
+            "release": In(1),
+        })
+
+    def elaborate(self, platform):
+        p = self._params
+        bank_words = self._bank_words
+        rows = 1 if p.engine == "tree" else p.rows
+        job = self.job
+        m = Module()
+        mem = m.submodules.mem = Memory(shape=unsigned(self._word_width), depth=2 * bank_words, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port()
+        word = Signal(range(bank_words + 1))
+        k = Signal(range(p.k_max + p.depth + 1))
+        mbase = Signal(range(p.m_max + rows + 1))
+        nbase = Signal(range(p.n_max + p.cols + 1))
+        done = Signal()
+        fire = self.a.valid & self.a.ready
+        block_end = k + p.depth >= job.k
+        write_bank, write_full, read_bank, ready_words = double_banks(m, bank_words, fire, block_end, self.release,
+                                                                      job.start)
+        m.d.comb += [
+            self.a.ready.eq(job.active & ~done & ~write_full),
+            wr.addr.eq(Mux(write_bank, bank_words, 0) + word),
+            wr.data.eq(self.a.payload.data.as_value()),
+            wr.en.eq(fire),
+            rd.addr.eq(Mux(read_bank, bank_words, 0) + self.read.word),
+            rd.en.eq(self.read.en),
+            self.read.data.eq(rd.data),
+            self.ready_words.eq(ready_words),
+        ]
+        with m.If(fire):
+            m.d.sync += [k.eq(k + p.depth), word.eq(word + 1)]
+            with m.If(block_end):
+                m.d.sync += [k.eq(0), word.eq(0)]
+                with m.If(mbase + rows >= job.m):
+                    m.d.sync += mbase.eq(0)
+                    next_column_block(m, job, nbase, p.cols, done)
+                with m.Else():
+                    m.d.sync += mbase.eq(mbase + rows)
+        with m.If(job.start):
+            m.d.sync += [k.eq(0), word.eq(0), mbase.eq(0), nbase.eq(0), done.eq(0)]
         return m
 
 

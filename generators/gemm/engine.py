@@ -13,7 +13,7 @@ from ..matrix2d import Matrix2DEngine
 from ..systolic import SystolicArray
 from ..systolic_ws import SystolicWSArray
 from ..tree import TreeEngine
-from .buffers import ABuffer, BBuffer, JobControl, descriptor_layout
+from .buffers import ABuffer, BBuffer, JobControl, RowBlockABuffer, descriptor_layout
 from .collectors import PartialSumCollector, TileCollector
 from .feeders import ActivationFeeder, TileFeeder, WeightFeeder
 from .params import GemmParams
@@ -79,8 +79,11 @@ class GemmEngine(DesignComponent):
         control = m.submodules.job = JobControl(p)
         wiring.connect(m, wiring.flipped(self.desc), control.desc)
         array = m.submodules.array = ARRAYS[p.engine](p.array_params())
-        a_buffer = m.submodules.a_buffer = ABuffer(p, self.signature.members["a"].signature.flip())
         word_shape = WeightFeeder.word_shape(p) if ws else range(p.k_beats_max + 1)
+        a_signature = self.signature.members["a"].signature.flip()
+        row_block = p.a_reuse == "row_block"
+        a_buffer = m.submodules.a_buffer = (RowBlockABuffer(p, a_signature, word_shape) if row_block else
+                                            ABuffer(p, a_signature))
         b_buffer = m.submodules.b_buffer = BBuffer(p, self.signature.members["b"].signature.flip(), word_shape)
         wiring.connect(m, wiring.flipped(self.a), a_buffer.a)
         wiring.connect(m, wiring.flipped(self.b), b_buffer.b)
@@ -104,10 +107,12 @@ class GemmEngine(DesignComponent):
         wiring.connect(m, a_reader.a_read, a_buffer.read)
         wiring.connect(m, b_reader.b_read, b_buffer.read)
         m.d.comb += [
-            a_reader.a_words.eq(a_buffer.words),
+            a_reader.a_words.eq(a_buffer.ready_words if row_block else a_buffer.words),
             b_reader.b_ready_words.eq(b_buffer.ready_words),
             b_buffer.release.eq(b_reader.b_release),
         ]
+        if row_block:
+            m.d.comb += a_buffer.release.eq(a_reader.a_release)
         wiring.connect(m, array.c, collector.rows)
         wiring.connect(m, collector.c, wiring.flipped(self.c))
         m.d.comb += [control.done.eq(collector.job_done), self.mac_count.eq(array.mac_count)]

@@ -32,15 +32,18 @@ def _b_read(b_buffer: BBuffer):
 class TileFeeder(wiring.Component):
     """Feeds an output-stationary array: output tile ``(nt, mt)`` streams ``ceil(K/depth)``
     beats of the A row block and the B column block; within a column block the A words are
-    read in the order they were written.
+    read in the order they were written. With ``a_reuse="row_block"`` the A row block is the
+    A bank in use, released at the tile's end like the B bank at its column block's end.
 
     Members
     -------
     job : In(job_signature)
     a_words : In
-        A words that have arrived.
-    a_read : In(ReadPort.Signature)
-        Reads the A buffer.
+        A words that have arrived (``"row_block"``: in the A bank in use).
+    a_read : In(ReadPort.Signature) or In(bank_read_signature)
+        Reads the A buffer (``"row_block"``: the A bank in use).
+    a_release : Out(1)
+        ``"row_block"`` only: the A bank in use is done with (the tile's last beat).
     b_read : In(bank_read_signature)
         Reads the B bank in use.
     b_ready_words : In
@@ -51,12 +54,15 @@ class TileFeeder(wiring.Component):
         The array's operand beats (transferring together).
     """
 
-    def __init__(self, params: GemmParams, array, a_buffer: ABuffer, b_buffer: BBuffer):
+    def __init__(self, params: GemmParams, array, a_buffer, b_buffer: BBuffer):
         self._params = params
+        row_block = params.a_reuse == "row_block"
+        a_words = a_buffer.ready_words if row_block else a_buffer.words
         super().__init__({
             "job": In(job_signature(params)),
-            "a_words": In(a_buffer.words.shape()),
+            "a_words": In(a_words.shape()),
             "a_read": _a_read(a_buffer),
+            **({"a_release": Out(1)} if row_block else {}),
             "b_read": _b_read(b_buffer),
             "b_ready_words": In(b_buffer.ready_words.shape()),
             "b_release": Out(1),
@@ -75,14 +81,16 @@ class TileFeeder(wiring.Component):
         mbase = Signal(range(p.m_max + rows + 1))
         nbase = Signal(range(p.n_max + cols + 1))
         done = Signal()
-        a_addr = Signal(range(p.a_buffer_words + 1))
+        row_block = p.a_reuse == "row_block"
+        # Whole A: the word's address in the buffer; a row block: the bank's word is the beat.
+        a_addr = beat if row_block else Signal(range(p.a_buffer_words + 1))
         tile_end = k + depth >= job.k
         beat_ready = job.active & ~done & (self.a_words > a_addr) & (self.b_ready_words > beat)
         out_valid = Signal()
         out_last = Signal()
         advance = ~out_valid | self.a.ready
         m.d.comb += [
-            self.a_read.addr.eq(a_addr), self.a_read.en.eq(advance),
+            (self.a_read.word if row_block else self.a_read.addr).eq(a_addr), self.a_read.en.eq(advance),
             self.b_read.word.eq(beat), self.b_read.en.eq(advance),
             self.a.valid.eq(out_valid), self.b.valid.eq(out_valid),
             self.a.payload.data.eq(self.a_read.data), self.a.payload.last.eq(out_last),
@@ -92,17 +100,25 @@ class TileFeeder(wiring.Component):
         with m.If(advance):
             m.d.sync += [out_valid.eq(beat_ready), out_last.eq(tile_end)]
         with m.If(step):
-            m.d.sync += [k.eq(k + depth), beat.eq(beat + 1), a_addr.eq(a_addr + 1)]
+            m.d.sync += [k.eq(k + depth), beat.eq(beat + 1)]
+            if not row_block:
+                m.d.sync += a_addr.eq(a_addr + 1)
             with m.If(tile_end):
                 m.d.sync += [k.eq(0), beat.eq(0)]
+                if row_block:
+                    m.d.comb += self.a_release.eq(1)
                 with m.If(mbase + rows >= job.m):
-                    m.d.sync += [mbase.eq(0), a_addr.eq(0)]
+                    m.d.sync += mbase.eq(0)
+                    if not row_block:
+                        m.d.sync += a_addr.eq(0)
                     m.d.comb += self.b_release.eq(1)
                     next_column_block(m, job, nbase, cols, done)
                 with m.Else():
                     m.d.sync += mbase.eq(mbase + rows)
         with m.If(job.start):
-            m.d.sync += [k.eq(0), beat.eq(0), mbase.eq(0), nbase.eq(0), a_addr.eq(0), done.eq(0)]
+            m.d.sync += [k.eq(0), beat.eq(0), mbase.eq(0), nbase.eq(0), done.eq(0)]
+            if not row_block:
+                m.d.sync += a_addr.eq(0)
         return m
 
 

@@ -12,8 +12,8 @@ from ..systolic_ws import SystolicWSParams
 from ..systolic_ws import analytic_cycles as ws_array_cycles
 from ..tree import TreeParams
 
-__all__ = ["GemmParams", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "A_BUFFER_WORDS_MAX", "FEED_LATENCY",
-           "WS_COLLECT_LATENCY",
+__all__ = ["GemmParams", "ENGINES", "GEMM_MAC_STYLES", "BROADCAST_ENGINES", "A_REUSE_POLICIES", "A_BUFFER_WORDS_MAX",
+           "FEED_LATENCY", "WS_COLLECT_LATENCY", "a_stream_passes",
            "analytic_cycles", "scalesim_cycles", "fold_counts"]
 
 #: Legal values of ``engine``.
@@ -24,6 +24,9 @@ GEMM_MAC_STYLES = tuple(style for style in MAC_STYLES if style != "booth_serial"
 #: The broadcast dot-product engines (common interface with a K extent ``depth`` per beat).
 BROADCAST_ENGINES = {"tree": TreeParams, "matrix2d": Matrix2DParams, "cube3d": Cube3DParams}
 
+#: Legal values of ``a_reuse``: ``"whole"`` (all of A on chip, streamed once) or
+#: ``"row_block"`` (two banks of one row block, A streamed once per column block).
+A_REUSE_POLICIES = ("whole", "row_block")
 #: Largest ``a_buffer_words`` (its declared maximum).
 A_BUFFER_WORDS_MAX = 1 << 24
 #: Cycles from the descriptor to the first array beat: descriptor register, buffer write,
@@ -60,9 +63,18 @@ class GemmParams(OperandShapes, DesignParams):
     m_max, n_max, k_max : int
         Largest M, N, K a descriptor may ask for (1..65536). Results are ``acc_width`` bits,
         the narrowest width that cannot overflow for ``k_max`` products.
+    a_reuse : str
+        How A is held on chip. ``"whole"``: the A buffer holds all of A, which the host streams
+        once and the engine reuses for every column block (M·K is bounded by the buffer).
+        ``"row_block"`` (output-stationary engines: ``os``, ``tree``, ``matrix2d``,
+        ``cube3d``): the A buffer holds two banks of one row block (``rows x k_max``
+        operands); the host streams A ``ceil(N/cols)`` times, once per column block, and the
+        next row block loads into the free bank while the array uses the other. The buffer
+        does not depend on ``m_max``, and the cycle count is the same as with ``"whole"``.
     a_buffer_words : int or None
-        A buffer depth in words of ``rows * depth`` operands; it holds all of A:
-        ``ceil(m_max/rows) * ceil(k_max/depth)`` words (``ws``: ``ceil(k_max/rows) * m_max``).
+        A buffer depth in words of ``rows * depth`` operands. ``a_reuse="whole"``: all of A,
+        ``ceil(m_max/rows) * ceil(k_max/depth)`` words (``ws``: ``ceil(k_max/rows) * m_max``);
+        ``"row_block"``: two banks of one row block, ``2 * ceil(k_max/depth)`` words.
         Default: exactly that.
     b_buffer_words : int or None
         B buffer depth in words of ``depth * cols`` operands: two banks of one ``K x cols``
@@ -70,7 +82,8 @@ class GemmParams(OperandShapes, DesignParams):
     c_buffer_words : int or None
         C buffer depth in rows of ``cols`` results: the result FIFO of the ``os`` array (at
         least ``rows``, one tile) or the partial sums of the ``ws`` engine (at least
-        ``m_max``). Default: the ``os`` array's stall-free depth, or ``m_max``.
+        ``m_max``). Default: the array's stall-free depth (its default ``out_fifo_depth``,
+        which depends on the mac style's result latency), or ``m_max``.
     counter_width : int
         Width of ``cycle_count`` and ``mac_count`` (16..64); they wrap.
     """
@@ -87,8 +100,10 @@ class GemmParams(OperandShapes, DesignParams):
     m_max: int = param(16, "largest M of a descriptor", min=1, max=65536)
     n_max: int = param(16, "largest N of a descriptor", min=1, max=65536)
     k_max: int = param(16, "largest K of a descriptor", min=1, max=65536)
-    a_buffer_words: int | None = param(None, "A buffer words (rows operands each); default: all of A", min=1,
-                                       max=A_BUFFER_WORDS_MAX)
+    a_reuse: str = param("whole", "A on chip: whole (all of A, streamed once) or row_block (two banks of one row "
+                         "block, A streamed once per column block)", choices=A_REUSE_POLICIES)
+    a_buffer_words: int | None = param(None, "A buffer words (rows*depth operands each); default: all of A, or two "
+                                       "row blocks with a_reuse=row_block", min=1, max=A_BUFFER_WORDS_MAX)
     b_buffer_words: int | None = param(None, "B buffer words (cols operands each); default: 2 * k_max", min=2, max=1 << 24)
     c_buffer_words: int | None = param(None, "C buffer rows (cols results each)", min=1, max=1 << 24)
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
@@ -105,7 +120,10 @@ class GemmParams(OperandShapes, DesignParams):
 
     @property
     def a_words_needed(self) -> int:
-        """A buffer words that hold every A of up to ``m_max x k_max``."""
+        """Smallest A buffer: every A of up to ``m_max x k_max`` (``a_reuse="whole"``), or two
+        banks of one row block (``"row_block"``)."""
+        if self.a_reuse == "row_block":
+            return 2 * self.k_beats_max
         if self.engine == "ws":
             return ceil_div(self.k_max, self.rows) * self.m_max
         return ceil_div(self.m_max, self.rows) * self.k_beats_max
@@ -140,13 +158,14 @@ class GemmParams(OperandShapes, DesignParams):
         if self.c_buffer_words is None:
             if self.engine == "ws":
                 derived["c_buffer_words"] = self.m_max
-            elif self.engine in BROADCAST_ENGINES:
-                rows = 1 if self.engine == "tree" else self.rows
-                derived["c_buffer_words"] = rows * ceil_div(rows + 4, rows)
             else:
-                probe = SystolicParams(rows=self.rows, cols=self.cols, a_width=self.a_width, b_width=self.b_width,
-                                       a_signed=self.a_signed, b_signed=self.b_signed, k_max=self.k_max)
-                derived["c_buffer_words"] = probe.out_fifo_depth
+                # The array's own stall-free depth, which counts its mac style's result latency
+                # (carry_save has one more cycle); parameters the array rejects get a
+                # placeholder here and check() names them.
+                try:
+                    derived["c_buffer_words"] = self.array_params().out_fifo_depth
+                except ValueError:
+                    derived["c_buffer_words"] = 1 if self.engine == "tree" else self.rows
         return derived
 
     def check(self):
@@ -170,12 +189,24 @@ class GemmParams(OperandShapes, DesignParams):
                 f"mac='same_weight_tree' is not legal with engine={self.engine!r} and depth={self.depth}: it "
                 "compresses the partial products of several products per output; needs depth >= 2"
             )
+        if self.a_reuse == "row_block" and self.engine == "ws":
+            raise ValueError(
+                "a_reuse='row_block' is not legal with engine='ws': the weight-stationary engine streams all M "
+                "rows of A through each weight tile and keeps M partial sums; legal values for engine='ws': 'whole'"
+            )
         if self.a_words_needed > A_BUFFER_WORDS_MAX:
             # The derived default would exceed the field's own maximum: name what sets it.
             raise ValueError(
                 f"m_max={self.m_max}, k_max={self.k_max} are out of range together for engine={self.engine!r}: "
                 f"all of A needs {self.a_words_needed} buffer words, the legal maximum of a_buffer_words is "
                 f"{A_BUFFER_WORDS_MAX}; lower m_max or k_max, or raise rows or depth"
+                + ("" if self.engine == "ws" else ", or use a_reuse='row_block' (buffer independent of m_max)")
+            )
+        if self.a_buffer_words < self.a_words_needed and self.a_reuse == "row_block":
+            raise ValueError(
+                f"a_buffer_words={self.a_buffer_words} is out of range: must be an integer >= "
+                f"{self.a_words_needed} (2 * ceil(k_max/depth) = 2 * {self.k_beats_max}: two banks of one row "
+                f"block for k_max={self.k_max}); lower k_max to use a smaller buffer"
             )
         if self.a_buffer_words < self.a_words_needed:
             layout = (f"ceil(k_max/rows) * m_max = {ceil_div(self.k_max, self.rows)} * {self.m_max}"
@@ -185,6 +216,7 @@ class GemmParams(OperandShapes, DesignParams):
                 f"a_buffer_words={self.a_buffer_words} is out of range: must be an integer >= "
                 f"{self.a_words_needed} ({layout}: all of A for m_max={self.m_max}, k_max={self.k_max}); "
                 "lower m_max or k_max to use a smaller buffer"
+                + ("" if self.engine == "ws" else " (or use a_reuse='row_block': two row blocks, any m_max)")
             )
         if self.b_buffer_words < 2 * self.k_beats_max:
             raise ValueError(
@@ -213,6 +245,12 @@ class GemmParams(OperandShapes, DesignParams):
                     f"{name}={value} is out of range for this gemm configuration: must be an integer in "
                     f"1..{limit} ({name.lower()}_max={limit}, the size the buffers were built for)"
                 )
+
+
+def a_stream_passes(params: GemmParams, n: int) -> int:
+    """How many times the host streams all of A for a job of ``n`` columns: once with
+    ``a_reuse="whole"``, once per column block (``ceil(n/cols)``) with ``"row_block"``."""
+    return ceil_div(n, params.cols) if params.a_reuse == "row_block" else 1
 
 
 def fold_counts(params: GemmParams, m: int, n: int, k: int) -> dict:
