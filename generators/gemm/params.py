@@ -108,6 +108,8 @@ class GemmParams(OperandShapes, DesignParams):
     c_buffer_words: int | None = param(None, "C buffer rows (cols results each)", min=1, max=1 << 24)
     counter_width: int = param(48, "width of the cycle and MAC counters (they wrap)", min=16, max=64)
 
+    digest_neutral = {"a_reuse": "whole"}
+
     @property
     def reduction_length(self) -> int:
         """Longest dot product of one result: ``k_max`` products."""
