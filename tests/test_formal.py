@@ -7,13 +7,15 @@ Every proof here runs with its mutant, which must FAIL, so a property that holds
 import json
 
 import pytest
+from amaranth.hdl import Fragment
 
 from accelgen.generators import all_designs, get_design
 from accelgen.hdl.pim.timing import TIMING_TABLE
 from accelgen.sim import formal
 from accelgen.sim.bench import formal as section
 from accelgen.sim.cli import main as cli_main
-from accelgen.verif.formal import FAMILY_RATIOS, PimTimingSpec, pim_timing_rules, stream_members
+from accelgen.verif.formal import FAMILY_INVARIANTS, FAMILY_RATIOS, OCCUPANCY_INVARIANTS, PimTimingSpec, \
+    pim_timing_rules, stream_members
 
 pytestmark = pytest.mark.formal
 
@@ -101,9 +103,6 @@ def test_report_section_renders_and_flags():
 def test_invariant_signals_resolve():
     # The invariants find internal signals by name: a renamed signal must fail here (a
     # LookupError naming it), not only in `make formal`.
-    from amaranth.hdl import Fragment
-
-    from accelgen.verif.formal import FAMILY_INVARIANTS, OCCUPANCY_INVARIANTS
     for name in sorted(set(FAMILY_INVARIANTS) | set(OCCUPANCY_INVARIANTS)):
         spec = formal.design_spec(name, formal.STREAM_CONFIGS[name], groups=("handshake", "counts"))
         Fragment.get(spec, "formal")

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from accelgen.generators import get_design
@@ -51,7 +51,6 @@ def test_place_stages_rejects_a_stage_count_out_of_range():
 def test_compress_with_registers_is_the_same_sum_later(seed, seed_offset):
     rng = np.random.default_rng(seed + seed_offset)
     a, b = signed(6), unsigned(5)
-    from amaranth.hdl import Module, Signal
     m = Module()
     xs = [Signal(a, name=f"x{i}") for i in range(3)]
     ys = [Signal(b, name=f"y{i}") for i in range(3)]
@@ -198,7 +197,6 @@ def test_engine_pipeline_parameters():
 
 @pytest.mark.parametrize("style", FINAL_ADDERS)
 def test_final_adders_agree(style, seed):
-    from amaranth.hdl import Module, Signal
     rng = np.random.default_rng(seed)
     m = Module()
     a, b = Signal(13), Signal(13)
