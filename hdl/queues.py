@@ -4,13 +4,14 @@
   queue is readable in the same cycle).
 - :class:`BlockRamFIFO`: a deep queue in block RAM whose head is held in flip-flops, so the
   RAM's slow clock-to-output never reaches the reader's logic.
+- :class:`TwoRegisterFIFO`: two entries in two registers, nothing in front of their inputs.
 """
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BypassFIFO", "BlockRamFIFO"]
+__all__ = ["BypassFIFO", "BlockRamFIFO", "TwoRegisterFIFO"]
 
 
 class BypassFIFO(wiring.Component):
@@ -62,8 +63,8 @@ class BypassFIFO(wiring.Component):
 
 class BlockRamFIFO(wiring.Component):
     """First-in first-out queue of ``depth + 2`` entries: a
-    :class:`amaranth.lib.fifo.SyncFIFOBuffered` (block RAM) refilling a two-entry queue of
-    flip-flops that the reader sees.
+    :class:`amaranth.lib.fifo.SyncFIFOBuffered` (block RAM) refilling a
+    :class:`TwoRegisterFIFO` that the reader sees.
 
     A block RAM's data output is valid late in the cycle (on ECP5 about 5.6 ns after the
     clock), so a reader whose handshake depends on the data (e.g. on a ``last`` flag) would
@@ -100,8 +101,54 @@ class BlockRamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.ram = ram = fifo.SyncFIFOBuffered(width=self.width, depth=self.depth)
-        m.submodules.head = head = fifo.SyncFIFO(width=self.width, depth=2)
+        m.submodules.head = head = TwoRegisterFIFO(self.width)
         wiring.connect(m, wiring.flipped(self.w), ram.w_stream)
-        wiring.connect(m, ram.r_stream, head.w_stream)
-        wiring.connect(m, head.r_stream, wiring.flipped(self.r))
+        wiring.connect(m, ram.r_stream, head.w)
+        wiring.connect(m, head.r, wiring.flipped(self.r))
+        return m
+
+
+class TwoRegisterFIFO(wiring.Component):
+    """First-in first-out queue of two entries held in two registers written in turn.
+
+    An entry goes straight into a register's data input (the register's enable selects it),
+    with no logic in front: the queue can take a block RAM's late data output. An entry
+    written at cycle ``t`` is readable at ``t + 1``; ``w.ready`` and ``r.valid`` are
+    registered fill levels.
+
+    Parameters
+    ----------
+    width : int
+        Bits of an entry.
+
+    Members
+    -------
+    w : In(stream.Signature(width))
+    r : Out(stream.Signature(width))
+    """
+
+    def __init__(self, width: int):
+        self.width = width
+        super().__init__({"w": In(stream.Signature(width)), "r": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        entries = [Signal(self.width, name=f"entry_{i}") for i in range(2)]
+        write_next, read_next = Signal(), Signal()
+        level = Signal(range(3))
+        do_write = self.w.valid & self.w.ready
+        do_read = self.r.valid & self.r.ready
+        m.d.comb += [
+            self.w.ready.eq(level != 2),
+            self.r.valid.eq(level != 0),
+            self.r.payload.eq(Mux(read_next, entries[1], entries[0])),
+        ]
+        for index, entry in enumerate(entries):
+            with m.If(do_write & (write_next == index)):
+                m.d.sync += entry.eq(self.w.payload)
+        with m.If(do_write):
+            m.d.sync += write_next.eq(~write_next)
+        with m.If(do_read):
+            m.d.sync += read_next.eq(~read_next)
+        m.d.sync += level.eq(level + do_write - do_read)
         return m

@@ -14,7 +14,7 @@ from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_fo
 from accelgen.hdl.delay import DelayLine
 from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
 from accelgen.hdl.pe import OutputStationaryPE
-from accelgen.hdl.queues import BlockRamFIFO, BypassFIFO
+from accelgen.hdl.queues import BlockRamFIFO, BypassFIFO, TwoRegisterFIFO
 from accelgen.hdl.trees import pipelined_tree, pipelined_tree_latency
 from accelgen.hdl.util import equals, select
 from accelgen.verif import golden
@@ -330,11 +330,11 @@ def _drive_queue(dut, writes, ready_pattern, cycles):
     return log
 
 
-@pytest.mark.parametrize("queue", ["bypass", "block_ram"])
+@pytest.mark.parametrize("queue", ["bypass", "block_ram", "two_registers"])
 def test_queues_keep_order_under_backpressure(queue, seed):
     rng = random.Random(seed)
     writes = [rng.randrange(256) for _ in range(40)]
-    dut = BypassFIFO(8, 4) if queue == "bypass" else BlockRamFIFO(8, 6)
+    dut = {"bypass": BypassFIFO(8, 4), "block_ram": BlockRamFIFO(8, 6), "two_registers": TwoRegisterFIFO(8)}[queue]
     log = _drive_queue(dut, writes, lambda cycle: rng.random() < 0.6, 400)
     assert log["read"] == writes
 
@@ -346,3 +346,5 @@ def test_queue_latencies():
     # Block RAM: BlockRamFIFO.latency cycles from write to read.
     log = _drive_queue(BlockRamFIFO(8, 4), [7], lambda cycle: True, 10)
     assert log["r_cycle"][0] - log["w_cycle"][0] == BlockRamFIFO.latency
+    log = _drive_queue(TwoRegisterFIFO(8), [3, 4, 5], lambda cycle: cycle >= 4, 12)
+    assert log["read"] == [3, 4, 5] and log["w_cycle"] == [0, 1, 5] and log["r_cycle"] == [4, 5, 6]
