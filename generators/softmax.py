@@ -234,8 +234,13 @@ class SoftmaxParams(DesignParams):
 
     @property
     def sum_to_output_latency(self) -> int:
-        """Cycles from stage B reading a row's last beat to stage C being able to read the row."""
-        return self.exp_latency + self.recip_latency + ceil_log2(self.lanes) + 6
+        """At least the cycles from stage B reading a row's last beat to stage C being able to
+        read the row (``d``'s register, the exp unit, the sum tree, the reciprocal, two
+        handoffs), which sizes the exp buffer and the row slots. The exp unit counts with its
+        latency without ``exp_pipeline``: ``d``'s register, the two extra stages, the sum tree
+        (at most ``max(1, ceil_log2(lanes))`` cycles for a computed exp) and the two handoffs
+        fit in the margin of ``ceil_log2(lanes) + 6``."""
+        return exp_latency(self.exp_spec) + self.recip_latency + ceil_log2(self.lanes) + 6
 
     @property
     def x_buffer_beats(self) -> int:
