@@ -14,8 +14,9 @@ Datapaths (``approx`` / ``method``), all sharing constants with the golden model
 - ``approx="accurate"``, ``method="interp"`` (default for wider inputs):
   ``ReLU(x) - delta(|x|)`` with a table of ``delta`` at step ``2**-seg_frac`` and linear
   interpolation (one ``slope x offset`` multiply), rounded once at the end; the default step
-  is the coarsest whose max error over every input code is <= 0.75 LSB; 3 cycles (table read;
-  multiply; additions, rounding and saturation).
+  is the coarsest whose max error over every input code is <= 0.75 LSB; 4 cycles (table read;
+  table output register; multiply; additions, rounding and saturation), 3 with
+  ``table_register=0``.
 - ``approx="ibert"`` (GELU): I-BERT's integer i-GELU polynomial plus a requantizing multiply
   (needs quantization-aware training to be accurate); 3 cycles.
 - ``approx="hard_sigmoid"`` (SiLU): ``x * clamp(x/4 + 1/2, 0, 1)``: shifts and one multiply;
@@ -83,6 +84,12 @@ class ActivationParams(DesignParams):
     seg_frac : int or None
         ``method="interp"`` only: table step ``2**-seg_frac``. Default: the coarsest step whose
         max error over every input code is <= 0.75 LSB. A step over 1 LSB is refused.
+    table_register : int or None
+        ``method="interp"`` only: register stages between the table read and the
+        interpolation multiply (0 or 1; default 1). On FPGAs the table is a block RAM whose
+        data output comes late in the cycle (ECP5: about 5.6 ns), so the register lets the
+        multiply have a cycle of its own (ECP5: about 80 -> 125+ MHz) for one cycle of latency.
+        Same function.
     """
 
     width: int = param(8, "input width in bits (signed)", min=4, max=16)
@@ -96,6 +103,8 @@ class ActivationParams(DesignParams):
                                "interpolation); default: table up to 8-bit inputs", choices=("table", "interp"))
     seg_frac: int | None = param(None, "interp table step 2**-seg_frac; default: coarsest step with <= 0.75 LSB",
                                  min=0, max=15)
+    table_register: int | None = param(None, "interp: register stages after the table read (block RAM output); "
+                                       "default 1", min=0, max=1)
 
     #: ``"gelu"`` or ``"silu"`` (set by the subclass).
     kind = None
@@ -116,6 +125,8 @@ class ActivationParams(DesignParams):
         formats_legal = 1 <= self.in_frac < self.width and out_frac < out_width
         if method == "interp" and self.seg_frac is None and formats_legal:
             derived["seg_frac"] = tables.choose_seg_frac(self.kind, self.width, self.in_frac, out_width, out_frac)
+        if method == "interp" and self.table_register is None:
+            derived["table_register"] = 1
         return derived
 
     def check(self):
@@ -128,7 +139,7 @@ class ActivationParams(DesignParams):
         if self.lanes & (self.lanes - 1):
             raise ValueError(f"lanes={self.lanes} is not legal: must be a power of two in 1..64")
         if self.approx != "accurate":
-            for name in ("method", "seg_frac"):
+            for name in ("method", "seg_frac", "table_register"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name}={getattr(self, name)!r} only applies to approx='accurate' "
                                      f"(approx={self.approx!r})")
@@ -139,8 +150,9 @@ class ActivationParams(DesignParams):
             if self.width > MAX_TABLE_WIDTH:
                 raise ValueError(f"width={self.width} is out of range for method='table': must be an integer in "
                                  f"4..{MAX_TABLE_WIDTH} (use method='interp')")
-            if self.seg_frac is not None:
-                raise ValueError(f"seg_frac={self.seg_frac} only applies to method='interp'")
+            for name in ("seg_frac", "table_register"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}={getattr(self, name)} only applies to method='interp'")
             return
         if self.in_frac < 1:
             raise ValueError(f"in_frac={self.in_frac} is out of range for method='interp': must be an integer in "
@@ -166,7 +178,7 @@ class ActivationParams(DesignParams):
     @property
     def latency(self) -> int:
         """Cycles from an input beat's transfer to its output beat being valid (no stalls)."""
-        return LATENCY[self.datapath]
+        return LATENCY[self.datapath] + (self.table_register or 0)
 
     @property
     def interp_plan(self) -> tables.InterpPlan:
@@ -361,15 +373,21 @@ class ElementwiseActivation(DesignComponent):
         slope_1 = stage(slope, slope.shape(), f"{name}_slope")
         offset_1 = stage(magnitude[:plan.offset_bits], unsigned(plan.offset_bits), f"{name}_offset")
         relu_1 = stage(Mux(x < 0, 0, x[:p.width - 1]), unsigned(p.width - 1), f"{name}_relu")
+        for k in range(p.table_register):
+            value_1, slope_1, offset_1, relu_1 = (stage(signal, signal.shape(), f"{name}_{signal.name[len(name) + 1:]}_r{k}")
+                                                  for signal in (value_1, slope_1, offset_1, relu_1))
         # Stage 2: the interpolation multiply alone (a table read feeds it; on FPGAs the table is
-        # a block RAM with a slow clock-to-output, so the additions wait for stage 3).
+        # a block RAM with a slow clock-to-output), and ReLU - value beside it.
         product_2 = stage(slope_1 * offset_1, _bits_shape(tables.range_bits(*plan.product_range)), f"{name}_product")
-        value_2 = stage(value_1, value_1.shape(), f"{name}_value_2")
-        relu_2 = stage(relu_1, relu_1.shape(), f"{name}_relu_2")
-        # Stage 3: ReLU - delta with delta = value + slope * offset, one rounding, saturation.
-        difference = Signal(_bits_shape(tables.range_bits(*plan.difference_range)), name=f"{name}_difference")
-        m.d.comb += difference.eq((relu_2 << plan.relu_shift) - (value_2 << plan.offset_bits) - product_2)
-        rounded = round_shift_expr(difference, plan.out_shift, tables.OUTPUT_ROUNDING)
+        # ReLU - value, plus the rounding's half (half up: floor((v + half) / 2**s) is the
+        # rounded v), so that stage 3 holds one subtraction before the saturation.
+        assert tables.OUTPUT_ROUNDING == "half_up"
+        half = (1 << plan.out_shift) >> 1
+        base = (relu_1 << plan.relu_shift) - (value_1 << plan.offset_bits) + half
+        base_2 = stage(base, base.shape(), f"{name}_base")
+        # Stage 3: ReLU - delta with delta = value + slope * offset, rounded, saturated.
+        rounded = Signal(_bits_shape(tables.range_bits(*plan.difference_range)), name=f"{name}_difference")
+        m.d.comb += rounded.eq((base_2 - product_2) >> plan.out_shift)
         return stage(self._saturate_output(rounded), signed(p.out_width), f"{name}_y")
 
     def _ibert(self, m, stage, x, name):

@@ -18,9 +18,16 @@ Datapath per row (the golden model of the verification package follows it bit fo
    ``y = min(round_half_up(e * r / 2**(K - out_frac)), 2**out_frac - 1)``.
 
 The row buffer (input codes, two rows deep) and the exp buffer (a row plus the pipeline's
-latency) are FIFOs in :mod:`amaranth.lib.memory`, so row ``r+1``'s max pass runs while row
-``r`` is summed and row ``r-1`` is normalized: with ``y`` always ready and no input stalls the
-design sustains one beat (``lanes`` elements) per cycle across back-to-back rows.
+latency) are block-RAM FIFOs with a flip-flop head (:class:`~accelgen.hdl.queues.BlockRamFIFO`),
+so row ``r+1``'s max pass runs while row ``r`` is summed and row ``r-1`` is normalized: with
+``y`` always ready and no input stalls the design sustains one beat (``lanes`` elements) per
+cycle across back-to-back rows.
+
+Latency of a row of ``B`` beats alone (first input beat to last output beat):
+``3*B + L_recip + pipeline_latency`` (:meth:`SoftmaxParams.row_latency`). The exp+sum pass
+starts one cycle after the row's maximum leaves the lane-max tree (the max queue), the
+reciprocal's input register takes the row sum as it is formed, and the normalize pass starts
+in the cycle the reciprocal is ready (the reciprocal queue passes it through when empty).
 """
 
 import dataclasses
@@ -33,15 +40,17 @@ from ..hdl.delay import DelayLine
 from ..hdl.exp_tables import APPROX_MODES, ExpSpec, exp_code
 from ..hdl.exp_unit import ExpUnit, exp_latency
 from ..hdl.layouts import TileStreamSignature
+from ..hdl.queues import BlockRamFIFO, BypassFIFO
 from ..hdl.reciprocal import PipelinedReciprocal, reciprocal_quotient_bits
-from ..hdl.trees import pipelined_tree
+from ..hdl.trees import pipelined_tree, pipelined_tree_latency
 from ..hdl.util import ceil_div, ceil_log2
 from . import DesignComponent, DesignParams, param, register
 
 __all__ = ["SoftmaxParams", "Softmax", "RowMaxStage", "ExpSumStage", "NormalizeStage"]
 
-#: Exp terms wider than this are multiplied in two registered partial products.
-MULTIPLY_SPLIT = 17
+#: Normalize operands wider than this are multiplied in registered pieces of at most this many
+#: bits (18: an unsigned 18-bit operand fits one 18 x 18 hardware multiplier, ECP5's MULT18X18D).
+MULTIPLY_SPLIT = 18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +82,16 @@ class SoftmaxParams(DesignParams):
         or ``"ibert"`` (I-BERT integer polynomial exp; tabulated, ``width <= 8``).
     masking : bool
         Add the ``mask`` field to ``x``: masked elements contribute nothing and output 0.
+    exp_pipeline : bool
+        Range-reduction exp only (``width > 8``, ``approx="accurate"``): build the exp unit
+        with its two extra register stages (:class:`~accelgen.hdl.exp_unit.ExpUnit`
+        ``pipelined``), so neither the constant multiply and its sum nor the interpolation and
+        the rounding shift share a cycle (ECP5, int16, 4 lanes: 80 MHz without). Two cycles
+        of row latency; same function.
+    tree_levels : int or None
+        Levels of the lane-maximum tree (stage A) and of the beat-sum tree (stage B) between
+        two registers (1..6). Each register level costs a cycle of row latency; more levels
+        per register make longer paths. Default 2.
     """
 
     width: int = param(8, "input code width (signed)", min=2, max=16)
@@ -85,6 +104,10 @@ class SoftmaxParams(DesignParams):
     exp_table_bits: int | None = param(None, "index bits of the 2**-f interpolation table (width > 8)", min=2, max=10)
     approx: str = param("accurate", "exp variant", choices=APPROX_MODES)
     masking: bool = param(True, "add a per-element mask to the input stream")
+    exp_pipeline: bool = param(True, "range-reduction exp (width > 8): two more register stages (ExpUnit "
+                               "pipelined)")
+    tree_levels: int | None = param(None, "levels of the lane-max and sum trees between registers; "
+                                    "default 2", min=1, max=6)
 
     # -- derived quantities ----------------------------------------------------------------
     @property
@@ -131,6 +154,8 @@ class SoftmaxParams(DesignParams):
             derived["exp_frac"] = max(4, self.out_frac + ceil_log2(self.n_max) + 1)
         if self.exp_table_bits is None:
             derived["exp_table_bits"] = max(2, ceil_div(self.out_frac - 2, 2))
+        if self.tree_levels is None:
+            derived["tree_levels"] = 2
         return derived
 
     def check(self):
@@ -161,7 +186,29 @@ class SoftmaxParams(DesignParams):
     @property
     def exp_latency(self) -> int:
         """Cycles of the exp unit."""
-        return exp_latency(self.exp_spec)
+        return exp_latency(self.exp_spec, self.exp_pipeline)
+
+    @property
+    def max_tree_latency(self) -> int:
+        """Cycles of stage A's lane maximum (its first levels work on the input beat)."""
+        return pipelined_tree_latency(self.lanes, self.tree_levels, register_inputs=False)
+
+    @property
+    def sum_tree_latency(self) -> int:
+        """Cycles of stage B's beat sum (a table's exp terms are registered first)."""
+        return pipelined_tree_latency(self.lanes, self.tree_levels, register_inputs=self.exp_spec.kind == "table")
+
+    @property
+    def d_register(self) -> bool:
+        """Stage B registers ``d = m - x`` before a computed exp; a table's address register is
+        ``d``'s register."""
+        return self.exp_spec.kind != "table"
+
+    @property
+    def multiply_latency(self) -> int:
+        """Cycles of stage C's multiply: 1, or 2 when the exp term or the reciprocal is wider
+        than :data:`MULTIPLY_SPLIT` bits (registered piece products, then their sum)."""
+        return 1 + (max(self.exp_frac + 1, self.recip_width) > MULTIPLY_SPLIT)
 
     @property
     def recip_latency(self) -> int:
@@ -169,9 +216,31 @@ class SoftmaxParams(DesignParams):
         return reciprocal_quotient_bits(self.recip_shift, self.exp_zero) + 2
 
     @property
+    def pipeline_latency(self) -> int:
+        """Cycles a row spends in the pipeline beyond its three passes and the reciprocal: the
+        lane maximum, ``d``'s register, the exp unit, the beat sum, the multiplier's operand
+        register and the multiply (the max queue's and the output buffer's cycles are paid
+        by cycles in which passes overlap)."""
+        return (self.max_tree_latency + self.d_register + self.exp_latency + self.sum_tree_latency
+                + 1 + self.multiply_latency)
+
+    def row_latency(self, beats: int) -> int:
+        """Cycles of a row of ``beats`` beats alone in the pipeline, from its first input beat to
+        its last output beat (both counted), with no stalls: ``3 * beats + recip_latency +
+        pipeline_latency``, plus the cycles a very short row's first beat waits for the row
+        buffer (written to readable: ``BlockRamFIFO.latency``) after its maximum is known."""
+        wait = max(0, BlockRamFIFO.latency - beats - self.max_tree_latency)
+        return 3 * beats + self.recip_latency + self.pipeline_latency + wait
+
+    @property
     def sum_to_output_latency(self) -> int:
-        """Cycles from stage B reading a row's last beat to stage C being able to read the row."""
-        return self.exp_latency + self.recip_latency + ceil_log2(self.lanes) + 6
+        """At least the cycles from stage B reading a row's last beat to stage C being able to
+        read the row (``d``'s register, the exp unit, the sum tree, the reciprocal, two
+        handoffs), which sizes the exp buffer and the row slots. The exp unit counts with its
+        latency without ``exp_pipeline``: ``d``'s register, the two extra stages, the sum tree
+        (at most ``max(1, ceil_log2(lanes))`` cycles for a computed exp) and the two handoffs
+        fit in the margin of ``ceil_log2(lanes) + 6``."""
+        return exp_latency(self.exp_spec) + self.recip_latency + ceil_log2(self.lanes) + 6
 
     @property
     def x_buffer_beats(self) -> int:
@@ -236,6 +305,8 @@ class Softmax(DesignComponent):
             "latency": {
                 "exp_unit": p.exp_latency,
                 "reciprocal": p.recip_latency,
+                "pipeline": p.pipeline_latency,
+                "row": f"3*ceil(N/{p.lanes}) + {p.recip_latency + p.pipeline_latency} cycles (N > {p.lanes})",
                 "throughput": f"{p.lanes} elements/cycle sustained (one beat per cycle)",
             },
         }
@@ -247,30 +318,34 @@ class Softmax(DesignComponent):
         # Stage A writes the row buffer (input codes, two rows) and the max queue; stage B reads
         # both and writes the exp buffer; the reciprocal writes the reciprocal queue; stage C
         # reads the exp buffer and the reciprocal queue and writes the output buffer.
-        m.submodules.row_buffer = x_fifo = fifo.SyncFIFOBuffered(width=layouts.x.size, depth=p.x_buffer_beats)
-        m.submodules.max_queue = max_fifo = fifo.SyncFIFOBuffered(width=p.width, depth=p.max_queue_rows)
-        m.submodules.exp_buffer = e_fifo = fifo.SyncFIFOBuffered(width=layouts.e.size, depth=p.e_buffer_beats)
-        m.submodules.recip_queue = r_fifo = fifo.SyncFIFOBuffered(width=p.recip_width, depth=p.row_slots)
-        m.submodules.out_buffer = y_fifo = fifo.SyncFIFOBuffered(width=layouts.y.size, depth=OUT_BUFFER_BEATS)
+        m.submodules.row_buffer = x_fifo = BlockRamFIFO(layouts.x.size, p.x_buffer_beats)
+        # The max queue reads asynchronously (distributed RAM): its maximum is readable one
+        # cycle after it is written, a register between the running maximum's comparison and
+        # stage B's subtractors. The reciprocal is readable in the cycle it is written when
+        # nothing waits before it (the queue of short rows holds the rest).
+        m.submodules.max_queue = max_fifo = fifo.SyncFIFO(width=p.width, depth=p.max_queue_rows)
+        m.submodules.exp_buffer = e_fifo = BlockRamFIFO(layouts.e.size, p.e_buffer_beats)
+        m.submodules.recip_queue = r_fifo = BypassFIFO(p.recip_width, p.row_slots)
+        m.submodules.out_buffer = y_fifo = fifo.SyncFIFO(width=layouts.y.size, depth=OUT_BUFFER_BEATS)
 
         row_max = m.submodules.row_max = RowMaxStage(p)
         wiring.connect(m, wiring.flipped(self.x), row_max.x)
-        wiring.connect(m, row_max.row, x_fifo.w_stream)
+        wiring.connect(m, row_max.row, x_fifo.w)
         m.d.comb += [max_fifo.w_data.eq(row_max.max.payload), max_fifo.w_en.eq(row_max.max.valid)]
 
         exp_sum = m.submodules.exp_sum = ExpSumStage(p)
-        wiring.connect(m, x_fifo.r_stream, exp_sum.row)
+        wiring.connect(m, x_fifo.r, exp_sum.row)
         wiring.connect(m, max_fifo.r_stream, exp_sum.max)
-        m.d.comb += [e_fifo.w_data.eq(exp_sum.e.payload), e_fifo.w_en.eq(exp_sum.e.valid),
-                     row_max.max_taken.eq(max_fifo.r_en)]
+        m.d.comb += [e_fifo.w.payload.eq(exp_sum.e.payload), e_fifo.w.valid.eq(exp_sum.e.valid),
+                     row_max.max_taken.eq(exp_sum.max.ready)]
 
         m.submodules.reciprocal = recip = PipelinedReciprocal(p.sum_width, p.recip_shift, p.exp_zero)
         m.d.comb += [recip.s.eq(exp_sum.row_sum), recip.s_valid.eq(exp_sum.row_sum_valid),
-                     r_fifo.w_data.eq(recip.recip), r_fifo.w_en.eq(recip.recip_valid)]
+                     r_fifo.w.payload.eq(recip.recip), r_fifo.w.valid.eq(recip.recip_valid)]
 
         normalize = m.submodules.normalize = NormalizeStage(p)
-        wiring.connect(m, e_fifo.r_stream, normalize.e)
-        wiring.connect(m, r_fifo.r_stream, normalize.recip)
+        wiring.connect(m, e_fifo.r, normalize.e)
+        wiring.connect(m, r_fifo.r, normalize.recip)
         m.d.comb += [y_fifo.w_data.eq(normalize.y.payload), y_fifo.w_en.eq(normalize.y.valid),
                      exp_sum.e_taken.eq(normalize.e_taken), exp_sum.row_taken.eq(normalize.row_taken)]
         wiring.connect(m, y_fifo.r_stream, wiring.flipped(self.y))
@@ -348,13 +423,12 @@ class RowMaxStage(wiring.Component):
             with m.If(fire):
                 m.d.sync += beat.eq(Mux(last, 0, beat + 1))
 
-        a1 = Signal.like(x_in)
-        a1_valid = Signal()
-        m.d.sync += [a1.eq(x_in), a1_valid.eq(fire)]
-        lane_values = [Mux(a1.active[i], a1.data[i], most_negative) for i in range(lanes)]
-        beat_max = pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max")
-        m.submodules.a_side = a_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
-        m.d.comb += a_side.i.eq(Cat(a1_valid, a1.last))
+        # The tree's first levels work on the input beat (comparisons right after the port).
+        lane_values = [Mux(x_in.active[i], x_in.data[i], most_negative) for i in range(lanes)]
+        beat_max = pipelined_tree(m, lane_values, lambda a, b: Mux(a > b, a, b), signed(width), "max",
+                                  levels_per_stage=p.tree_levels, register_inputs=False)
+        m.submodules.a_side = a_side = DelayLine(unsigned(2), p.max_tree_latency)
+        m.d.comb += a_side.i.eq(Cat(fire, last))
         a2_valid, a2_last = a_side.o[0], a_side.o[1]
         running_max = Signal(signed(width), init=most_negative)
         candidate = Mux(beat_max > running_max, beat_max, running_max)
@@ -381,7 +455,8 @@ class ExpSumStage(wiring.Component):
     e : Out(stream of exp-buffer beats)
         Valid for one cycle per beat (the buffer has room by credit).
     row_sum, row_sum_valid : Out
-        The row's sum of exp terms, for one cycle per row.
+        The row's sum of exp terms, for one cycle per row (not registered: the reciprocal's
+        input register takes it).
     e_taken, row_taken : In(1)
         Stage C took a beat / a row's final beat from the exp buffer.
     """
@@ -415,30 +490,45 @@ class ExpSumStage(wiring.Component):
         ]
         row_max = self.max.payload.as_signed()
         side = data.StructLayout({"valid": 1, "last": 1, "active": unsigned(lanes)})
+        # d = m - x is registered before a computed exp (its first stage is a multiply); a
+        # table's address register (inside the block RAM) is d's register.
+        registered = p.d_register
         b1 = Signal(side)
-        m.d.sync += [b1.valid.eq(issue), b1.last.eq(beat_in.last), b1.active.eq(beat_in.active)]
+        m.d["sync" if registered else "comb"] += [b1.valid.eq(issue), b1.last.eq(beat_in.last),
+                                                  b1.active.eq(beat_in.active)]
         m.submodules.b_side = b_side = DelayLine(side, p.exp_latency)
         m.d.comb += b_side.i.eq(b1)
         exp_values = []
         for i in range(lanes):
-            unit = m.submodules[f"exp_{i}"] = ExpUnit(p.exp_spec)
+            unit = m.submodules[f"exp_{i}"] = ExpUnit(p.exp_spec, pipelined=p.exp_pipeline)
             d = Signal(width, name=f"d_{i}")
-            m.d.sync += d.eq((row_max - beat_in.data[i])[:width])
+            m.d["sync" if registered else "comb"] += d.eq((row_max - beat_in.data[i])[:width])
             m.d.comb += unit.d.eq(d)
             exp_values.append(Mux(b_side.o.active[i], unit.e, 0))
-        m.d.comb += [self.e.payload.last.eq(b_side.o.last), self.e.valid.eq(b_side.o.valid)]
+        # A table's terms come from block RAM (late in the cycle): they are registered (the
+        # mask a synchronous reset of the register) before the exp buffer and the sum tree.
+        # Computed terms come from flip-flops and go on directly.
+        tabled = p.exp_spec.kind == "table"
+        e_side = Signal(side)
+        if tabled:
+            exp_values = [_register(m, value, f"e_{i}") for i, value in enumerate(exp_values)]
+        m.d["sync" if tabled else "comb"] += e_side.eq(b_side.o)
+        m.d.comb += [self.e.payload.last.eq(e_side.last), self.e.valid.eq(e_side.valid)]
         for i in range(lanes):
             m.d.comb += self.e.payload.e[i].eq(exp_values[i])
-        beat_sum = pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum")
-        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), ceil_log2(lanes) + 1)
-        m.d.comb += b_sum_side.i.eq(Cat(b_side.o.valid, b_side.o.last))
+        if tabled and lanes == 1:
+            beat_sum = exp_values[0]  # already registered
+        else:
+            beat_sum = pipelined_tree(m, exp_values, lambda a, b: a + b, unsigned(p.sum_width), "sum",
+                                      levels_per_stage=p.tree_levels, register_inputs=False)
+        m.submodules.b_sum_side = b_sum_side = DelayLine(unsigned(2), p.sum_tree_latency - tabled)
+        m.d.comb += b_sum_side.i.eq(Cat(e_side.valid, e_side.last))
         b2_valid, b2_last = b_sum_side.o[0], b_sum_side.o[1]
         partial = Signal(p.sum_width)
-        m.d.sync += self.row_sum_valid.eq(b2_valid & b2_last)
+        # The row's sum goes straight to the reciprocal, whose input register holds it.
+        m.d.comb += [self.row_sum.eq(partial + beat_sum), self.row_sum_valid.eq(b2_valid & b2_last)]
         with m.If(b2_valid):
             m.d.sync += partial.eq(Mux(b2_last, 0, partial + beat_sum))
-            with m.If(b2_last):
-                m.d.sync += self.row_sum.eq(partial + beat_sum)
         m.d.sync += [
             e_reserved.eq(e_reserved + issue - self.e_taken),
             rows_waiting.eq(rows_waiting + (issue & beat_in.last) - self.row_taken),
@@ -446,14 +536,20 @@ class ExpSumStage(wiring.Component):
         return m
 
 
+def _register(m, value, name):
+    """``value`` registered in module ``m``."""
+    reg = Signal.like(value, name=name) if isinstance(value, Signal) else Signal(value.shape(), name=name)
+    m.d.sync += reg.eq(value)
+    return reg
+
+
 class NormalizeStage(wiring.Component):
     """Stage C: ``y = min(round_half_up(e * r / 2**(K - out_frac)), 2**out_frac - 1)``, one
     multiply per element, with the row's reciprocal ``r``.
 
     A beat is issued only with an output-buffer entry reserved (credits returned by
-    ``y_taken``). The buffers' outputs are registered before the multipliers (block RAM
-    clock-to-out plus a multiplier does not fit one cycle); a wide ``e`` is multiplied in two
-    registered partial products.
+    ``y_taken``). The operands are registered before the multipliers; wide operands are
+    multiplied in registered pieces (:attr:`SoftmaxParams.multiply_latency`).
 
     Members
     -------
@@ -494,6 +590,8 @@ class NormalizeStage(wiring.Component):
             self.e_taken.eq(issue),
             self.row_taken.eq(issue & e_out.last),
         ]
+        # The operands are registered right before the multipliers: a hardware multiplier
+        # (ECP5: 3.9 ns) leaves no time for the queues' multiplexers in the same path.
         c0 = Signal.like(e_out)
         c0_recip = Signal(p.recip_width)
         c0_valid = Signal()
@@ -501,30 +599,30 @@ class NormalizeStage(wiring.Component):
         product_width = p.exp_frac + 1 + p.recip_width
         c1_valid, c1_last = Signal(), Signal()
         products = [Signal(product_width, name=f"product_{i}") for i in range(lanes)]
-        if p.exp_frac + 1 > MULTIPLY_SPLIT:
-            # Two partial products (about one hardware multiplier each), registered before
-            # they are added: one multiplier per path.
-            low_width = MULTIPLY_SPLIT
+        if p.multiply_latency > 1:
+            # Operands cut into pieces of at most MULTIPLY_SPLIT bits: each piece product is one
+            # hardware multiplier and is registered before the pieces are added.
             c1h_valid, c1h_last = Signal(), Signal()
-            partial_low = [Signal(low_width + p.recip_width, name=f"partial_low_{i}") for i in range(lanes)]
-            partial_high = [Signal(product_width - low_width, name=f"partial_high_{i}") for i in range(lanes)]
-            m.d.sync += [c1h_valid.eq(c0_valid), c1h_last.eq(c0.last)]
+            m.d.sync += [c1h_valid.eq(c0_valid), c1h_last.eq(c0.last), c1_valid.eq(c1h_valid), c1_last.eq(c1h_last)]
             for i in range(lanes):
-                m.d.sync += [partial_low[i].eq(c0.e[i][:low_width] * c0_recip),
-                             partial_high[i].eq(c0.e[i][low_width:] * c0_recip)]
-            m.d.sync += [c1_valid.eq(c1h_valid), c1_last.eq(c1h_last)]
-            m.d.sync += [products[i].eq(partial_low[i] + (partial_high[i] << low_width)) for i in range(lanes)]
+                total = 0
+                for e_low in range(0, p.exp_frac + 1, MULTIPLY_SPLIT):
+                    for r_low in range(0, p.recip_width, MULTIPLY_SPLIT):
+                        e_piece = c0.e[i][e_low:e_low + MULTIPLY_SPLIT]
+                        r_piece = c0_recip[r_low:r_low + MULTIPLY_SPLIT]
+                        piece = Signal(len(e_piece) + len(r_piece), name=f"partial_{i}_{e_low}_{r_low}")
+                        m.d.sync += piece.eq(e_piece * r_piece)
+                        total = total + (piece << (e_low + r_low))
+                m.d.sync += products[i].eq(total)
         else:
             m.d.sync += [c1_valid.eq(c0_valid), c1_last.eq(c0.last)]
             m.d.sync += [products[i].eq(c0.e[i] * c0_recip) for i in range(lanes)]
         drop = p.recip_shift - p.out_frac
         top = (1 << p.out_frac) - 1
-        y_beat = Signal.like(self.y.payload)
-        y_valid = Signal()
+        # Rounding and saturation feed the output buffer's write port (its register).
         for i in range(lanes):
             rounded = (products[i] + (1 << (drop - 1))) >> drop
-            m.d.sync += y_beat.data[i].eq(Mux(rounded > top, top, rounded))
-        m.d.sync += [y_beat.last.eq(c1_last), y_valid.eq(c1_valid)]
-        m.d.comb += [self.y.payload.eq(y_beat), self.y.valid.eq(y_valid)]
+            m.d.comb += self.y.payload.data[i].eq(Mux(rounded > top, top, rounded))
+        m.d.comb += [self.y.payload.last.eq(c1_last), self.y.valid.eq(c1_valid)]
         m.d.sync += y_reserved.eq(y_reserved + issue - self.y_taken)
         return m

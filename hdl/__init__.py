@@ -9,6 +9,8 @@
   models and hardware alike.
 - :mod:`accelgen.hdl.util`: integer helpers (``ceil_div``, ``index_width``, logarithms).
 - :mod:`accelgen.hdl.trees`: adder trees, pipelined reduction trees, dot-product accumulators.
+- :mod:`accelgen.hdl.queues`: stream queues between pipeline stages (a queue with a same-cycle
+  path while empty; a block-RAM queue with a flip-flop head).
 - :mod:`accelgen.hdl.layouts`: payload layouts of the streams (``TileStreamSignature``), read
   by hardware, packers and manifests alike.
 - :mod:`accelgen.hdl.tile_io`: the tile engines' stream shell: operand admission, result

@@ -33,8 +33,8 @@ from .arith import OVERFLOW_MODES, clamp, dot_product_range, shape_for_range
 from .mac import FINAL_ADDERS, MAC_STYLES, compress, compress_stages, final_add, partial_products
 from .util import ceil_log2
 
-__all__ = ["adder_tree", "pipelined_tree", "DotProductAccumulator", "ReductionPlan", "reduction_plan",
-           "place_stages", "stages_for_depth", "BOOTH_LEVELS", "CSA_STAGE_LEVELS"]
+__all__ = ["adder_tree", "pipelined_tree", "pipelined_tree_latency", "DotProductAccumulator", "ReductionPlan",
+           "reduction_plan", "place_stages", "stages_for_depth", "BOOTH_LEVELS", "CSA_STAGE_LEVELS"]
 
 #: Estimated two-input gate levels (the cells of the generic flow, ``abc -g``) of the steps of a
 #: reduction; estimates for placing registers, the synthesized depth is measured by the benchmarks.
@@ -185,23 +185,41 @@ def adder_tree(values):
     return values[0]
 
 
-def pipelined_tree(m, values, combine, shape, name: str):
+def pipelined_tree_latency(count: int, levels_per_stage: int = 1, register_inputs: bool = True) -> int:
+    """Cycles of :func:`pipelined_tree` over ``count`` values: a register after every
+    ``levels_per_stage`` levels and at the end, plus the input register (``register_inputs``);
+    at least one."""
+    levels = (count - 1).bit_length()
+    return max(1, register_inputs + -(-levels // levels_per_stage))
+
+
+def pipelined_tree(m, values, combine, shape, name: str, *, levels_per_stage: int = 1,
+                   register_inputs: bool = True):
     """Balanced reduction of ``values`` with ``combine`` (e.g. a lane maximum or an adder tree)
-    in module ``m``, one register per level plus one at the end: ``ceil_log2(len(values)) + 1``
-    cycles, one ``combine`` in every register-to-register path. Registers are named
-    ``{name}_l{level}_{index}`` and have ``shape``."""
+    in module ``m``: the inputs registered (``register_inputs``), a register after every
+    ``levels_per_stage`` levels of ``combine`` and at the end, so
+    :func:`pipelined_tree_latency` cycles with at most ``levels_per_stage`` ``combine`` in a
+    register-to-register path (by default one register per level plus one at the end).
+    Registers are named ``{name}_l{level}_{index}`` and have ``shape``."""
+    if levels_per_stage < 1:
+        raise ValueError(f"levels_per_stage={levels_per_stage} is out of range: must be at least 1")
     values = list(values)
     level = 0
+    unregistered = 0 if register_inputs else -1  # levels since the last register; -1: none yet
     while True:
-        registered = []
-        for index, value in enumerate(values):
-            reg = Signal(shape, name=f"{name}_l{level}_{index}")
-            m.d.sync += reg.eq(value)
-            registered.append(reg)
-        if len(registered) == 1:
-            return registered[0]
-        values = [combine(registered[i], registered[i + 1]) if i + 1 < len(registered) else registered[i]
-                  for i in range(0, len(registered), 2)]
+        if unregistered == 0 or unregistered >= levels_per_stage or len(values) == 1:
+            registered = []
+            for index, value in enumerate(values):
+                reg = Signal(shape, name=f"{name}_l{level}_{index}")
+                m.d.sync += reg.eq(value)
+                registered.append(reg)
+            values = registered
+            unregistered = 0
+            if len(values) == 1:
+                return values[0]
+        values = [combine(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+        unregistered = max(unregistered, 0) + 1
         level += 1
 
 

@@ -40,7 +40,7 @@ from ..generators.systolic_ws import analytic_cycles as ws_cycles
 from ..hdl.exp_unit import exp_latency
 from ..hdl.util import ceil_div
 from ..verif.pim_bound import gemv_bound
-from ..verif.softmax_host import max_busy_cycles
+from ..verif.softmax_host import busy_cycles
 from . import flow
 
 __all__ = ["DATA_DIR", "CYCLE_MODELS", "FEATURES", "WorkloadKey", "CycleModel", "parse_workload", "estimate_cycles",
@@ -112,11 +112,11 @@ def _attention(p, w):
 
 
 def _softmax(p, w):
-    cycles = max_busy_cycles(p, {"length": np.full(w["rows"], w["n"])})
+    cycles = busy_cycles(p, {"length": np.full(w["rows"], w["n"])})
     elements = w["rows"] * w["n"]
-    return dict(cycles=cycles, work=elements, unit="elements", utilization=None, kind="upper bound",
-                note="the softmax regression's throughput bound (one beat per cycle, last row's passes and "
-                     "the reciprocal after it)")
+    return dict(cycles=cycles, work=elements, unit="elements", utilization=None, kind="exact",
+                note="stall-free rows of one length: one beat per cycle, then the last row's passes, "
+                     "its reciprocal and the pipeline (SoftmaxParams.row_latency)")
 
 
 def _elementwise(latency):
@@ -166,7 +166,7 @@ CYCLE_MODELS: dict[str, CycleModel] = {
     "softmax": CycleModel(
         (WorkloadKey("rows", "rows", lambda p: BIG, lambda p: 1),
          WorkloadKey("n", "elements per row (n_max)", lambda p: p.n_max, lambda p: p.n_max)),
-        _softmax, "verif.softmax_host.max_busy_cycles"),
+        _softmax, "verif.softmax_host.busy_cycles"),
     "exp": CycleModel((_ELEMENTS,), _elementwise(lambda p: exp_latency(p.spec)), "hdl.exp_unit.exp_latency"),
     "gelu": CycleModel((_ELEMENTS,), _elementwise(lambda p: p.latency), "ActivationParams.latency"),
     "silu": CycleModel((_ELEMENTS,), _elementwise(lambda p: p.latency), "ActivationParams.latency"),

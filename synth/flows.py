@@ -451,6 +451,26 @@ def _primary_fmax(by_clock: dict[str, float]) -> tuple[str | None, float | None]
     return name, by_clock[name]
 
 
+def _critical_path(report: dict) -> dict | None:
+    """Start and end cell and delays of the slowest path in a nextpnr ``--report`` file."""
+    best = None
+    for path in report.get("critical_paths", []):
+        segments = path.get("path", [])
+        if not segments:
+            continue
+        delay = sum(float(segment.get("delay", 0.0)) for segment in segments)
+        if best is None or delay > best["delay_ns"]:
+            best = {
+                "from": segments[0]["from"]["cell"],
+                "to": segments[-1]["to"]["cell"],
+                "delay_ns": round(delay, 3),
+                "logic_ns": round(sum(float(s.get("delay", 0.0)) for s in segments
+                                      if s.get("type") in ("logic", "clk-to-q", "setup")), 3),
+                "routing_ns": round(sum(float(s.get("delay", 0.0)) for s in segments if s.get("type") == "routing"), 3),
+            }
+    return best
+
+
 def synth_ecp5(
     verilog,
     top: str,
@@ -521,6 +541,9 @@ def synth_ecp5(
           ``None`` for purely combinational designs or skipped placement.
           ``fmax_clock`` names that clock; ``fmax_by_clock`` maps every
           clock to its achieved fmax.
+        * ``critical_path``: the slowest register-to-register path nextpnr reports, ``{"from":
+          start cell, "to": end cell, "delay_ns", "logic_ns", "routing_ns"}`` (``None`` without
+          placement or clocked paths).
         * ``note``: present only when placement was skipped.
         * ``yosys_version``, ``runtime_s`` (``{"yosys": s, "nextpnr": s}``).
 
@@ -605,6 +628,7 @@ def synth_ecp5(
         if v.get("achieved") is not None
     }
     clock, fmax = _primary_fmax(by_clock)
+    result["critical_path"] = _critical_path(rep)
     result.update(
         pnr_comb=util.get("TRELLIS_COMB", {}).get("used"),
         pnr_ff=util.get("TRELLIS_FF", {}).get("used"),

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["FIGURES", "HEADLINE", "summary"]
 
 _ECP5 = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "bram", "pnr_comb", "fmax_mhz", "freq_mhz",
-         "note", "yosys_version")
+         "critical_path", "note", "yosys_version")
 
 #: Every figure of a summary, per target.
 FIGURES: dict[str, tuple[str, ...]] = {

@@ -34,7 +34,9 @@ def test_defaults_are_int8_tables(name):
     p = DESIGNS[name].params()
     assert (p.width, p.in_frac, p.out_width, p.out_frac, p.method, p.latency) == (8, 4, 8, 4, "table", 1)
     wide = DESIGNS[name].params(width=16, in_frac=12)
-    assert wide.method == "interp" and wide.latency <= 3 and wide.seg_frac is not None
+    assert wide.method == "interp" and wide.latency == 4 and wide.seg_frac is not None
+    # The table's output register is optional: one cycle less without it.
+    assert DESIGNS[name].params(width=16, in_frac=12, table_register=0).latency == 3
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,9 @@ def test_defaults_are_int8_tables(name):
         ("gelu", dict(approx="hard_sigmoid"), "approx='hard_sigmoid' is not legal"),
         ("silu", dict(approx="ibert"), "approx='ibert' is not legal"),
         ("gelu", dict(method="table", seg_frac=2), "seg_frac=2 only applies to method='interp'"),
+        ("gelu", dict(method="table", table_register=1), "table_register=1 only applies to method='interp'"),
+        ("silu", dict(approx="hard_sigmoid", table_register=0), "table_register=0 only applies to approx='accurate'"),
+        ("gelu", dict(width=16, in_frac=12, table_register=2), "table_register=2 is out of range"),
         ("gelu", dict(method="interp", in_frac=0), "in_frac=0 is out of range for method='interp'"),
     ],
 )

@@ -23,6 +23,7 @@ CONFIGS = {
     "silu_int8_s5_table_by_magnitude_lanes2": ("silu", dict(width=8, in_frac=5, lanes=2)),
     "gelu_q3.12_interp_lanes8": ("gelu", dict(width=16, in_frac=12, lanes=8)),
     "silu_q3.12_interp_lanes16": ("silu", dict(width=16, in_frac=12, lanes=16)),
+    "gelu_q5.10_interp_no_table_register_lanes2": ("gelu", dict(width=16, in_frac=10, lanes=2, table_register=0)),
     "gelu_int8_ibert_lanes2": ("gelu", dict(width=8, in_frac=4, lanes=2, approx="ibert")),
     "silu_int10_hard_sigmoid_lanes1": ("silu", dict(width=10, in_frac=6, lanes=1, approx="hard_sigmoid")),
 }

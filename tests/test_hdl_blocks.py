@@ -14,6 +14,8 @@ from accelgen.hdl.arith import clamp, dot_product_range, product_range, shape_fo
 from accelgen.hdl.delay import DelayLine
 from accelgen.hdl.fixedpoint import round_shift, round_shift_expr
 from accelgen.hdl.pe import OutputStationaryPE
+from accelgen.hdl.queues import BlockRamFIFO, BypassFIFO, TwoRegisterFIFO
+from accelgen.hdl.trees import pipelined_tree, pipelined_tree_latency
 from accelgen.hdl.util import equals, select
 from accelgen.verif import golden
 
@@ -280,3 +282,69 @@ def test_select_and_equals_cover_every_index():
             assert (ctx.get(out), ctx.get(hit)) == (10 * i, int(i == 0))
 
     run(m, testbench, clocked=False)
+
+
+@pytest.mark.parametrize("count, levels_per_stage, register_inputs",
+                         [(1, 1, True), (1, 2, False), (4, 1, True), (4, 2, False), (5, 2, True), (16, 2, False),
+                          (16, 3, True), (7, 1, False)])
+def test_pipelined_tree_sums_in_its_stated_latency(count, levels_per_stage, register_inputs, seed):
+    m = Module()
+    inputs = [Signal(8, name=f"in_{i}") for i in range(count)]
+    out = pipelined_tree(m, inputs, lambda a, b: a + b, unsigned(12), "t", levels_per_stage=levels_per_stage,
+                         register_inputs=register_inputs)
+    latency = pipelined_tree_latency(count, levels_per_stage, register_inputs)
+    rng = random.Random(seed)
+    stream = [[rng.randrange(256) for _ in range(count)] for _ in range(12)]
+
+    async def testbench(ctx):
+        for cycle in range(len(stream) + latency):
+            for signal, value in zip(inputs, stream[cycle] if cycle < len(stream) else [0] * count):
+                ctx.set(signal, value)
+            if cycle >= latency:
+                assert ctx.get(out) == sum(stream[cycle - latency])
+            await ctx.tick()
+
+    run(m, testbench)
+
+
+def _drive_queue(dut, writes, ready_pattern, cycles):
+    """Write ``writes`` (one per cycle while ready), read under ``ready_pattern``; the reads
+    and, per entry, its write and read cycles."""
+    log = {"read": [], "w_cycle": [], "r_cycle": []}
+
+    async def testbench(ctx):
+        index = 0
+        for cycle in range(cycles):
+            ctx.set(dut.w.valid, index < len(writes))
+            ctx.set(dut.w.payload, writes[index] if index < len(writes) else 0)
+            ctx.set(dut.r.ready, ready_pattern(cycle))
+            if ctx.get(dut.r.valid) and ctx.get(dut.r.ready):
+                log["read"].append(ctx.get(dut.r.payload))
+                log["r_cycle"].append(cycle)
+            if index < len(writes) and ctx.get(dut.w.ready):
+                log["w_cycle"].append(cycle)
+                index += 1
+            await ctx.tick()
+
+    run(dut, testbench)
+    return log
+
+
+@pytest.mark.parametrize("queue", ["bypass", "block_ram", "two_registers"])
+def test_queues_keep_order_under_backpressure(queue, seed):
+    rng = random.Random(seed)
+    writes = [rng.randrange(256) for _ in range(40)]
+    dut = {"bypass": BypassFIFO(8, 4), "block_ram": BlockRamFIFO(8, 6), "two_registers": TwoRegisterFIFO(8)}[queue]
+    log = _drive_queue(dut, writes, lambda cycle: rng.random() < 0.6, 400)
+    assert log["read"] == writes
+
+
+def test_queue_latencies():
+    # Bypass: an entry written to an empty queue is read in its write cycle.
+    log = _drive_queue(BypassFIFO(8, 2), [5, 6], lambda cycle: cycle >= 0, 10)
+    assert log["read"] == [5, 6] and log["r_cycle"] == log["w_cycle"]
+    # Block RAM: BlockRamFIFO.latency cycles from write to read.
+    log = _drive_queue(BlockRamFIFO(8, 4), [7], lambda cycle: True, 10)
+    assert log["r_cycle"][0] - log["w_cycle"][0] == BlockRamFIFO.latency
+    log = _drive_queue(TwoRegisterFIFO(8), [3, 4, 5], lambda cycle: cycle >= 4, 12)
+    assert log["read"] == [3, 4, 5] and log["w_cycle"] == [0, 1, 5] and log["r_cycle"] == [4, 5, 6]

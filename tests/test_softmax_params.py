@@ -28,6 +28,8 @@ def test_defaults_are_derived():
         (dict(approx="ibert", width=16, in_frac=12), "approx='ibert' is tabulated: width=16 is out of range"),
         (dict(approx="shift", width=16, in_scale_num=3), "in_scale_num=3 is not legal with approx='shift'"),
         (dict(width=17), "width=17 is out of range"),
+        (dict(tree_levels=0), "tree_levels=0 is out of range"),
+        (dict(tree_levels=7), "tree_levels=7 is out of range"),
     ],
 )
 def test_bad_parameters_are_refused(overrides, message):
@@ -49,6 +51,8 @@ def test_bad_parameters_from_the_cli(capsys):
         dict(width=16, in_frac=12, out_frac=16, lanes=2, n_max=64),
         dict(width=16, in_frac=12, out_frac=16, lanes=1, n_max=16, approx="shift"),
         dict(width=8, in_frac=6, in_scale_num=3, lanes=8, n_max=5),
+        dict(width=8, lanes=16, n_max=64, tree_levels=1),
+        dict(width=16, in_frac=12, out_frac=16, lanes=8, n_max=64, tree_levels=3),
     ],
 )
 def test_corner_configurations_are_lint_clean(overrides):
@@ -58,3 +62,26 @@ def test_corner_configurations_are_lint_clean(overrides):
 def test_component_rejects_other_parameter_objects():
     with pytest.raises(TypeError):
         Softmax(dict(lanes=4))
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 16])
+def test_int8_row_latency_is_within_the_target(lanes):
+    """A row of N elements: 2*ceil(N/P) + L_recip + 8 cycles or fewer after its last input beat."""
+    p = SoftmaxParams(width=8, in_frac=4, out_frac=8, n_max=256, lanes=lanes)
+    beats = p.row_beats
+    assert p.row_latency(beats) - beats <= 2 * beats + p.recip_latency + 8
+    # The model's terms: three passes, the reciprocal and the pipeline stages.
+    assert p.row_latency(beats) == 3 * beats + p.recip_latency + p.pipeline_latency
+
+
+def test_tree_levels_trade_registers_for_latency():
+    one, two = (SoftmaxParams(lanes=16, n_max=256, tree_levels=k) for k in (1, 2))
+    assert (one.max_tree_latency, one.sum_tree_latency) == (4, 5)
+    assert (two.max_tree_latency, two.sum_tree_latency) == (2, 3)
+    assert one.pipeline_latency - two.pipeline_latency == 4
+
+
+def test_wide_normalize_operands_are_multiplied_in_pieces():
+    assert SoftmaxParams(width=8, n_max=256).multiply_latency == 1  # 18-bit e, 13-bit reciprocal
+    wide = SoftmaxParams(width=16, in_frac=12, out_frac=16, n_max=256)
+    assert (wide.exp_frac + 1, wide.recip_width, wide.multiply_latency) == (26, 21, 2)

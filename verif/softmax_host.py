@@ -25,7 +25,7 @@ __all__ = [
     "check",
     "user_jobs",
     "user_outputs",
-    "max_busy_cycles",
+    "busy_cycles",
 ]
 
 #: The designs this host model verifies (testbench: :mod:`accelgen.verif.tb_softmax`).
@@ -160,8 +160,8 @@ def _regression_lengths(params, rng):
 def regression_jobs(params, rng) -> list[dict]:
     """The standard regression: random rows of the corner lengths (1, 2, P-1, P, P+1, 197,
     n_max) with random masks, corner rows, each under random stalls and backpressure, and a
-    stall-free run of back-to-back equal rows whose cycle count is checked against
-    :func:`max_busy_cycles` (sustained throughput)."""
+    stall-free run of back-to-back equal rows whose cycle count must equal
+    :func:`busy_cycles` (sustained throughput and the latency model)."""
     lengths = _regression_lengths(params, rng)
     steady_length = min(params.n_max, 4 * params.lanes)
     return [
@@ -174,22 +174,19 @@ def regression_jobs(params, rng) -> list[dict]:
     ]
 
 
-def fill_latency(params) -> int:
-    """Cycles a row spends in the pipeline beyond its beats (input to output, no stalls):
-    the max pass, the exp and sum passes, the reciprocal and the normalize stage."""
-    return params.exp_latency + params.recip_latency + 2 * (params.lanes - 1).bit_length() + 24
-
-
-def max_busy_cycles(params, inputs: dict) -> int:
-    """Upper bound on the cycles of a stall-free job at one beat per cycle: every beat enters
-    once, and the last row's sum and normalize passes and the reciprocal follow."""
-    beats = int(sum(ceil_div(int(n), params.lanes) for n in inputs["length"]))
-    final = ceil_div(int(inputs["length"][-1]), params.lanes)
-    return beats + 2 * final + fill_latency(params)
+def busy_cycles(params, inputs: dict) -> int:
+    """Cycles of a stall-free job of rows of one length (no source stalls, no backpressure),
+    exactly: every beat enters at one per cycle, and the last row's exp+sum and normalize
+    passes, its reciprocal and the pipeline follow (:meth:`SoftmaxParams.row_latency`)."""
+    lengths = np.asarray(inputs["length"])
+    if (lengths != lengths[-1]).any():
+        raise ValueError("busy_cycles is exact for rows of one length only")
+    final = ceil_div(int(lengths[-1]), params.lanes)
+    return len(lengths) * final - final + params.row_latency(final)
 
 
 def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
-    """Compare saved outputs with the golden model and the throughput bound; return problems."""
+    """Compare saved outputs with the golden model and the cycle model; return problems."""
     problems = []
     for job, out in zip(jobs, outputs):
         inputs = job["inputs"]
@@ -206,9 +203,9 @@ def check(params, jobs: list[dict], outputs: list[dict]) -> list[str]:
             problems.append(f"{job['name']}: row {row} differs from the golden model: "
                             f"got {got[row].tolist()}, expected {expected[row].tolist()}")
         if job.get("steady"):
-            bound = max_busy_cycles(params, inputs)
-            if int(out["cycles"]) > bound:
-                problems.append(f"{job['name']}: {int(out['cycles'])} cycles, more than the sustained bound {bound}")
+            model = busy_cycles(params, inputs)
+            if int(out["cycles"]) != model:
+                problems.append(f"{job['name']}: {int(out['cycles'])} cycles, the model says {model}")
     return problems
 
 
