@@ -294,9 +294,9 @@ def _readable(name: str) -> str:
 
 def _public(name: str) -> bool:
     # Yosys names its own nets and cells with a leading `$`; the design's names survive as
-    # `\...`, except Amaranth's anonymous temporaries (`\$2`).
+    # `\...`, except Amaranth's anonymous temporaries (`\$2`, `\counters.$4`).
     name = name.strip()
-    return name.startswith("\\") and not name.startswith("\\$")
+    return name.startswith("\\") and not name[1:].split(" ")[0].split(".")[-1].startswith("$")
 
 
 def _base(name: str) -> str:
@@ -319,7 +319,7 @@ def parse_ltp_path(log_text: str) -> dict[str, Any] | None:
         bits at both ends, RTLIL escapes removed, e.g. ``dot_0_0.acc_sum[5]``; internal
         ``$...`` names where Yosys kept no name of the design), ``end_ff`` (the output of the
         flip-flop whose input the path ends in, when ``ltp`` names one), ``through`` (up to six distinct named
-        signals of the design on the path, in path order, bit indices dropped) and
+        signals of the design between the ends, in path order, bit indices dropped) and
         ``readable_start`` / ``readable_end`` (the first and last named signals of the
         design on the path, ``None`` if there are none). ``None`` if the log holds no
         ``ltp`` report.
@@ -347,9 +347,9 @@ def parse_ltp_path(log_text: str) -> dict[str, Any] | None:
                 "readable_start": None, "readable_end": None}
     named = [_readable(bit) for bit in steps if _public(bit)]
     through = []
-    for name in named[1:-1]:
-        if _base(name) not in through:
-            through.append(_base(name))
+    for bit in steps[1:-1]:
+        if _public(bit) and _base(_readable(bit)) not in through:
+            through.append(_base(_readable(bit)))
     return {
         "length": length,
         "start": _readable(steps[0]),

