@@ -338,8 +338,8 @@ def render_markdown(results: dict) -> list[str]:
     ]
     if results.get("scale"):
         lines += ["OS 16 × 16 int8 (generic flow only: ECP5 synthesis of 256 multipliers takes about half an hour in "
-                  "WebAssembly, and neither array fits an LFE5U-85F without DSPs); *critical path*: the `ltp -noff` "
-                  "path's first signal and the register it ends in:", "",
+                  "WebAssembly, and with DSPs they need 256 MULT18X18D, the LFE5U-85F has 156); *critical path*: the "
+                  "`ltp -noff` path's first signal and the register it ends in:", "",
                   "| engine | config | mac | gates | FF | depth | gates·depth | vs baseline | critical path |",
                   "|---|---|---|--:|--:|--:|--:|--:|---|"]
         for row in results["scale"]:
