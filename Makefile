@@ -47,11 +47,14 @@ soak: $(STAMP)
 formal: $(STAMP)
 	$(BIN)/python -m accelgen.sim.formal $(if $(ONLY),--only $(ONLY),--all)
 
-## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>:
-## its RTL and accelgen's equivalents through the same flows -> bench/tpe_compare.{json,md}
+## make bench-compare HPTE=<your checkout of wqzustc/High-Performance-Tensor-Processing-Engines>
+##   [SIDE=both|paper|accelgen] [ONLY=os_mac4,opt2_n4,...]: its RTL and accelgen's equivalents through
+## the same flows, placed and timed (ECP5 -nodsp, seeds 1-3) -> bench/tpe_compare.{json,md}; each side
+## cached in bench/tpe_compare_{paper,accelgen}.json (SIDE=accelgen re-measures accelgen's side only)
 bench-compare: $(STAMP)
 	@test -n "$(HPTE)" || { echo "usage: make bench-compare HPTE=<path of your checkout>"; exit 2; }
-	$(BIN)/python -m accelgen.sim.bench.tpe_compare --hpte "$(HPTE)"
+	$(BIN)/python -m accelgen.sim.bench.tpe_compare --hpte "$(HPTE)" --workers 1 \
+		$(if $(SIDE),--side $(SIDE)) $(if $(ONLY),--only $(ONLY))
 
 ## make sweep-tpe [SIZES=2,4,8] [TARGET=ecp5]: engines x MAC styles x sizes -> out/sweep_tpe/{sweep.csv,pareto.png}
 SIZES ?= 2,4,8

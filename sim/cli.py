@@ -97,12 +97,22 @@ def cmd_sim(args) -> int:
     return 0
 
 
+def _figure_text(key: str, value) -> str:
+    """``key=value`` of a synthesis figure; a critical path as ``start -> end (length or delay)``."""
+    if key == "critical_path" and isinstance(value, dict):
+        end = value.get("end_ff") or value.get("end")
+        size = f"{value['length']} cells" if "length" in value else f"{value.get('delay_ns')} ns"
+        return f"{key}={value.get('start')} -> {end} ({size})"
+    return f"{key}={value}"
+
+
 def cmd_synth(args) -> int:
     design = get_design(args.design)
     params = _params(design, args.param)
     out_dir = Path(args.output or Path("out") / f"{design.name}_{params.digest()}")
     synthesis = flow.synthesize(out_dir, flow.generate(design, params, out_dir), args.target)
-    print(f"{design.name} {args.target}: " + ", ".join(f"{key}={value}" for key, value in synthesis.summary.items()))
+    print(f"{design.name} {args.target}: " + ", ".join(_figure_text(key, value)
+                                                       for key, value in synthesis.summary.items()))
     print(f"report: {synthesis.path}")
     return 0
 

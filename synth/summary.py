@@ -9,6 +9,11 @@ shows. Each target has:
   flip-flops, ``ff``: cells whose type contains ``DFF``);
 - :data:`HEADLINE`: the default selection, the one-line summary of ``accelgen synth``.
 
+``critical_path`` is the longest path of the flow: for ``generic`` the ``ltp -noff`` path
+(length in cells, start and end signals, named signals on the way), for ECP5 nextpnr's
+critical path of the clock (start and end cells, delay); ``fmax_seeds`` lists every seed's
+Fmax when the ECP5 flow placed with several seeds (``pnr_error``: no seed placed).
+
 ``ecp5_nodsp`` is the ECP5 flow with ``nodsp=True`` (multipliers in logic); it has the figures
 of ``ecp5``.
 """
@@ -18,11 +23,11 @@ from typing import Any
 __all__ = ["FIGURES", "HEADLINE", "summary"]
 
 _ECP5 = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "bram", "pnr_comb", "fmax_mhz", "freq_mhz",
-         "critical_path", "note", "yosys_version")
+         "note", "yosys_version", "critical_path", "fmax_seeds", "pnr_error")
 
 #: Every figure of a summary, per target.
 FIGURES: dict[str, tuple[str, ...]] = {
-    "generic": ("cells", "gates", "ff", "logic_depth", "cells_by_type", "yosys_version"),
+    "generic": ("cells", "gates", "ff", "logic_depth", "cells_by_type", "yosys_version", "critical_path"),
     "ecp5": _ECP5,
     "ecp5_nodsp": _ECP5,
     "ice40": ("lut4", "carry", "ff", "dsp_mac16", "bram", "yosys_version"),
@@ -30,9 +35,9 @@ FIGURES: dict[str, tuple[str, ...]] = {
 
 #: The figures of a summary by default, per target.
 HEADLINE: dict[str, tuple[str, ...]] = {
-    "generic": ("cells", "logic_depth"),
-    "ecp5": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz"),
-    "ecp5_nodsp": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz"),
+    "generic": ("cells", "logic_depth", "critical_path"),
+    "ecp5": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz", "critical_path"),
+    "ecp5_nodsp": ("device", "lut4", "ff", "dsp_mult18", "fmax_mhz", "critical_path"),
     "ice40": ("lut4", "carry", "ff", "dsp_mac16"),
 }
 

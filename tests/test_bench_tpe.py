@@ -2,6 +2,9 @@
 """The tpe benchmark's bookkeeping (no synthesis unless marked): configurations, the paper-RTL
 comparison plumbing, area x delay ratios, the Pareto front, the report."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from accelgen.generators import get_design
@@ -66,14 +69,18 @@ def test_anchor_configurations_find_their_sources(tmp_path):
     _fake_checkout(tmp_path)
     configs = tpe_compare.anchor_configs(tmp_path)
     names = [config["name"] for config in configs]
-    assert {"mac_pe", "opt1_pe", "os_mac16", "os_opt1_16", "cube_mac8", "cube_opt1_8", "opt2_n16", "opt4c_n32"} <= set(names)
+    assert set(names) == {"mac_pe", "opt1_pe", "os_mac4", "os_opt1_4", "os_mac8", "os_opt1_8", "opt2_n4", "opt2_n16",
+                          "opt4c_n16", "opt4c_n32"}
     for config in configs:
         files = config["files"]
         assert files and all(path.exists() for path in files), config["name"]
         assert not any("sim" in path.parts for path in files)
         assert len({path.name for path in files}) == len(files)  # staged side by side
-        target = config["accelgen"]
-        assert isinstance(target, str) or target.params  # a valid accelgen equivalent
+        for target in config["accelgen"]:
+            assert isinstance(target, str) or target.params  # a valid accelgen equivalent
+    macs = {config["name"]: [target.mac for target in config["accelgen"] if not isinstance(target, str)]
+            for config in configs}
+    assert macs["opt4c_n16"][0] == "booth_serial" and macs["opt2_n4"][0] == "same_weight_tree"
     copy = tpe_compare._dw02_copy(tmp_path, tmp_path / "work")
     assert copy.read_text() == "a\nb\nc\n"
 
@@ -85,8 +92,53 @@ def test_compare_refuses_a_folder_that_is_not_the_checkout(tmp_path):
 
 def test_missing_anchor_files_are_reported_not_synthesized(tmp_path):
     config = tpe_compare.anchor_configs(tmp_path, quick=True)[0]
-    row = tpe_compare._anchor_row(config, tmp_path, tmp_path / "work", ("generic",))
+    row = tpe_compare._anchor_row(config, tmp_path, tmp_path / "work", {"flows": ("generic",), "seeds": None,
+                                                                         "freq_mhz": 100.0})
     assert row["error"].startswith("missing files: ")
+
+
+def test_compare_measures_the_chosen_side_and_keeps_the_other_cached(tmp_path, monkeypatch):
+    """``--side accelgen`` re-measures accelgen's rows only; the paper's come from its cache, and
+    a cached paper entry is reused unless its key (sources, tools, flows, seeds) changes."""
+    _fake_checkout(tmp_path / "hpte")
+    calls = []
+
+    def fake_flows(verilog, top, workdir, **kwargs):
+        calls.append("paper" if "paper" in Path(workdir).parts else "accelgen")
+        return {"generic": {"gates": 10 + len(calls), "ff": 1, "logic_depth": 2, "critical_path": None}}
+
+    monkeypatch.setattr(tpe_compare, "mac_style_flows", fake_flows)
+    monkeypatch.setattr(tpe_compare, "export_point", lambda point, out: (Path(out) / "x.v", "top"))
+    out = tmp_path / "out"
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="paper", only=["os_mac4"])
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="both", only=["os_mac4"])
+    assert calls == ["paper", "accelgen"]  # the paper's second run came from its cache
+    first = json.loads((out / "tpe_compare.json").read_text())["rows"][0]
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="accelgen", only=["os_mac4"])
+    again = json.loads((out / "tpe_compare.json").read_text())["rows"][0]
+    assert again["paper"] == first["paper"] and again["accelgen"] != first["accelgen"]
+    (tmp_path / "hpte" / "OPT1/systolic_array_os/array_mac_based/top.v").write_text("// another version\n")
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="paper", only=["os_mac4"])
+    assert calls.count("paper") == 2  # changed sources: measured again
+    with pytest.raises(ValueError, match="unknown configuration"):
+        tpe_compare.run_compare(tmp_path / "hpte", out, only=["os_mac99"])
+
+
+def test_compare_table_shows_both_sides_fmax_seeds_and_failures():
+    path = {"start": "a_reg[3]", "end": "$abc$1$new_n9", "end_ff": "acc[31]", "length": 20}
+    compare = {"seeds": [1, 2, 3], "rows": [{"name": "opt2_n16", "paper": {
+        "generic": {"gates": 100, "ff": 5, "logic_depth": 30, "critical_path": path},
+        "ecp5_nodsp": {"lut4": 7, "ccu2": 1, "ff": 5, "fmax_mhz": None, "pnr_error": "ERROR: Unable to find legal placement",
+                       "fmax_seeds": [{"seed": 1, "fmax_mhz": None, "error": "ERROR: Unable to find legal placement"}]}},
+        "accelgen": [{"label": "tree x same_weight_tree", "generic": {"gates": 50, "ff": 4, "logic_depth": 30},
+                      "ecp5_nodsp": {"lut4": 6, "ccu2": 0, "ff": 4, "fmax_mhz": 120.0, "fmax_seeds": [
+                          {"seed": 1, "fmax_mhz": 110.0}, {"seed": 2, "fmax_mhz": 120.0}, {"seed": 3, "fmax_mhz": 130.0}],
+                          "critical_path": {"start": "x_TRELLIS_FF_Q", "end": "y_TRELLIS_FF_Q_1", "delay_ns": 8.3}}}]}]}
+    text = "\n".join(tpe.render_compare(compare))
+    assert "failed: ERROR: Unable to find legal placement" in text
+    assert "**120.0** (110.0 / 120.0 / 130.0)" in text
+    assert "`a_reg[3]` → `acc[31]`" in text and "`x_TRELLIS_FF_Q` → `y_TRELLIS_FF_Q_1`" in text
+    assert "| 1500 | 0.50 |" in text  # accelgen's gates·depth and its ratio to the paper's
 
 
 @pytest.mark.synth
@@ -116,3 +168,16 @@ def test_pareto_plot_is_written(target, tmp_path):
     ]
     tpe_sweep._pareto_plot(rows, tmp_path / "pareto.png", target)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scale_rows_are_rendered_with_their_critical_path():
+    scale = [{"design": "systolic", "label": "OS 16x16", "mac": mac,
+              "generic": {"gates": gates, "ff": 9, "logic_depth": depth,
+                          "critical_path": {"start": "a[1]", "end": "$abc$2$n", "end_ff": f"pe_0_0.acc_{mac}[3]"}}}
+             for mac, gates, depth in (("baseline", 200, 60), ("carry_save", 180, 30))]
+    tpe.add_ratios(scale)
+    result = {"quick": False, "synthesis": [], "pe": [], "throughput": [], "scale": scale}
+    text = "\n".join(tpe.render_markdown(result))
+    assert "| systolic | OS 16x16 | carry_save | 180 | 9 | 30 | 5400 | 0.45 | `a[1]` → `pe_0_0.acc_carry_save[3]` |" in text
+    scale[1]["generic"] = {}
+    assert tpe.failures(result) == ["OS 16x16 carry_save: no generic synthesis result"]

@@ -102,4 +102,8 @@ def test_cli_synth_writes_a_json_report(tmp_path, capsys):
     assert main(["synth", "systolic", "-p", "rows=1", "-p", "cols=2", "--target", "generic", "-o", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "synth_generic" / "synth_generic.json").read_text())
     assert report["cells"] > 0 and report["logic_depth"] > 0
-    assert "cells=" in capsys.readouterr().out
+    assert report["critical_path"]["length"] == report["logic_depth"]
+    out = capsys.readouterr().out
+    assert "cells=" in out
+    path = report["critical_path"]
+    assert f"critical_path={path['start']} -> {path['end_ff'] or path['end']} ({report['logic_depth']} cells)" in out

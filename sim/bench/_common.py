@@ -32,8 +32,9 @@ INT8 = dict(a_width=8, b_width=8, a_signed=True, b_signed=True)
 ABC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 
 #: Figures kept of the MAC-style flows (:func:`accelgen.synth.summary`).
-GENERIC_FIGURES = ("gates", "ff", "logic_depth", "cells_by_type", "yosys_version")
-ECP5_FIGURES = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "pnr_comb", "fmax_mhz", "note", "yosys_version")
+GENERIC_FIGURES = ("gates", "ff", "logic_depth", "cells_by_type", "yosys_version", "critical_path")
+ECP5_FIGURES = ("device", "lut4", "ccu2", "ff", "dsp_mult18", "dpram", "pnr_comb", "fmax_mhz", "note", "yosys_version",
+                "critical_path", "fmax_seeds", "pnr_error")
 
 
 # -- formats -------------------------------------------------------------------------------------
@@ -139,13 +140,14 @@ def export_point(point: Point, out_dir: Path) -> tuple[Path, str]:
 
 
 def mac_style_flows(verilog, top: str, workdir: Path, *, frontend=None, flows=("generic", "ecp5", "ecp5_nodsp"),
-                    place_nodsp: bool = True) -> dict:
+                    place_nodsp: bool = True, seeds=None, freq_mhz: float = 100.0) -> dict:
     """Run the requested flows on one netlist; the summarized figures of each.
 
-    ``generic``: ``synth -flatten`` re-mapped to :data:`ABC_GATES` (gates, FF, logic depth);
-    ``ecp5``: ``synth_ecp5`` with DSPs, not placed; ``ecp5_nodsp``: ``synth_ecp5 -nodsp``,
-    placed if ``place_nodsp``. ``frontend`` replaces the reading of ``verilog`` (a file or a
-    list of files), see :func:`accelgen.synth.synth_generic`.
+    ``generic``: ``synth -flatten`` re-mapped to :data:`ABC_GATES` (gates, FF, logic depth,
+    critical path); ``ecp5``: ``synth_ecp5`` with DSPs, not placed; ``ecp5_nodsp``:
+    ``synth_ecp5 -nodsp``, placed if ``place_nodsp`` (once per seed of ``seeds`` if given, Fmax
+    the median: :func:`accelgen.synth.synth_ecp5`) with the clock constraint ``freq_mhz``. ``frontend`` replaces the reading of
+    ``verilog`` (a file or a list of files), see :func:`accelgen.synth.synth_generic`.
     """
     result = {}
     if "generic" in flows:
@@ -155,7 +157,8 @@ def mac_style_flows(verilog, top: str, workdir: Path, *, frontend=None, flows=("
         report = synth_ecp5(verilog, top, workdir / "ecp5", frontend=frontend, place=False)
         result["ecp5"] = summary(report, "ecp5", ECP5_FIGURES)
     if "ecp5_nodsp" in flows:
-        report = synth_ecp5(verilog, top, workdir / "ecp5_nodsp", frontend=frontend, nodsp=True, place=place_nodsp)
+        report = synth_ecp5(verilog, top, workdir / "ecp5_nodsp", frontend=frontend, nodsp=True, place=place_nodsp,
+                            seeds=seeds, freq_mhz=freq_mhz)
         result["ecp5_nodsp"] = summary(report, "ecp5_nodsp", ECP5_FIGURES)
     return result
 

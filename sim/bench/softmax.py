@@ -235,7 +235,8 @@ def render_markdown(results: dict) -> list[str]:
         generic, ecp5 = row.get("generic", {}), row.get("ecp5", {})
         fmax = ecp5.get("fmax_mhz")
         path = ecp5.get("critical_path")
-        path = "n/a" if not path else f"`{path['from']}` → `{path['to']}`"
+        # Reports name the ends start/end (older section files: from/to).
+        path = "n/a" if not path else f"`{path.get('start', path.get('from'))}` → `{path.get('end', path.get('to'))}`"
         lines.append(
             f"| {row['label']} | {row['lanes']} | {row['multipliers_per_lane']} | {generic.get('cells', 'n/a')} "
             f"| {generic.get('logic_depth', 'n/a')} | {ecp5.get('lut4', 'n/a')} | {ecp5.get('ff', 'n/a')} "

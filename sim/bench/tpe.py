@@ -18,18 +18,22 @@ style it supports (:data:`accelgen.hdl.mac.MAC_STYLES`), at int8 x int8 signed:
 
 ``--quick`` synthesizes tiny configurations only (and skips the RTL throughput). The full run
 (about an hour on two cores) uses the paper's configurations where they fit that budget:
-OS 4x4 and 8x8, tree K=16 x N=4, and the 2D matrix and cube at 4x4 and 4x4x4;
-``make sweep-tpe SIZES=16 TARGET=generic`` synthesizes 16x16 arrays. Engines carry their
+OS 4x4 and 8x8, tree K=16 x N=4, and the 2D matrix and cube at 4x4 and 4x4x4; it also
+synthesizes OS 16x16 ``baseline`` and ``carry_save`` in the generic flow only (``scale``,
+also measured alone by ``python -m accelgen.sim.bench.tpe --scale``);
+``make sweep-tpe SIZES=16 TARGET=generic`` synthesizes other 16x16 arrays. Engines carry their
 stream interface, result FIFO and 16-bit counters in these figures.
 
 :mod:`accelgen.sim.bench.tpe_compare` (``make bench-compare HPTE=PATH``) synthesizes the
 user's own checkout of wqzustc/High-Performance-Tensor-Processing-Engines next to accelgen's
-equivalent configurations and writes ``bench/tpe_compare.json``; this section's report
+equivalent configurations, places and times both sides (median of 3 seeds, critical paths) and
+writes ``bench/tpe_compare.json``; this section's report
 includes that table when the file exists. :mod:`accelgen.sim.bench.tpe_sweep`
 (``make sweep-tpe``) synthesizes architecture x MAC style x size, with a Pareto plot.
 """
 
 
+import argparse
 import functools
 import json
 from pathlib import Path
@@ -46,8 +50,8 @@ from . import BenchContext, BenchSection
 from ._common import ABC_GATES, INT8, Point, brief, export_point, logic_cells, mac_style_flows, make_point, num, \
     run_parallel
 
-__all__ = ["ENGINE_MACS", "engine_points", "synthesize_point", "pe_rows", "add_ratios", "run_bench", "render_markdown",
-           "render_compare", "failures", "SECTION"]
+__all__ = ["ENGINE_MACS", "engine_points", "scale_points", "scale_rows", "update_scale", "synthesize_point", "export_pe", "pe_rows", "add_ratios", "run_bench", "render_markdown",
+           "render_compare", "path_text", "failures", "SECTION"]
 
 #: MAC styles per engine.
 ENGINE_MACS = {
@@ -83,6 +87,14 @@ def engine_points(quick: bool) -> list[Point]:
             for design, label, kwargs in shapes for mac in ENGINE_MACS[design]]
 
 
+def scale_points() -> list[Point]:
+    """OS 16 x 16 int8, ``baseline`` and ``carry_save``: the generic flow only (about ten
+    minutes each in WebAssembly), measured in full runs and by ``python -m
+    accelgen.sim.bench.tpe --scale``."""
+    shape = dict(rows=16, cols=16, k_max=256, acc_width=32, counter_width=16)
+    return [make_point("systolic", "OS 16x16", mac, **shape) for mac in ENGINE_MACS["systolic"]]
+
+
 #: Multipliers up to which a configuration gets every flow (ECP5 with DSPs, -nodsp placed);
 #: up to ECP5_LIMIT the -nodsp netlist is only synthesized; larger ones get the generic
 #: flow only (ECP5 synthesis of 256+ multipliers takes about half an hour each in WebAssembly).
@@ -103,19 +115,26 @@ def synthesize_point(point: Point, out_dir: Path) -> dict:
     return row
 
 
+def export_pe(mac: str, out_dir: Path) -> tuple[Path, str, Path]:
+    """Write the OS MAC cell alone (int8 x int8 -> 32 bits, operands (carry-save) or product
+    (baseline) registered inside the cell) into ``out_dir/pe_<mac>``: its Verilog file, top
+    module and folder."""
+    pe = OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(32), pipeline_product=True,
+                            forward_a=False, forward_b=False, mac=mac)
+    workdir = Path(out_dir) / f"pe_{mac}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    verilog = workdir / f"os_pe_{mac}.v"
+    verilog.write_text(_convert(pe, f"os_pe_{mac}"))
+    return verilog, f"os_pe_{mac}", workdir
+
+
 def pe_rows(out_dir: Path) -> list[dict]:
-    """The OS MAC cell alone, int8 x int8 -> 32 bits, operands (carry-save) or product
-    (baseline) registered inside the cell: baseline vs carry-save."""
+    """The OS MAC cell alone (:func:`export_pe`): baseline vs carry-save."""
     rows = []
     for mac in ("baseline", "carry_save"):
-        pe = OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(32), pipeline_product=True,
-                                forward_a=False, forward_b=False, mac=mac)
-        workdir = Path(out_dir) / f"pe_{mac}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        verilog = workdir / f"os_pe_{mac}.v"
-        verilog.write_text(_convert(pe, f"os_pe_{mac}"))
+        verilog, top, workdir = export_pe(mac, out_dir)
         row = {"design": "pe", "label": "OS PE int8 acc32", "mac": mac, "multipliers": 1, "acc_width": 32}
-        row |= mac_style_flows(verilog, f"os_pe_{mac}", workdir)
+        row |= mac_style_flows(verilog, top, workdir)
         rows.append(row)
     return rows
 
@@ -178,10 +197,29 @@ def run_bench(ctx: BenchContext) -> dict:
     add_ratios(pe)
     throughput = [] if ctx.quick else _throughput_rows(ctx)
     result = {"seed": ctx.seed, "quick": ctx.quick, "synthesis": synthesis, "pe": pe, "throughput": throughput}
+    if not ctx.quick:
+        result["scale"] = scale_rows(synth_dir, ctx.workers)
     compare = ctx.out_dir.parent / "tpe_compare.json"
     if compare.exists():
         result["compare"] = json.loads(compare.read_text())
     return result
+
+
+def scale_rows(out_dir: Path, workers: int = 1) -> list[dict]:
+    """Synthesize :func:`scale_points` (generic flow): one row each, with area x delay ratios."""
+    rows = run_parallel([functools.partial(synthesize_point, point, out_dir) for point in scale_points()], workers,
+                        describe=lambda index, row: brief(row))
+    add_ratios(rows)
+    return rows
+
+
+def update_scale(bench_json: Path, out_dir: Path) -> dict:
+    """Measure :func:`scale_rows` and store them in the ``tpe`` section's results file
+    ``bench_json`` (``result.scale``), keeping its other figures; the updated file's content."""
+    stored = json.loads(Path(bench_json).read_text())
+    stored["result"]["scale"] = scale_rows(out_dir)
+    Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
+    return stored
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -212,26 +250,67 @@ def _synth_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _short(name, limit: int = 44) -> str:
+    name = "?" if name is None else str(name)
+    return name if len(name) <= limit else "…" + name[-(limit - 1):]
+
+
+def path_text(path: dict | None) -> str:
+    """A critical path of a summary as ``start → end``: the ``ltp`` path's start and the
+    flip-flop it ends in (else its last signal), or nextpnr's start and end cells."""
+    if not path:
+        return "n/a"
+    end = path.get("end_ff") or path.get("end")
+    return f"`{_short(path.get('start'))}` → `{_short(end)}`"
+
+
+def _fmax_text(ecp5: dict) -> str:
+    runs = ecp5.get("fmax_seeds")
+    if ecp5.get("fmax_mhz") is None:
+        if ecp5.get("pnr_error"):
+            return f"failed: {ecp5['pnr_error'][:90]}"
+        return ecp5.get("note") or "n/a"
+    if not runs:
+        return f"{ecp5['fmax_mhz']:.1f}"
+    seeds = " / ".join("fail" if run.get("fmax_mhz") is None else f"{run['fmax_mhz']:.1f}" for run in runs)
+    return f"**{ecp5['fmax_mhz']:.1f}** ({seeds})"
+
+
+def _compare_rows(row: dict) -> list[tuple[str, dict]]:
+    rows = []
+    paper = row.get("paper")
+    if paper is not None:
+        rows.append(("paper RTL", paper))
+    accelgen = row.get("accelgen")
+    for entry in ([accelgen] if isinstance(accelgen, dict) else accelgen or []):
+        rows.append((f"accelgen {entry.get('label', '')}".strip(), entry))
+    return rows
+
+
 def render_compare(compare: dict) -> list[str]:
-    """Markdown table of a ``tpe_compare.json``."""
+    """Markdown table of a ``tpe_compare.json``: both sides of every configuration."""
+    seeds = compare.get("seeds")
     lines = [
-        "| configuration | source | gates | FF | depth | ECP5 -nodsp LUT4 / CCU2C / FF | gates·depth |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| configuration | source | gates | FF | depth | gates·depth | ÷ paper | ECP5 -nodsp LUT4 / CCU2C / FF "
+        f"| Fmax MHz, median ({'seeds ' + ' / '.join(map(str, seeds)) if seeds else 'seed 1'}) "
+        "| generic critical path (ltp) | ECP5 critical path (nextpnr) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
     ]
     for row in compare["rows"]:
-        for source in ("paper", "accelgen"):
-            r = row.get(source)
-            if not r:
-                continue
+        paper_ad = None
+        for source, r in _compare_rows(row):
             if "error" in r:
-                lines.append(f"| {row['name']} | {source} | error: {r['error'][:80]} | | | | |")
+                lines.append(f"| {row['name']} | {source} | error: {r['error'][:80]} | | | | | | | | |")
                 continue
-            g, n = r.get("generic", {}), r.get("ecp5_nodsp", {}) or {}
-            area_delay = g["gates"] * g["logic_depth"] if g.get("logic_depth") else None
+            g, n = r.get("generic") or {}, r.get("ecp5_nodsp") or {}
+            area_delay = g["gates"] * g["logic_depth"] if g.get("gates") and g.get("logic_depth") else None
+            if source == "paper RTL":
+                paper_ad = area_delay
+            ratio = f"{area_delay / paper_ad:.2f}" if area_delay and paper_ad and source != "paper RTL" else ""
             lines.append(
-                f"| {row['name']} | {source}{' (' + r['label'] + ')' if r.get('label') else ''} | {num(g.get('gates'))} "
-                f"| {num(g.get('ff'))} | {num(g.get('logic_depth'))} | {num(n.get('lut4'))} / {num(n.get('ccu2'))} "
-                f"/ {num(n.get('ff'))} | {num(area_delay)} |"
+                f"| {row['name']} | {source} | {num(g.get('gates'))} | {num(g.get('ff'))} | {num(g.get('logic_depth'))} "
+                f"| {num(area_delay)} | {ratio} | {num(n.get('lut4'))} / {num(n.get('ccu2'))} / {num(n.get('ff'))} "
+                f"| {_fmax_text(n)} | {path_text(g.get('critical_path'))} | {path_text(n.get('critical_path'))} |"
             )
     return lines
 
@@ -258,6 +337,18 @@ def render_markdown(results: dict) -> list[str]:
         *_synth_table(results["pe"]),
         "",
     ]
+    if results.get("scale"):
+        lines += ["OS 16 × 16 int8 (generic flow only: ECP5 synthesis of 256 multipliers takes about half an hour in "
+                  "WebAssembly, and with DSPs they need 256 MULT18X18D, the LFE5U-85F has 156); *critical path*: the "
+                  "`ltp -noff` path's first signal and the register it ends in:", "",
+                  "| engine | config | mac | gates | FF | depth | gates·depth | vs baseline | critical path |",
+                  "|---|---|---|--:|--:|--:|--:|--:|---|"]
+        for row in results["scale"]:
+            g = row.get("generic") or {}
+            lines.append(f"| {row['design']} | {row['label']} | {row['mac']} | {num(g.get('gates'))} | {num(g.get('ff'))} "
+                         f"| {num(g.get('logic_depth'))} | {num(row.get('generic_area_delay'))} "
+                         f"| {_ratio(row.get('generic_area_delay_vs_baseline'))} | {path_text(g.get('critical_path'))} |")
+        lines.append("")
     if results.get("throughput"):
         lines += ["Throughput (RTL measured, 16 back-to-back tiles of K = 64, no stalls):", "",
                   "| engine | RTL cycles | analytic | ideal | utilization | RTL vs analytic |",
@@ -273,8 +364,15 @@ def render_markdown(results: dict) -> list[str]:
     if compare:
         results = dict(results, compare=compare)
     if results.get("compare"):
-        lines += ["Side by side with the paper's RTL (`make bench-compare HPTE=<checkout>`; same script, same tools):",
-                  "", *render_compare(results["compare"]), ""]
+        compare = results["compare"]
+        seeds = compare.get("seeds")
+        lines += ["Side by side with the paper's RTL (`make bench-compare HPTE=<checkout>`; same script, same tools, "
+                  "both sides placed and timed: ECP5 `synth_ecp5 -nodsp`, nextpnr out of context"
+                  + (f" at `--freq {compare['freq_mhz']:g}`" if compare.get("freq_mhz") else "")
+                  + (f", Fmax the median of seeds {', '.join(map(str, seeds))}" if seeds else "")
+                  + "; *÷ paper*: gates·depth over the paper's; critical paths: the generic `ltp -noff` path from its "
+                  "first signal to the register it ends in, and nextpnr's start and end cells of the median seed):",
+                  "", *render_compare(compare), ""]
     else:
         lines += ["The side-by-side with the paper's own RTL needs a checkout of "
                   "wqzustc/High-Performance-Tensor-Processing-Engines, which accelgen neither fetches nor vendors: "
@@ -288,7 +386,7 @@ def render_markdown(results: dict) -> list[str]:
 def failures(results: dict) -> list[str]:
     """Pass criteria: every configuration synthesized; RTL cycles within 2 % of the model."""
     found = []
-    for row in results["synthesis"] + results["pe"]:
+    for row in results["synthesis"] + results["pe"] + results.get("scale", []):
         if not (row.get("generic") or {}).get("gates"):
             found.append(f"{row['label']} {row['mac']}: no generic synthesis result")
     for row in results.get("throughput", []):
@@ -299,3 +397,21 @@ def failures(results: dict) -> list[str]:
 
 
 SECTION = BenchSection(name="tpe", order=30, run=run_bench, render=render_markdown, failures=failures)
+
+
+def main(argv=None) -> int:
+    """``python -m accelgen.sim.bench.tpe --scale [--bench bench/tpe.json]``: measure the OS
+    16 x 16 rows alone into the stored results (then ``python -m accelgen.sim.bench --render``)."""
+
+    parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench.tpe", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--scale", action="store_true", required=True, help="measure the OS 16x16 rows")
+    parser.add_argument("--bench", default="bench/tpe.json", help="the tpe section's results file")
+    parser.add_argument("--out", default="bench/tpe/synth", help="folder of the synthesis artefacts")
+    args = parser.parse_args(argv)
+    update_scale(Path(args.bench), Path(args.out))
+    print(f"updated {args.bench}; re-render with `python -m accelgen.sim.bench --render`")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
