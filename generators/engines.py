@@ -31,8 +31,7 @@ tile is on ``c`` :data:`RESULT_LATENCY` cycles after its last beat was accepted.
 for ``T`` tiles of ``K`` beats: ``K + (T-1)*max(K, rows) + rows + RESULT_LATENCY - 1``
 (:meth:`~accelgen.generators.params.TileEngineParams.busy_cycles`). With ``mac="booth_serial"`` a beat takes ``max(1, nonzero radix-4
 Booth digit positions of its A operands)`` cycles (``a.ready``/``b.ready`` low meanwhile) and
-results come two cycles later (digit selection; the register in front of the adder of its carry-save
-results); :func:`booth_serial_cycles` gives the busy cycles.
+results come one cycle later; :func:`booth_serial_cycles` gives the busy cycles.
 
 Counters: ``cycle_count`` counts busy cycles (a tile being accepted, or results in flight or
 waiting to leave), ``mac_count`` the multiply-accumulates performed (``rows*cols*depth`` per
@@ -149,12 +148,10 @@ class EngineParams(TileEngineParams):
     def result_latency(self) -> int:
         """Cycles from a tile's last accepted beat to its first result row on ``c``:
         :data:`RESULT_LATENCY`, plus one for ``mac="carry_save"`` (a register between the row
-        select and the final adder), two for ``mac="booth_serial"`` (counted from the final
-        cycle of the tile's last beat; digit selection and accumulation are two stages, and its
-        carry-save results take the same register in front of their adder), plus
+        select and the final adder) and for ``mac="booth_serial"`` (counted from the final
+        cycle of the tile's last beat; digit selection and accumulation are two stages), plus
         :attr:`pipeline`."""
-        return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save")) + (self.mac == "booth_serial") + \
-            self.pipeline
+        return RESULT_LATENCY + (self.mac in ("booth_serial", "carry_save")) + self.pipeline
 
     def mac_rejection(self):
         if self.mac == "same_weight_tree" and self.depth < 2:
@@ -367,9 +364,6 @@ class BroadcastEngine(TileEngine):
     def elaborates_serial_grid(self) -> bool:
         return self.params.mac == "booth_serial"
 
-    def carry_save_results(self) -> bool:
-        return self.params.mac in ("carry_save", "booth_serial")
-
     def elaborate_grid(self, m, beat):
         p = self.params
         if p.mac == "booth_serial":
@@ -409,14 +403,14 @@ class BroadcastEngine(TileEngine):
         # Digit-serial: a beat stays in the grid for one or more cycles; the next one is taken
         # in its final cycle. The grid holds the beat in its own input registers.
         grid = m.submodules.grid = BoothSerialGrid(a_shape=p.a_shape, b_shape=p.b_shape, rows=p.rows, cols=p.cols,
-                                                   depth=p.depth, acc_shape=p.acc_shape, carry_save=True)
+                                                   depth=p.depth, acc_shape=p.acc_shape)
         m.d.comb += [
             grid.a.eq(beat.payload.a),
             grid.b.eq(beat.payload.b),
             grid.load.eq(beat.valid & beat.ready),
             grid.last.eq(beat.payload.last),
         ]
-        results = [[(grid.result_sum[i][j], grid.result_carry[i][j]) for j in range(p.cols)] for i in range(p.rows)]
+        results = [[grid.result[i][j] for j in range(p.cols)] for i in range(p.rows)]
         drained = self._drained(m, grid.done, results)
         return dataclasses.replace(drained, ready=grid.ready, tile_end=grid.tile_end)
 
