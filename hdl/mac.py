@@ -357,24 +357,27 @@ def _reduce_stage(columns: list[list], target: int, width: int) -> list[list]:
     return result
 
 
-def _materialize(m, columns: list[list], width: int, name: str) -> list[list]:
-    """Give a stage's bits names: one comb ``width``-bit signal per level of the columns."""
+def _materialize(m, columns: list[list], width: int, name: str, *, register: bool = False) -> list[list]:
+    """Give a stage's bits names: one ``width``-bit signal per level of the columns, comb, or with
+    ``register`` a plain register (no reset: a pipeline stage whose contents matter only when the
+    beat it carries is valid). Constant bits stay constants."""
     height = max((len(column) for column in columns), default=0)
     out = [[] for _ in range(width)]
+    domain = m.d.sync if register else m.d.comb
     for level in range(height):
         if all(level >= len(column) or _is_const(column[level]) for column in columns):
             for position, column in enumerate(columns):
                 if level < len(column):
                     out[position].append(column[level])
             continue
-        row = Signal(width, name=f"{name}_{level}")
+        row = Signal(width, name=f"{name}_{level}", reset_less=register)
         for position, column in enumerate(columns):
             if level < len(column):
                 bit = column[level]
                 if _is_const(bit):
                     out[position].append(bit)
                 else:
-                    m.d.comb += row[position].eq(bit)
+                    domain += row[position].eq(bit)
                     out[position].append(row[position])
     return out
 
@@ -393,24 +396,6 @@ def compress_stages(rows, width: int) -> int:
             columns = _reduce_stage(columns, target, width)
             stages += 1
     return stages
-
-
-def _register(m, columns: list[list], width: int, name: str) -> list[list]:
-    """Pass a stage's bits through plain registers (no reset: a pipeline stage whose contents
-    matter only when the beat it carries is valid); constant bits stay constants."""
-    height = max((len(column) for column in columns), default=0)
-    out = [[] for _ in range(width)]
-    for level in range(height):
-        row = Signal(width, name=f"{name}_{level}", reset_less=True)
-        for position, column in enumerate(columns):
-            if level < len(column):
-                bit = column[level]
-                if _is_const(bit):
-                    out[position].append(bit)
-                else:
-                    m.d.sync += row[position].eq(bit)
-                    out[position].append(row[position])
-    return out
 
 
 def compress(rows, width: int, *, m=None, name: str = "csa", register_after=()) -> tuple[Value, Value]:
@@ -458,7 +443,7 @@ def compress(rows, width: int, *, m=None, name: str = "csa", register_after=()) 
         raise ValueError(f"register_after={sorted(register_after)} is not legal: stages are "
                          f"0..{compress_stages(rows, width)}")
     if 0 in register_after:
-        columns = _register(m, columns, width, f"{name}_r0")
+        columns = _materialize(m, columns, width, f"{name}_r0", register=True)
     stage = 0
     while True:
         height = max((len(column) for column in columns), default=0)
@@ -470,7 +455,7 @@ def compress(rows, width: int, *, m=None, name: str = "csa", register_after=()) 
                 columns = _materialize(m, columns, width, f"{name}_s{stage}")
             stage += 1
             if stage in register_after:
-                columns = _register(m, columns, width, f"{name}_r{stage}")
+                columns = _materialize(m, columns, width, f"{name}_r{stage}", register=True)
         if stage > 64:  # pragma: no cover - every stage removes bits; cannot happen
             raise RuntimeError("compressor tree did not converge")
     pair = []

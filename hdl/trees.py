@@ -313,11 +313,7 @@ class DotProductAccumulator(wiring.Component):
         if self._pipeline:
             return self._elaborate_pipelined()
         m = Module()
-        # Set after a finished sum, so the next beat replaces rather than adds.
-        fresh = Signal(init=1)
-        m.d.sync += self.done.eq(self.valid & self.last)
-        with m.If(self.valid):
-            m.d.sync += fresh.eq(self.last)
+        fresh = self._track_sums(m, self.valid, self.last)
 
         a = [self.a[d] for d in range(self._depth)]
         b = [self.b[d] for d in range(self._depth)]
@@ -361,6 +357,15 @@ class DotProductAccumulator(wiring.Component):
                 m.d.sync += self.result.eq(new)
         return m
 
+    def _track_sums(self, m, valid, last):
+        """``done`` one cycle after a final beat; the returned ``fresh`` is set after a finished
+        sum, so the next beat replaces the accumulator rather than adds to it."""
+        fresh = Signal(init=1, name="fresh")
+        m.d.sync += self.done.eq(valid & last)
+        with m.If(valid):
+            m.d.sync += fresh.eq(last)
+        return fresh
+
     def _elaborate_pipelined(self):
         m = Module()
         cuts = place_stages(self.plan, self._pipeline)
@@ -370,10 +375,7 @@ class DotProductAccumulator(wiring.Component):
             valid_next, last_next = Signal(name=f"valid_p{stage}"), Signal(name=f"last_p{stage}")
             m.d.sync += [valid_next.eq(valid), last_next.eq(last)]
             valid, last = valid_next, last_next
-        fresh = Signal(init=1)
-        m.d.sync += self.done.eq(valid & last)
-        with m.If(valid):
-            m.d.sync += fresh.eq(last)
+        fresh = self._track_sums(m, valid, last)
 
         a = [self.a[d] for d in range(self._depth)]
         b = [self.b[d] for d in range(self._depth)]
