@@ -145,7 +145,10 @@ def test_frames_reject_what_axis_cannot_carry():
 def test_interface_parameters_keep_native_names_and_reject_bad_values(capsys):
     design = get_design("systolic")
     native = design.params(rows=2, cols=2)
-    values = {k: v for k, v in native.to_dict().items() if k not in ("interface", "axis_reset")}
+    # Fields at their neutral values (the interface's, and options added later) stay out of the digest.
+    neutral = {"interface": "native", "axis_reset": "aresetn", **native.digest_neutral}
+    values = {k: v for k, v in native.to_dict().items() if not (k in neutral and neutral[k] == v)}
+    assert set(native.to_dict()) - set(values) == set(neutral)
     assert native.digest() == hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
     assert design.params(rows=2, cols=2, interface="axis").digest() != native.digest()
     with pytest.raises(ValueError, match="interface='axi'.*'native', 'axis'"):
