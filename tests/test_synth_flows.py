@@ -116,9 +116,8 @@ def test_ecp5_flow(mac_verilog, tmp_path):
     assert res["fmax_by_clock"]["clk"] == res["fmax_mhz"]
     # The slowest path's start and end cells; its delay is the achieved clock period.
     path = res["critical_path"]
-    assert path["from"] and path["to"]
+    assert path["start"] and path["end"] and path["logic_levels"] > 0
     assert path["delay_ns"] == pytest.approx(1000 / res["fmax_mhz"], rel=0.02)
-    assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=0.01)
     assert res["utilization"]["TRELLIS_FF"]["available"] > 0
     assert "note" not in res
     assert json.loads((tmp_path / "synth_ecp5.json").read_text()) == res
