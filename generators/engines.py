@@ -285,6 +285,8 @@ class TileEngine(DesignComponent):
                 "last_beat_to_first_row": p.skew + p.result_latency,
                 "cycles_per_tile": f"max(K, {p.rows})",
                 "busy_cycles": f"K + (T-1)*max(K,{p.rows}) + {p.rows + p.skew + p.result_latency - 1}",
+                # Shorter tiles wait for the result drain (out_fifo_depth below the default).
+                "stall_free_k": p.stall_free_k,
             },
         }
 

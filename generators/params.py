@@ -397,16 +397,62 @@ class TileEngineParams(MacArrayParams):
             raise ValueError(f"out_fifo_depth={self.out_fifo_depth} is out of range: must be an integer in "
                              f"{self.rows}..4096 (at least rows={self.rows}, one tile of results)")
 
+    def tile_end_cycles(self, tiles: int, k: int) -> list[int]:
+        """The cycle (0: the first beat's) in which each of ``tiles`` back-to-back tiles of
+        ``k`` beats has its final beat admitted, with no stalls on either side.
+
+        A final beat waits for ``rows`` cycles since the previous tile's and for room: the
+        rows of the tiles admitted before it that have not left yet, plus its own ``rows``,
+        fit in ``out_fifo_depth``. Row ``r`` of a tile leaves ``skew + result_latency + r``
+        cycles after its final beat and frees its place from the next cycle on. With the
+        default ``out_fifo_depth`` room never binds.
+        """
+        if tiles < 1 or k < 1:
+            raise ValueError(f"tiles={tiles}, k={k}: both must be at least 1")
+        hold, rows, depth = self.skew + self.result_latency, self.rows, self.out_fifo_depth
+        ends = [k - 1]
+        for _ in range(tiles - 1):
+            cycle = ends[-1] + max(k, rows)
+            while sum(rows - min(rows, max(0, cycle - end - hold)) for end in ends) > depth - rows:
+                cycle += 1  # the final beat waits for a row to leave
+            ends.append(cycle)
+        return ends
+
     def busy_cycles(self, tiles: int, k: int) -> int:
         """Busy cycles for ``tiles`` back-to-back tiles of ``k`` beats with no stalls.
 
         One beat per cycle; tile ends at least ``rows`` cycles apart; the last tile's rows
         leave ``skew + result_latency`` cycles after its final beat, one per cycle. This is the
         SCALE-Sim v2 output-stationary fold (``K + R + C - 2``) with the drain of one tile
-        hidden under the next, plus the fixed I/O latency. Exact for the default
-        ``out_fifo_depth`` (a smaller buffer can add drain stalls).
+        hidden under the next, plus the fixed I/O latency:
+        ``K + (T - 1) * max(K, rows) + rows + skew + result_latency - 1`` when the result
+        buffer never fills (the default ``out_fifo_depth``, or ``K`` at least
+        :meth:`stall_free_k`). A smaller buffer with shorter tiles adds the drain stalls of
+        :meth:`tile_end_cycles`; exact either way.
         """
-        return k + (tiles - 1) * max(k, self.rows) + self.rows + self.skew + self.result_latency - 1
+        closed_form = k + (tiles - 1) * max(k, self.rows) + self.rows + self.skew + self.result_latency - 1
+        if self.out_fifo_depth >= self.default_out_fifo_depth or k >= self.stall_free_k:
+            return closed_form
+        return self.tile_end_cycles(tiles, k)[-1] + self.skew + self.result_latency + self.rows
+
+    @property
+    def stall_free_k(self) -> int:
+        """The shortest tile (beats) that never waits for the result drain with this
+        ``out_fifo_depth`` when the output is always ready (1 with the default depth).
+
+        E.g. ``out_fifo_depth=rows`` holds one tile: a tile of at least
+        ``skew + result_latency + rows`` beats finds the previous tile's rows gone.
+        """
+        if self.out_fifo_depth >= self.default_out_fifo_depth:
+            return 1
+        window = self.skew + self.result_latency + self.rows
+        # Tiles longer than the drain window never meet a row of an earlier tile.
+        tiles = ceil_div(window, self.rows) + 2
+        for k in range(1, window + 1):
+            ends = self.tile_end_cycles(tiles, k)
+            if all(later - earlier == max(k, self.rows) for earlier, later in zip(ends, ends[1:])):
+                return k
+        return window
 
     def ideal_cycles(self, m: int, n: int, k: int) -> int:
         """Cycles if every multiplier did useful work every cycle: ``M*N*K / macs_per_beat``."""

@@ -271,8 +271,10 @@ class ResultRows(wiring.Component):
             words = [self._selected(j) for j in range(cols)]
 
         # SyncFIFOBuffered(depth=2) can refuse a write while its output register is still
-        # empty; the credits assume every entry usable, so it gets one spare entry.
-        depth = 3 if self._depth == 2 else self._depth
+        # empty; the credits assume every entry usable, so it gets one spare entry. Depth 1
+        # would be a bare register, a cycle faster than the others: the latency the cycle
+        # model counts holds for depth >= 3 only.
+        depth = 3 if self._depth <= 2 else self._depth
         transfer = self.c.valid & self.c.ready
         if self._per_column:
             buffers = []

@@ -172,3 +172,35 @@ def test_block_golden_model_reduces_to_the_systolic_one_and_clamps_per_beat(seed
     b_blocks = np.array([[[127], [127]], [[1], [0]]])  # (K=2, depth=2, cols=1)
     result = golden.block_matmul(a_blocks, b_blocks, overflow="saturate", **widths)
     assert result.tolist() == [[-127 + 127]]  # beat 0: 127*127 - 128*127 = -127, no clamp inside the beat
+
+
+@pytest.mark.parametrize("design,kwargs", [
+    ("tree", dict(depth=3, cols=2, k_max=8, mac="carry_save")),
+    ("matrix2d", dict(rows=3, cols=2, k_max=8, mac="baseline")),
+    ("cube3d", dict(rows=2, cols=3, depth=2, k_max=8, mac="carry_save", pipeline=1)),
+    ("systolic", dict(rows=3, cols=2, k_max=8, mac="carry_save")),
+])
+def test_cycle_model_counts_drain_stalls_of_small_result_buffers(design, kwargs, seed):
+    """``out_fifo_depth`` of one tile and one row short of the default, tiles of
+    :attr:`stall_free_k` beats and one shorter: the busy cycles equal ``busy_cycles`` (which
+    counts the final beats' waits for room); tiles of ``stall_free_k`` beats never wait and
+    shorter ones do. (Every depth and tile length of these shapes was checked once by hand.)"""
+    rng = np.random.default_rng(seed)
+    default = get_design(design).params(**kwargs).default_out_fifo_depth
+    rows = get_design(design).params(**kwargs).rows
+    for depth in sorted({rows, default - 1}):
+        params = get_design(design).params(**kwargs, out_fifo_depth=depth)
+        free_k = params.stall_free_k
+        tiles = 16
+
+        def closed_form(k):
+            return k + (tiles - 1) * max(k, params.rows) + params.rows + params.skew + params.result_latency - 1
+
+        assert params.busy_cycles(tiles=tiles, k=free_k) == closed_form(free_k)
+        if free_k > 1:
+            assert params.busy_cycles(tiles=tiles, k=free_k - 1) > closed_form(free_k - 1), depth
+        for k in sorted({max(1, free_k - 1), free_k}):
+            beats = random_beats(params, rng, [k] * 6)
+            rows_out, _, counters = simulate(design, params, beats, stall=0.0, backpressure=0.0, rng=rng)
+            np.testing.assert_array_equal(rows_out, expected_rows(params, beats))
+            assert counters["cycles"] == params.busy_cycles(tiles=6, k=k), (depth, k)
