@@ -162,14 +162,15 @@ class RowDrain(wiring.Component):
         if rows == 1:
             m.d.comb += [self.write.eq(done), self.select.eq(1)]
             return m
-        drain_row = Signal(range(rows))  # 0: idle, else the next row
-        with m.If(done):
-            m.d.sync += drain_row.eq(1)
-        with m.Elif(drain_row != 0):
-            m.d.sync += drain_row.eq(Mux(drain_row == rows - 1, 0, drain_row + 1))
+        # One flip-flop per row after the first (bit i: row i + 1 leaves), shifted along:
+        # each select is a register, not a decoded counter, since it fans out to every
+        # result of its row. ``done`` comes at most every ``rows`` cycles, so the chain is
+        # empty again when it does.
+        later = Signal(rows - 1, name="drain_rows")
+        m.d.sync += later.eq(Cat(done, later[:-1]))
         m.d.comb += [
-            self.write.eq(done | (drain_row != 0)),
-            self.select.eq(Cat(done, *[~done & (drain_row == i) for i in range(1, rows)])),
+            self.write.eq(done | later.any()),
+            self.select.eq(Cat(done, later)),
         ]
         return m
 

@@ -312,13 +312,16 @@ def _broadcast_occupancy(sig, params, owed, position):
     if params.mac != "baseline":
         return []
     drain_left = Const(0, 8)
+    checks = []
     if rows > 1:
-        drain_row = sig("row_drain", "drain_row")
-        drain_left = Mux(drain_row == 0, 0, rows - drain_row)
+        # Bit i of the drain's chain: row i + 1 is written this cycle, rows - 2 - i after it.
+        chain = sig("row_drain", "drain_rows")
+        drain_left = _sum([Mux(chain[i], rows - 1 - i, 0) for i in range(rows - 1)])
+        checks.append(((chain & (chain - 1)) == 0, "more than one row of the drain selected"))
     markers = (sig("", "in_valid") & sig("", "in_last")) + sig("dot_0_0", "done")
     held = sig("result_rows.result_fifo", "level") + rows * markers + drain_left
-    checks = [(owed == sig("admission", "reserved"), "rows owed differ from the rows reserved"),
-              (owed == held, "rows owed differ from the rows held inside")]
+    checks += [(owed == sig("admission", "reserved"), "rows owed differ from the rows reserved"),
+               (owed == held, "rows owed differ from the rows held inside")]
     checks.append((position < rows, "output row counter past the tile"))
     if rows > 1:
         checks.append((position == sig("result_rows", "out_row"), "output row counters differ"))

@@ -92,7 +92,11 @@ def scale_points() -> list[Point]:
     minutes each in WebAssembly), measured in full runs and by ``python -m
     accelgen.sim.bench.tpe --scale``."""
     shape = dict(rows=16, cols=16, k_max=256, acc_width=32, counter_width=16)
-    return [make_point("systolic", "OS 16x16", mac, **shape) for mac in ENGINE_MACS["systolic"]]
+    # The default result buffer (three tiles of rows) never stalls the array, even for tiles
+    # of 16 beats back to back; one tile of rows is enough for tiles of stall_free_k = 37
+    # beats and more, e.g. K = 256.
+    return [make_point("systolic", "OS 16x16", mac, **shape) for mac in ENGINE_MACS["systolic"]] + [
+        make_point("systolic", "OS 16x16, one-tile result buffer", "carry_save", out_fifo_depth=16, **shape)]
 
 
 #: Multipliers up to which a configuration gets every flow (ECP5 with DSPs, -nodsp placed);
