@@ -72,8 +72,10 @@ class PipelinedReciprocal(wiring.Component):
         rem = Signal(self.den_width + 1, name="rem_in")
         quo = Signal(qb, name="quo_in")
         valid = Signal(name="valid_in")
-        zero = Signal(name="zero_in")
-        m.d.sync += [den.eq(self.s), rem.eq(rem_init), quo.eq(0), valid.eq(self.s_valid), zero.eq(~self.s.any())]
+        m.d.sync += [den.eq(self.s), rem.eq(rem_init), quo.eq(0), valid.eq(self.s_valid)]
+        # ``s`` is often an adder's output: its zero test is made on the registered divisor,
+        # beside the first stage's compare, not behind the adder.
+        zero = ~den.any()
         for stage in range(qb):
             doubled = rem << 1
             take = doubled >= den
