@@ -39,9 +39,10 @@ Contents:
 import dataclasses
 
 from amaranth.asserts import AnySeq, Initial
-from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratable, Fragment, Module, Mux, Signal,
-                          Value, signed, unsigned)
+from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratable, Fragment, MemoryInstance, Module,
+                          Mux, Shape, Signal, Value, signed, unsigned)
 from amaranth.lib import data
+from amaranth.utils import ceil_log2
 
 from ..generators import get_design
 from ..hdl.exp_unit import exp_latency
@@ -54,6 +55,7 @@ __all__ = [
     "FAMILY_RATIOS",
     "FAMILY_INVARIANTS",
     "OCCUPANCY_INVARIANTS",
+    "LAST_INVARIANTS",
     "LEGAL_INPUTS",
     "StreamRatio",
     "StreamContract",
@@ -246,12 +248,42 @@ class _Internals:
 
     def __init__(self, fragment):
         self.fragment = fragment
+        self._entries = {}
 
     def __call__(self, path: str, name: str):
         found = _fragment_signals(self.fragment, tuple(path.split(".")) if path else (), name)
         if name not in found:
             raise LookupError(f"no signal {name!r} driven in submodule {path!r} of the design")
         return found[name]
+
+    def fifo_entries(self, path: str) -> list:
+        """``[(held, entry)]``: every place of the ``SyncFIFOBuffered`` at ``path`` that can
+        hold an entry (its output register, then every row of its memory), with ``held``, 1
+        while the place holds a queued entry.
+
+        A memory row is state no signal names: the spec adds an asynchronous read port per
+        row to the elaborated memory (the ``MemoryInstance`` ``storage`` of the FIFO), in the
+        spec's copy of the design only; the design's own ports and logic are unchanged. A
+        row is held when it lies within ``inner_level`` rows from the read pointer
+        ``consume``.
+        """
+        if path in self._entries:
+            return self._entries[path]
+        entries = [(self(path, "r_rdy"), self(path, "r_data"))]
+        memory = _subfragment(self.fragment, tuple(path.split(".")) + ("storage",))
+        if memory is not None:
+            if not isinstance(memory, MemoryInstance):
+                raise LookupError(f"submodule {path}.storage of the design is not a memory")
+            depth, width = memory._data.depth, Shape.cast(memory._data.shape).width
+            consume, level = self(path, "consume"), self(path, "inner_level")
+            for row in range(depth):
+                value = Signal(width, name=f"{path.replace('.', '_')}_row{row}")
+                memory.read_port(domain="comb", addr=Const(row, ceil_log2(depth)), data=value, en=Const(1),
+                                 transparent_for=())
+                offset = Mux(consume <= row, row - consume, row + depth - consume)
+                entries.append((offset < level, value))
+        self._entries[path] = entries
+        return entries
 
 
 def _pim_ctrl_invariants(sig, params):
@@ -428,17 +460,37 @@ def _gemm_occupancy(sig, params, owed, position):
         (owed == (active & ~final_sent), "jobs owed differ from the job whose last row is to come")]
 
 
+def _systolic_ws_markers(sig, params):
+    # The result marker line's stages (valid, last), input side first.
+    marked = data.StructLayout({"valid": 1, "last": 1})
+    return [data.View(marked, sig("result_marker", f"stage{k}")) for k in range(params.rows + params.cols - 1)]
+
+
 def _systolic_ws_occupancy(sig, params, owed, position):
     # A result row is owed per accepted activation row: the row's marker is in the input
     # register (in_valid), in the result marker line, or the row is in the result FIFO. The
     # admission credits (`reserved`) count the same rows.
-    stages = params.rows + params.cols - 1
-    marked = data.StructLayout({"valid": 1, "last": 1})
-    held = _sum([sig("", "in_valid")] + [data.View(marked, sig("result_marker", f"stage{k}")).valid
-                                         for k in range(stages)]) + sig("result_rows.result_fifo", "level")
-    return [(owed == held, "rows owed differ from the rows inside"),
-            (sig("", "reserved") == held, "credits differ from the rows inside")] + \
+    held = _sum([sig("", "in_valid")] + [stage.valid for stage in _systolic_ws_markers(sig, params)]) \
+        + sig("result_rows.result_fifo", "level")
+    checks = [(sig("", "reserved") == held, "credits differ from the rows inside")] + \
         _fifo_invariants(sig, "result_rows.result_fifo")
+    if owed is not None:
+        checks.insert(0, (owed == held, "rows owed differ from the rows inside"))
+    return checks
+
+
+def _systolic_ws_last(sig, params, owed):
+    # Output jobs (rows with last) owed = the rows with last inside: a marker with valid and
+    # last in the input register or the marker line, or an entry with its last bit (the top
+    # bit: Cat(row, last)) in the result FIFO, in its output register or in a memory row
+    # between the read pointer and the level. With the credits of the beat count, so that no
+    # write meets a full FIFO.
+    fifo = "result_rows.result_fifo"
+    markers = [sig("", "in_valid") & sig("", "in_last")] + [stage.valid & stage.last
+                                                            for stage in _systolic_ws_markers(sig, params)]
+    stored = [held & entry[-1] for held, entry in sig.fifo_entries(fifo)]
+    return _systolic_ws_occupancy(sig, params, None, None) + \
+        [(owed == _sum(markers + stored), "row ends owed differ from the row ends inside")]
 
 
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
@@ -456,6 +508,15 @@ OCCUPANCY_INVARIANTS = {
     "systolic": _systolic_occupancy,
     "systolic_ws": _systolic_ws_occupancy,
     "gemm": _gemm_occupancy,
+}
+
+
+#: Invariants of the ``last`` proofs (output ``last`` against input ``last``), per family:
+#: ``f(sig, params, owed) -> [(check, message)]``, ``owed`` the spec's counter of output jobs
+#: owed. They count the ``last`` bits held in a FIFO's memory rows (``sig.fifo_entries``);
+#: asserted, never assumed.
+LAST_INVARIANTS = {
+    "systolic_ws": _systolic_ws_last,
 }
 
 
@@ -631,6 +692,8 @@ class FormalSpec(Elaboratable):
         if counted:
             checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed,
                                                          m.submodules.counts.position)
+        if "last" in self.groups and self.design in LAST_INVARIANTS:
+            checks += LAST_INVARIANTS[self.design](sig, self.params, m.submodules.job_counts.owed)
         for index, (check, message) in enumerate(checks):
             # A named signal per invariant: a counterexample trace shows which one broke.
             holds = Signal(name=f"invariant_{index}")
@@ -786,14 +849,22 @@ def _gate_counter_name(rule, key) -> str:
     return f"wait_{rule.name}_{rule.scope}{instance}"
 
 
-def _fragment_signals(fragment, path, prefix: str) -> dict:
-    """``{name: signal}`` of the signals driven in the subfragment at ``path`` whose name
-    starts with ``prefix`` (empty if there is no such subfragment)."""
+def _subfragment(fragment, path):
+    """The subfragment at ``path`` (submodule names), or ``None``."""
     for name in path:
         found = [sub for sub, sub_name, _ in fragment.subfragments if sub_name == name]
         if not found:
-            return {}
+            return None
         fragment = found[0]
+    return fragment
+
+
+def _fragment_signals(fragment, path, prefix: str) -> dict:
+    """``{name: signal}`` of the signals driven in the subfragment at ``path`` whose name
+    starts with ``prefix`` (empty if there is no such subfragment)."""
+    fragment = _subfragment(fragment, path)
+    if fragment is None:
+        return {}
     signals = {}
     for statements in fragment.statements.values():
         for statement in statements:
