@@ -195,10 +195,12 @@ STREAM_CONFIGS = {
 #: Families whose handshake rule k-induction does not close even with the written
 #: invariants (``FAMILY_INVARIANTS`` in :mod:`accelgen.verif.formal`), and why; checked by
 #: BMC (status "bmc N").
-HANDSHAKE_BMC = {
-    "pim_ctrl": "the induction step starts with more accumulator reads to come than the job has output groups "
-                "(the result index wraps); ruling it out needs the row passes marked block_last in the pass "
-                "FIFO's memory counted, and no assertion can name a memory row",
+HANDSHAKE_BMC: dict[str, str] = {}
+#: Notes of handshake proofs that need written invariants beyond the occupancy ones.
+HANDSHAKE_NOTES = {
+    "pim_ctrl": "with the job invariants: the result index plus the outputs of the accumulator reads still to "
+                "come (row passes marked block_last, the pass FIFO's memory rows included) is the job's final "
+                "index, and the result credits count the reads reserved",
 }
 #: Depth of the bounded checks (counts) and of the covers, per family.
 STREAM_DEPTHS = {"attention": 20, "gemm": 16, "softmax": 36, "pim_ctrl": 40}
@@ -285,7 +287,7 @@ def _stream_proofs() -> list[Proof]:
                                 depth=bounded, mutant_depth=bounded, note=HANDSHAKE_BMC[family]))
         else:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
-                                depth=8, mutant_depth=bounded))
+                                depth=8, mutant_depth=bounded, note=HANDSHAKE_NOTES.get(family, "")))
         if family in OCCUPANCY_INVARIANTS:
             legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="prove",

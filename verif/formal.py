@@ -47,6 +47,7 @@ from amaranth.utils import ceil_log2
 from ..generators import get_design
 from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
+from ..hdl.pim.interfaces import pass_layout, result_depth
 from ..hdl.pim.isa import Cmd
 from ..hdl.pim.timing import TIMING_TABLE
 
@@ -288,23 +289,117 @@ class _Internals:
 
 def _pim_ctrl_invariants(sig, params):
     # A result entry is queued or on its way only during a job: the job registers (tag, m,
-    # mask) and the result index, which form the res payload, hold while a beat waits.
-    # Not enough for k-induction (see docs/formal.md); checked by the bounded proof.
+    # mask) and the result index, which form the res payload, hold while a beat waits. And
+    # the index never wraps: it is counted against the accumulator reads of the job still to
+    # come (_pim_ctrl_reads), so a job's last beat leaves nothing behind it.
+    config, layout = params.config(), params.layout_params()
     idle = ~sig("job", "active")
-    return [
+    m, grp_step, mask = sig("job", "m"), sig("job", "grp_step"), sig("job", "mask")
+    banks, channels = config.banks, params.channels
+    popcount = _sum(mask[ch] for ch in range(channels))
+    step = banks if params.reduce_channels else popcount * banks
+    checks = [
         (~idle | (sig("results.fifo", "level") == 0), "result entries queued while no job is active"),
         (~idle | (sig("results", "expect") == 0), "an accumulator read in flight while no job is active"),
         (~idle | ~sig("", "units_busy"), "a unit is busy while no job is active"),
         (~idle | ~sig("results", "done"), "results done while no job is active"),
         (~idle | (sig("results", "out_index") == 0), "a result index while no job is active"),
-        (idle | (sig("job", "m") != 0) & (sig("job", "m") <= params.m_max), "an active job with an illegal m"),
-        (idle | (sig("job", "mask") != 0), "an active job without a channel"),
+        (~idle | (sig("address_gen.pass_fifo", "level") == 0), "row passes queued while no job is active"),
+        (idle | (m != 0) & (m <= params.m_max), "an active job with an illegal m"),
+        (idle | (mask != 0), "an active job without a channel"),
+        (idle | (sig("job", "n_ch") == popcount) & (grp_step == step), "job registers out of step with the mask"),
+        (idle | (sig("job", "last_cols") >= 1) & (sig("job", "last_cols") <= config.cols_per_row)
+         & (sig("job", "n_seg") >= 1), "an active job with an empty segment"),
         # The job's last beat sets done, and the index passes m with it.
-        (idle | (sig("results", "done") == (sig("results", "out_index") >= sig("job", "m"))),
+        (idle | (sig("results", "done") == (sig("results", "out_index") >= m)),
          "results done does not follow the index"),
         (~sig("results", "done") | (sig("results.fifo", "level") == 0) & (sig("results", "expect") == 0),
          "entries after the job's last result"),
     ]
+    return checks + _pim_ctrl_reads(sig, params, config, layout)
+
+
+def _pim_ctrl_reads(sig, params, config, layout):
+    """The result index against the job's accumulator reads still to come.
+
+    A block's last row pass (``block_last``) brings ``a_count`` accumulator reads (RDMAC),
+    each one result FIFO entry, each entry ``grp_step`` outputs of the index. Reads to come:
+    the address generator's blocks not yet emitted (outputs ``g_blk_base`` to the job's end),
+    the passes marked ``block_last`` in the pass FIFO (its output register and memory rows),
+    the activate unit's pass and the MAC unit's (all its reads, or those after ``idx`` in its
+    READ phase). Then the reads in flight (``expect``) and the FIFO's entries. The index plus
+    ``grp_step`` per read or entry to come is the job's final index. The result credits are
+    the FIFO's entries minus those reserved (reads past their pass's ACTAB, in flight or
+    queued), so no read meets a full FIFO.
+    """
+    n_acc, banks, channels = config.n_acc, config.banks, params.channels
+    passes = pass_layout(config, layout)
+    active, m, grp_step = sig("job", "active"), sig("job", "m"), sig("job", "grp_step")
+    final = (m + grp_step - 1) // grp_step * grp_step
+
+    agen_busy = sig("address_gen", "busy")
+    blk_base, grp_base = sig("address_gen", "g_blk_base"), sig("address_gen", "g_grp_base")
+    g_a, g_s, n_seg = sig("address_gen", "g_a"), sig("address_gen", "g_s"), sig("job", "n_seg")
+    # The loop nest starts on gen_start: from the job's start (with split-K after the
+    # division that sizes the segments) the whole job is to come.
+    starting = sig("job", "start")
+    if params.reduce_channels:
+        starting = starting | sig("job", "div_busy") | sig("job", "gen_start")
+    agen_outputs = Mux(agen_busy, final - blk_base, Mux(starting, final, 0))
+
+    def block_reads(valid, desc):
+        return Mux(valid & desc.block_last, desc.a_count, 0)
+
+    def legal(desc):
+        # A descriptor as the address generator writes it.
+        return (desc.ncols >= 1) & (desc.ncols <= config.cols_per_row) & (desc.a_count == desc.acc + 1) \
+            & (desc.a_count <= n_acc) & (~desc.job_last | desc.block_last)
+
+    held_passes = [(held, data.View(passes, entry)) for held, entry in sig.fifo_entries("address_gen.pass_fifo")]
+    queued = [block_reads(held, desc) for held, desc in held_passes]
+    act_desc = data.View(passes, sig("activate", "$signal"))
+    act_busy, act_issued = sig("activate", "busy"), sig("activate", "issued")
+    act_reads = block_reads(act_busy, act_desc)
+    mac_desc = data.View(passes, sig("mac", "$signal"))
+    mac_busy, phase, idx = sig("mac", "busy"), sig("mac", "phase"), sig("mac", "idx")
+    read, clear_after = 2, 3  # the MAC unit's phases READ and CLEAR_AFTER (accelgen.hdl.pim.mac_unit)
+    # The phase register keeps its value after a pass ends: only a held pass counts.
+    mac_reads = Mux(~mac_busy, 0, Mux(phase == read, mac_desc.a_count - idx,
+                                      Mux(phase == clear_after, 0, block_reads(mac_busy, mac_desc))))
+    expect = sig("results", "expect")
+    in_flight = _sum(expect[i] for i in range(len(expect)))
+    level = sig("results.fifo", "level")
+    to_come = _sum(queued + [act_reads, mac_reads, in_flight, level])
+    out_index, out_ch, mask = sig("results", "out_index"), sig("results", "out_ch"), sig("job", "mask")
+    # The outputs of the head entry's channels already stepped (one beat per entry with split-K).
+    partial = Const(0) if params.reduce_channels else \
+        _sum(Mux(out_ch > ch, mask[ch], 0) for ch in range(channels)) * banks
+    reserved = Mux(act_busy & act_issued, act_reads, 0) + mac_reads + in_flight + level
+    return [
+        (out_ch < (1 if params.reduce_channels else channels), "result channel counter out of range"),
+        (~active | (out_index + grp_step * to_come + agen_outputs == final + partial),
+         "the result index differs from the final index less the reads to come"),
+        (~active | ~agen_busy | (blk_base < m) & (blk_base % grp_step == 0) & (grp_base == blk_base + g_a * grp_step)
+         & (g_a < n_acc) & (g_s < n_seg), "address generator out of the job's range"),
+        (~mac_busy | (phase != read) | mac_desc.block_last & (idx < mac_desc.a_count), "MAC unit reads out of range"),
+        (~mac_busy | (phase != clear_after) | mac_desc.block_last & ~mac_desc.job_last,
+         "MAC unit clears after the job's last block"),
+        (~mac_busy | (phase == read) | (phase == clear_after) | (idx == 0) | (phase == 0), "MAC unit index out of step"),
+        (sig("results", "credit") + reserved == result_depth(config), "result credits differ from the entries reserved"),
+        (~act_issued | act_busy, "activate unit issued without a pass"),
+        (~mac_busy | (phase != 1) | (sig("mac", "col") < mac_desc.ncols), "MAC unit column past the pass"),
+        (~mac_busy | (phase == 1) | (sig("mac", "col") == 0) | (phase != 0), "MAC unit clears after a column"),
+        (_all([~held | legal(desc) for held, desc in held_passes] + [~act_busy | legal(act_desc),
+                                                                     ~mac_busy | legal(mac_desc)]),
+         "an illegal row pass descriptor"),
+    ]
+
+
+def _all(values):
+    total = Const(1)
+    for value in values:
+        total = total & value
+    return total
 
 
 def _sum(values):
