@@ -588,6 +588,15 @@ def _systolic_ws_last(sig, params, owed):
         [(owed == _sum(markers + stored), "row ends owed differ from the row ends inside")]
 
 
+def _pim_ctrl_occupancy(sig, params, owed, position):
+    # One output job (the beat with last) is owed while a job is active and its last beat
+    # has not gone out (results done). With the handshake's job invariants: a beat is valid
+    # only with its index below m, so never after done.
+    active, done = sig("job", "active"), sig("results", "done")
+    return _pim_ctrl_invariants(sig, params) + [(owed == (active & ~done), "jobs owed differ from the job "
+                                                                           "whose last beat is to come")]
+
+
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
 #: -> [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed,
 #: ``position`` its output beat position within a unit (``last`` check). The
@@ -603,6 +612,7 @@ OCCUPANCY_INVARIANTS = {
     "systolic": _systolic_occupancy,
     "systolic_ws": _systolic_ws_occupancy,
     "gemm": _gemm_occupancy,
+    "pim_ctrl": _pim_ctrl_occupancy,
 }
 
 
@@ -633,10 +643,19 @@ def _gemm_legal(dut, params):
                       & (desc.k >= 1) & (desc.k <= params.k_max))
 
 
+def _pim_ctrl_legal(dut, params):
+    # The controller takes a job with m or k out of range or an empty mask and drops it
+    # (sticky error, no output): a run of them owes output jobs without bound.
+    job = dut.job.payload
+    return dut.job, ((job.m >= 1) & (job.m <= params.m_max) & (job.k >= 1) & (job.k <= params.k_max)
+                     & (job.ch_mask != 0))
+
+
 #: Legal inputs a family's beat-count proof assumes (the input's legal behaviour, never a
 #: property of the design): ``f(dut, params) -> (stream, condition while valid)``.
 LEGAL_INPUTS = {
     "gemm": _gemm_legal,
+    "pim_ctrl": _pim_ctrl_legal,
 }
 
 
