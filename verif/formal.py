@@ -247,8 +247,12 @@ class _BeatCount(Elaboratable):
 class _Internals:
     """Signals of an elaborated design, by submodule path and name (for invariants)."""
 
-    def __init__(self, fragment):
+    def __init__(self, fragment, spec=None, module=None):
         self.fragment = fragment
+        #: The spec's module, where ghost state (:meth:`memory_count`) is added.
+        self.module = module
+        #: Signals of the spec itself that invariants relate to the design (by name).
+        self.spec = dict(spec or {})
         self._entries = {}
 
     def __call__(self, path: str, name: str):
@@ -258,25 +262,26 @@ class _Internals:
         return found[name]
 
     def fifo_entries(self, path: str) -> list:
-        """``[(held, entry)]``: every place of the ``SyncFIFOBuffered`` at ``path`` that can
-        hold an entry (its output register, then every row of its memory), with ``held``, 1
-        while the place holds a queued entry.
+        """``[(held, entry)]``: every place of the ``SyncFIFOBuffered`` or ``SyncFIFO`` at
+        ``path`` that can hold an entry (a buffered FIFO's output register, then every row of
+        its memory), with ``held``, 1 while the place holds a queued entry.
 
         A memory row is state no signal names: the spec adds an asynchronous read port per
         row to the elaborated memory (the ``MemoryInstance`` ``storage`` of the FIFO), in the
         spec's copy of the design only; the design's own ports and logic are unchanged. A
-        row is held when it lies within ``inner_level`` rows from the read pointer
-        ``consume``.
+        row is held when it lies within the level (``inner_level`` behind a buffered FIFO's
+        output register) from the read pointer ``consume``.
         """
         if path in self._entries:
             return self._entries[path]
-        entries = [(self(path, "r_rdy"), self(path, "r_data"))]
+        buffered = bool(_fragment_signals(self.fragment, tuple(path.split(".")), "inner_level"))
+        entries = [(self(path, "r_rdy"), self(path, "r_data"))] if buffered else []
         memory = _subfragment(self.fragment, tuple(path.split(".")) + ("storage",))
         if memory is not None:
             if not isinstance(memory, MemoryInstance):
                 raise LookupError(f"submodule {path}.storage of the design is not a memory")
             depth, width = memory._data.depth, Shape.cast(memory._data.shape).width
-            consume, level = self(path, "consume"), self(path, "inner_level")
+            consume, level = self(path, "consume"), self(path, "inner_level" if buffered else "level")
             for row in range(depth):
                 value = Signal(width, name=f"{path.replace('.', '_')}_row{row}")
                 memory.read_port(domain="comb", addr=Const(row, ceil_log2(depth)), data=value, en=Const(1),
@@ -285,6 +290,42 @@ class _Internals:
                 entries.append((offset < level, value))
         self._entries[path] = entries
         return entries
+
+    def memory_count(self, path: str, select, *, read=None):
+        """Ghost state: the memory rows of the FIFO at ``path`` held with ``select(row)`` set.
+
+        A counter in the spec (reset with the design), updated from the memory's own write
+        (``w_port__en``, ``w_port__data``) and read (``r_port__en`` of a buffered FIFO, or
+        ``read``; the row read is the one at ``consume``). Returns ``(count, checks)``: the
+        checks assert that the counter equals the rows held with ``select`` set, a sum over
+        one memory whose step changes at most two rows, so that other invariants can use the
+        counter instead of the sum.
+        """
+        rows = self.fifo_entries(path)
+        if _fragment_signals(self.fragment, tuple(path.split(".")), "inner_level"):
+            rows = rows[1:]
+            read = self(path, "r_port__en")
+        consume = self(path, "consume")
+        head = Const(0)
+        for index, (_, row) in enumerate(rows):
+            head = Mux(consume == index, select(row), head)
+        write = self(path, "w_port__en") & select(self(path, "w_port__data"))
+        count = Signal(range(len(rows) + 1), name=f"ghost_{path.replace('.', '_')}")
+        self.module.d.sync += count.eq(count + write - (read & head))
+        held = _sum(held & select(row) for held, row in rows)
+        return count, [(count == held, f"{path}: ghost count differs from the memory rows")]
+
+    def two_register_entries(self, path: str) -> list:
+        """``[(held, entry)]`` of the :class:`~accelgen.hdl.queues.TwoRegisterFIFO` at ``path``:
+        with one entry it is the one at ``read_next``, with two both."""
+        level, read_next = self(path, "level"), self(path, "read_next")
+        return [((level == 2) | (level == 1) & (read_next == index), self(path, f"entry_{index}"))
+                for index in range(2)]
+
+    def block_ram_entries(self, path: str) -> list:
+        """``[(held, entry)]`` of the :class:`~accelgen.hdl.queues.BlockRamFIFO` at ``path``:
+        its block-RAM part, then its head."""
+        return self.fifo_entries(f"{path}.ram") + self.two_register_entries(f"{path}.head")
 
 
 def _pim_ctrl_invariants(sig, params):
@@ -597,6 +638,75 @@ def _pim_ctrl_occupancy(sig, params, owed, position):
                                                                            "whose last beat is to come")]
 
 
+def _two_register_invariants(sig, path):
+    # A TwoRegisterFIFO writes and reads its registers in turn: the write pointer is the read
+    # pointer plus the level.
+    # The write pointer is built in a tuple assignment, so Amaranth does not name it: it is
+    # the one unnamed signal the queue drives.
+    level = sig(path, "level")
+    return [((level <= 2) & ((sig(path, "$signal") == sig(path, "read_next")) == (level != 1)),
+             f"{path}: pointers out of step with the level")]
+
+
+def _softmax_occupancy(sig, params, owed, position):
+    # Row ends owed = the beats with last inside: in the row buffer (block-RAM part, memory
+    # rows included, and head), in stage B's side line (b1 when d is registered, the exp
+    # line, e_side after a table), in the exp buffer, in stage C's operand and product
+    # registers and in the output buffer (a SyncFIFO: its memory rows). Stages B and C write
+    # their buffers without a handshake, by credit: the credits count the same beats, so no
+    # write meets a full buffer. The spec's beat counter is stage A's (a row of n_max
+    # elements ends without last).
+    from ..generators.softmax import _BeatLayouts  # the stages' beat layouts
+
+    if params.multiply_latency > 1:
+        return []  # written for the one-cycle multiply (the piece products add a stage)
+    layouts = _BeatLayouts(params)
+    side = data.StructLayout({"valid": 1, "last": 1, "active": unsigned(params.lanes)})
+    b_line = [data.View(side, sig("exp_sum.b_side", f"stage{k}")) for k in range(params.exp_latency)]
+    if params.d_register:
+        b_line.insert(0, data.View(side, sig("exp_sum", "b1")))
+    if params.exp_spec.kind == "table":
+        b_line.append(data.View(side, sig("exp_sum", "e_side")))
+    # The product register's valid bit drives y.valid (its own name is lost in a tuple
+    # assignment).
+    c_line = [(sig("normalize", "c0_valid"), data.View(layouts.e, sig("normalize", "c0")).last),
+              (sig("normalize", "y__valid"), sig("normalize", "c1_last"))]
+
+    def ends(entries, layout):
+        return [held & data.View(layout, entry).last for held, entry in entries]
+
+    # The memories' row ends are ghost counters (each equal to its rows, asserted): one sum
+    # over every memory row makes the step too hard for the solver.
+    def last_of(layout):
+        return lambda row: data.View(layout, row).last
+
+    x_count, x_checks = sig.memory_count("row_buffer.ram", last_of(layouts.x))
+    e_count, e_checks = sig.memory_count("exp_buffer.ram", last_of(layouts.e))
+    y_count, y_checks = sig.memory_count("out_buffer", last_of(layouts.y), read=sig("", "y_taken"))
+    x_entries = sig.fifo_entries("row_buffer.ram")[:1] + sig.two_register_entries("row_buffer.head")
+    e_entries = sig.fifo_entries("exp_buffer.ram")[:1] + sig.two_register_entries("exp_buffer.head")
+    inside = _sum(ends(x_entries, layouts.x) + [stage.valid & stage.last for stage in b_line]
+                  + ends(e_entries, layouts.e) + [valid & last for valid, last in c_line]
+                  + [x_count, e_count, y_count])
+    e_level = sig("exp_buffer.ram", "level") + sig("exp_buffer.head", "level")
+    checks = x_checks + e_checks + y_checks + [
+        (owed == inside, "rows owed differ from the row ends inside"),
+        (sig("exp_sum", "e_reserved") == _sum([stage.valid for stage in b_line]) + e_level,
+         "exp-buffer credits differ from the beats in stage B and the buffer"),
+        (sig("normalize", "y_reserved") == _sum([valid for valid, _ in c_line]) + sig("out_buffer", "level"),
+         "output-buffer credits differ from the beats in stage C and the buffer"),
+    ]
+    from ..generators.softmax import OUT_BUFFER_BEATS
+
+    checks += [(sig("exp_sum", "e_reserved") <= params.e_buffer_beats, "exp-buffer credits past the buffer"),
+               (sig("normalize", "y_reserved") <= OUT_BUFFER_BEATS, "output-buffer credits past the buffer")]
+    if params.row_beats > 1:
+        checks.append((sig.spec["unit_beat"] == sig("row_max", "beat"), "row beat counters differ"))
+    for path in ("row_buffer", "exp_buffer"):
+        checks += _fifo_invariants(sig, f"{path}.ram") + _two_register_invariants(sig, f"{path}.head")
+    return checks
+
+
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
 #: -> [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed,
 #: ``position`` its output beat position within a unit (``last`` check). The
@@ -613,6 +723,7 @@ OCCUPANCY_INVARIANTS = {
     "systolic_ws": _systolic_ws_occupancy,
     "gemm": _gemm_occupancy,
     "pim_ctrl": _pim_ctrl_occupancy,
+    "softmax": _softmax_occupancy,
 }
 
 
@@ -705,6 +816,7 @@ class FormalSpec(Elaboratable):
         self.sync = ClockDomain("sync")
         #: 1 from the second cycle after the last reset: properties are checked then.
         self.armed = Signal(name="armed")
+        self._spec_signals = {}
 
     def ports(self) -> list:
         """The ports of the exported top: ``clk`` and ``rst``."""
@@ -763,6 +875,7 @@ class FormalSpec(Elaboratable):
             if ratio.max_beats is not None:
                 longest = getattr(self.params, ratio.max_beats)
                 beat = Signal(range(max(longest, 2)), name=f"{ratio.unit_in}_beat")
+                self._spec_signals["unit_beat"] = beat
                 ends = unit.payload.last | (beat == longest - 1)
                 with m.If(fire):
                     m.d.sync += beat.eq(Mux(ends, 0, beat + 1))
@@ -796,7 +909,7 @@ class FormalSpec(Elaboratable):
 
     def _invariants(self, m, fragment):
         """The family's strengthening invariants (:data:`FAMILY_INVARIANTS`, asserted)."""
-        sig = _Internals(fragment)
+        sig = _Internals(fragment, spec=self._spec_signals, module=m)
         checks = []
         counted = "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS
         handshake = FAMILY_INVARIANTS.get(self.design)
