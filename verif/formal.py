@@ -45,6 +45,8 @@ from amaranth.lib import data
 from amaranth.utils import ceil_log2
 
 from ..generators import get_design
+# The softmax stages' beat layouts (row, exp and output buffer entries) and output buffer size.
+from ..generators.softmax import OUT_BUFFER_BEATS, _BeatLayouts
 from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
 from ..hdl.pim.interfaces import pass_layout, result_depth
@@ -656,8 +658,6 @@ def _softmax_occupancy(sig, params, owed, position):
     # their buffers without a handshake, by credit: the credits count the same beats, so no
     # write meets a full buffer. The spec's beat counter is stage A's (a row of n_max
     # elements ends without last).
-    from ..generators.softmax import _BeatLayouts  # the stages' beat layouts
-
     if params.multiply_latency > 1:
         return []  # written for the one-cycle multiply (the piece products add a stage)
     layouts = _BeatLayouts(params)
@@ -696,8 +696,6 @@ def _softmax_occupancy(sig, params, owed, position):
         (sig("normalize", "y_reserved") == _sum([valid for valid, _ in c_line]) + sig("out_buffer", "level"),
          "output-buffer credits differ from the beats in stage C and the buffer"),
     ]
-    from ..generators.softmax import OUT_BUFFER_BEATS
-
     checks += [(sig("exp_sum", "e_reserved") <= params.e_buffer_beats, "exp-buffer credits past the buffer"),
                (sig("normalize", "y_reserved") <= OUT_BUFFER_BEATS, "output-buffer credits past the buffer")]
     if params.row_beats > 1:
