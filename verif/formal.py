@@ -19,7 +19,12 @@ stream contract. Two rules keep k-induction sound and conclusive:
 Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
 assumed) in the spec, over signals the spec finds by name in the elaborated design: the PIM
 spec the controller's timing-gate counters, :class:`FormalSpec` the families' occupancy and
-job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`).
+job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`,
+:data:`LAST_INVARIANTS`). A FIFO's memory rows, which no signal names, are read through
+asynchronous read ports the spec adds to its own elaborated copy of the memory
+(``_Internals.fifo_entries``); where one sum over many rows is too hard for the solver, a
+ghost counter in the spec follows the memory's write and read ports and is asserted equal
+to the rows (``_Internals.memory_count``).
 
 Contents:
 
