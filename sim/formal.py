@@ -39,7 +39,8 @@ from amaranth.back import rtlil
 
 from ..generators import get_design
 from ..hdl.pim.presets import PRESETS, preset_config
-from ..verif.formal import FAMILY_RATIOS, LEGAL_INPUTS, OCCUPANCY_INVARIANTS, FormalSpec, MacEquivalence, PimTimingSpec
+from ..verif.formal import (FAMILY_RATIOS, LAST_INVARIANTS, LEGAL_INPUTS, OCCUPANCY_INVARIANTS, FormalSpec,
+                            MacEquivalence, PimTimingSpec)
 from . import bench
 
 __all__ = ["MODES", "Proof", "PROOFS", "FAST", "STREAM_CONFIGS", "sby_text", "tool_env", "run_proof", "check_proof",
@@ -194,11 +195,20 @@ STREAM_CONFIGS = {
 #: Families whose handshake rule k-induction does not close even with the written
 #: invariants (``FAMILY_INVARIANTS`` in :mod:`accelgen.verif.formal`), and why; checked by
 #: BMC (status "bmc N").
-HANDSHAKE_BMC = {
-    "pim_ctrl": "the induction step starts with more accumulator reads to come than the job has output groups "
-                "(the result index wraps); ruling it out needs the row passes marked block_last in the pass "
-                "FIFO's memory counted, and no assertion can name a memory row",
+HANDSHAKE_BMC: dict[str, str] = {}
+#: Notes of handshake proofs that need written invariants beyond the occupancy ones.
+HANDSHAKE_NOTES = {
+    "pim_ctrl": "with the job invariants: the result index plus the outputs of the accumulator reads still to "
+                "come (row passes marked block_last, the pass FIFO's memory rows included) is the job's final "
+                "index, and the result credits count the reads reserved",
 }
+#: k-induction depth of a counts proof where 8 (the default) is slower than needed, per family.
+#: softmax: its invariant is 2-inductive (the first step is the armed one), and each step
+#: more unrolls three buffers' memories again: depth 2 takes about 5 minutes.
+COUNTS_DEPTHS = {"softmax": 2}
+#: What a counts proof's note adds, per family.
+COUNTS_NOTES = {"softmax": "; the row ends in the three buffers' memory rows as ghost counters, each asserted "
+                           "equal to its rows"}
 #: Depth of the bounded checks (counts) and of the covers, per family.
 STREAM_DEPTHS = {"attention": 20, "gemm": 16, "softmax": 36, "pim_ctrl": 40}
 #: Families whose output comes too late at the stream configuration for a mutant to fail within
@@ -284,21 +294,26 @@ def _stream_proofs() -> list[Proof]:
                                 depth=bounded, mutant_depth=bounded, note=HANDSHAKE_BMC[family]))
         else:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
-                                depth=8, mutant_depth=bounded))
+                                depth=8, mutant_depth=bounded, note=HANDSHAKE_NOTES.get(family, "")))
         if family in OCCUPANCY_INVARIANTS:
             legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="prove",
-                                depth=8, mutant_depth=bounded,
-                                note=f"with the occupancy invariant (beats owed = beats held inside){legal}"))
+                                depth=COUNTS_DEPTHS.get(family, 8), mutant_depth=bounded,
+                                note=f"with the occupancy invariant (beats owed = beats held inside){legal}"
+                                     f"{COUNTS_NOTES.get(family, '')}"))
         else:
             proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
                                 depth=bounded, mutant_depth=bounded,
                                 note="beat counts against the design's occupancy: no inductive invariant yet"))
-        if FAMILY_RATIOS[family].last_follows:
+        if FAMILY_RATIOS[family].last_follows and family in LAST_INVARIANTS:
+            proofs.append(Proof(f"{family}_last", family, text, build(("last",), "counts"), mode="prove",
+                                depth=8, mutant_depth=bounded,
+                                note="with the row ends owed = the row ends inside, the last bits in the result "
+                                     "FIFO's memory rows included (read by the spec's own read ports)"))
+        elif FAMILY_RATIOS[family].last_follows:
             proofs.append(Proof(f"{family}_last", family, text, build(("last",), "counts"), mode="bmc",
                                 depth=bounded, mutant_depth=bounded,
-                                note="output last against input last: the last bits held in the result FIFO's "
-                                     "memory are state no assertion can name, so k-induction starts from any"))
+                                note="output last against input last: no inductive invariant yet"))
         if family not in NO_COVER:
             proofs.append(cover)
     return proofs
@@ -358,7 +373,7 @@ PROOFS: dict[str, Proof] = {proof.name: proof for proof in _mac_proofs() + _stre
 
 #: The subset CI runs (``tests/test_formal.py``), a few seconds each.
 FAST = ("mac_equiv_w4", "gelu_handshake", "tree_handshake", "exp_counts", "exp_cover", "pim_hbm2_pim_timing",
-        "systolic_handshake", "gemm_handshake")
+        "systolic_handshake", "gemm_handshake", "systolic_ws_last")
 
 
 def _verdict(mode: str, depth: int, status: str) -> str:

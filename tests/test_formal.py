@@ -14,8 +14,8 @@ from accelgen.hdl.pim.timing import TIMING_TABLE
 from accelgen.sim import formal
 from accelgen.sim.bench import formal as section
 from accelgen.sim.cli import main as cli_main
-from accelgen.verif.formal import FAMILY_INVARIANTS, FAMILY_RATIOS, OCCUPANCY_INVARIANTS, PimTimingSpec, \
-    pim_timing_rules, stream_members
+from accelgen.verif.formal import FAMILY_INVARIANTS, FAMILY_RATIOS, LAST_INVARIANTS, OCCUPANCY_INVARIANTS, \
+    PimTimingSpec, pim_timing_rules, stream_members
 
 pytestmark = pytest.mark.formal
 
@@ -103,7 +103,9 @@ def test_report_section_renders_and_flags():
 def test_invariant_signals_resolve():
     # The invariants find internal signals by name: a renamed signal must fail here (a
     # LookupError naming it), not only in `make formal`.
-    for name in sorted(set(FAMILY_INVARIANTS) | set(OCCUPANCY_INVARIANTS)):
-        spec = formal.design_spec(name, formal.STREAM_CONFIGS[name], groups=("handshake", "counts"))
+    for name in sorted(set(FAMILY_INVARIANTS) | set(OCCUPANCY_INVARIANTS) | set(LAST_INVARIANTS)):
+        spec = formal.design_spec(name, formal.STREAM_CONFIGS[name], groups=("handshake", "counts", "last"))
         Fragment.get(spec, "formal")
         assert formal.PROOFS[f"{name}_counts"].mode == ("prove" if name in OCCUPANCY_INVARIANTS else "bmc")
+    for name in LAST_INVARIANTS:
+        assert formal.PROOFS[f"{name}_last"].mode == "prove"

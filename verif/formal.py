@@ -19,7 +19,12 @@ stream contract. Two rules keep k-induction sound and conclusive:
 Where k-induction needs a strengthening invariant, it is an ``Assert`` (checked, never
 assumed) in the spec, over signals the spec finds by name in the elaborated design: the PIM
 spec the controller's timing-gate counters, :class:`FormalSpec` the families' occupancy and
-job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`).
+job invariants (:data:`OCCUPANCY_INVARIANTS`, :data:`FAMILY_INVARIANTS`,
+:data:`LAST_INVARIANTS`). A FIFO's memory rows, which no signal names, are read through
+asynchronous read ports the spec adds to its own elaborated copy of the memory
+(``_Internals.fifo_entries``); where one sum over many rows is too hard for the solver, a
+ghost counter in the spec follows the memory's write and read ports and is asserted equal
+to the rows (``_Internals.memory_count``).
 
 Contents:
 
@@ -39,13 +44,17 @@ Contents:
 import dataclasses
 
 from amaranth.asserts import AnySeq, Initial
-from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratable, Fragment, Module, Mux, Signal,
-                          Value, signed, unsigned)
+from amaranth.hdl import (Assert, Assume, ClockDomain, Const, Cover, Elaboratable, Fragment, MemoryInstance, Module,
+                          Mux, Shape, Signal, Value, signed, unsigned)
 from amaranth.lib import data
+from amaranth.utils import ceil_log2
 
 from ..generators import get_design
+# The softmax stages' beat layouts (row, exp and output buffer entries) and output buffer size.
+from ..generators.softmax import OUT_BUFFER_BEATS, _BeatLayouts
 from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
+from ..hdl.pim.interfaces import pass_layout, result_depth
 from ..hdl.pim.isa import Cmd
 from ..hdl.pim.timing import TIMING_TABLE
 
@@ -54,6 +63,7 @@ __all__ = [
     "FAMILY_RATIOS",
     "FAMILY_INVARIANTS",
     "OCCUPANCY_INVARIANTS",
+    "LAST_INVARIANTS",
     "LEGAL_INPUTS",
     "StreamRatio",
     "StreamContract",
@@ -244,8 +254,13 @@ class _BeatCount(Elaboratable):
 class _Internals:
     """Signals of an elaborated design, by submodule path and name (for invariants)."""
 
-    def __init__(self, fragment):
+    def __init__(self, fragment, spec=None, module=None):
         self.fragment = fragment
+        #: The spec's module, where ghost state (:meth:`memory_count`) is added.
+        self.module = module
+        #: Signals of the spec itself that invariants relate to the design (by name).
+        self.spec = dict(spec or {})
+        self._entries = {}
 
     def __call__(self, path: str, name: str):
         found = _fragment_signals(self.fragment, tuple(path.split(".")) if path else (), name)
@@ -253,26 +268,186 @@ class _Internals:
             raise LookupError(f"no signal {name!r} driven in submodule {path!r} of the design")
         return found[name]
 
+    def fifo_entries(self, path: str) -> list:
+        """``[(held, entry)]``: every place of the ``SyncFIFOBuffered`` or ``SyncFIFO`` at
+        ``path`` that can hold an entry (a buffered FIFO's output register, then every row of
+        its memory), with ``held``, 1 while the place holds a queued entry.
+
+        A memory row is state no signal names: the spec adds an asynchronous read port per
+        row to the elaborated memory (the ``MemoryInstance`` ``storage`` of the FIFO), in the
+        spec's copy of the design only; the design's own ports and logic are unchanged. A
+        row is held when it lies within the level (``inner_level`` behind a buffered FIFO's
+        output register) from the read pointer ``consume``.
+        """
+        if path in self._entries:
+            return self._entries[path]
+        buffered = bool(_fragment_signals(self.fragment, tuple(path.split(".")), "inner_level"))
+        entries = [(self(path, "r_rdy"), self(path, "r_data"))] if buffered else []
+        memory = _subfragment(self.fragment, tuple(path.split(".")) + ("storage",))
+        if memory is not None:
+            if not isinstance(memory, MemoryInstance):
+                raise LookupError(f"submodule {path}.storage of the design is not a memory")
+            depth, width = memory._data.depth, Shape.cast(memory._data.shape).width
+            consume, level = self(path, "consume"), self(path, "inner_level" if buffered else "level")
+            for row in range(depth):
+                value = Signal(width, name=f"{path.replace('.', '_')}_row{row}")
+                memory.read_port(domain="comb", addr=Const(row, ceil_log2(depth)), data=value, en=Const(1),
+                                 transparent_for=())
+                offset = Mux(consume <= row, row - consume, row + depth - consume)
+                entries.append((offset < level, value))
+        self._entries[path] = entries
+        return entries
+
+    def memory_count(self, path: str, select, *, read=None):
+        """Ghost state: the memory rows of the FIFO at ``path`` held with ``select(row)`` set.
+
+        A counter in the spec (reset with the design), updated from the memory's own write
+        (``w_port__en``, ``w_port__data``) and read (``r_port__en`` of a buffered FIFO, or
+        ``read``; the row read is the one at ``consume``). Returns ``(count, checks)``: the
+        checks assert that the counter equals the rows held with ``select`` set, a sum over
+        one memory whose step changes at most two rows, so that other invariants can use the
+        counter instead of the sum.
+        """
+        rows = self.fifo_entries(path)
+        if _fragment_signals(self.fragment, tuple(path.split(".")), "inner_level"):
+            rows = rows[1:]
+            read = self(path, "r_port__en")
+        consume = self(path, "consume")
+        head = Const(0)
+        for index, (_, row) in enumerate(rows):
+            head = Mux(consume == index, select(row), head)
+        write = self(path, "w_port__en") & select(self(path, "w_port__data"))
+        count = Signal(range(len(rows) + 1), name=f"ghost_{path.replace('.', '_')}")
+        self.module.d.sync += count.eq(count + write - (read & head))
+        held = _sum(held & select(row) for held, row in rows)
+        return count, [(count == held, f"{path}: ghost count differs from the memory rows")]
+
+    def two_register_entries(self, path: str) -> list:
+        """``[(held, entry)]`` of the :class:`~accelgen.hdl.queues.TwoRegisterFIFO` at ``path``:
+        with one entry it is the one at ``read_next``, with two both."""
+        level, read_next = self(path, "level"), self(path, "read_next")
+        return [((level == 2) | (level == 1) & (read_next == index), self(path, f"entry_{index}"))
+                for index in range(2)]
+
+    def block_ram_entries(self, path: str) -> list:
+        """``[(held, entry)]`` of the :class:`~accelgen.hdl.queues.BlockRamFIFO` at ``path``:
+        its block-RAM part, then its head."""
+        return self.fifo_entries(f"{path}.ram") + self.two_register_entries(f"{path}.head")
+
 
 def _pim_ctrl_invariants(sig, params):
     # A result entry is queued or on its way only during a job: the job registers (tag, m,
-    # mask) and the result index, which form the res payload, hold while a beat waits.
-    # Not enough for k-induction (see docs/formal.md); checked by the bounded proof.
+    # mask) and the result index, which form the res payload, hold while a beat waits. And
+    # the index never wraps: it is counted against the accumulator reads of the job still to
+    # come (_pim_ctrl_reads), so a job's last beat leaves nothing behind it.
+    config, layout = params.config(), params.layout_params()
     idle = ~sig("job", "active")
-    return [
+    m, grp_step, mask = sig("job", "m"), sig("job", "grp_step"), sig("job", "mask")
+    banks, channels = config.banks, params.channels
+    popcount = _sum(mask[ch] for ch in range(channels))
+    step = banks if params.reduce_channels else popcount * banks
+    checks = [
         (~idle | (sig("results.fifo", "level") == 0), "result entries queued while no job is active"),
         (~idle | (sig("results", "expect") == 0), "an accumulator read in flight while no job is active"),
         (~idle | ~sig("", "units_busy"), "a unit is busy while no job is active"),
         (~idle | ~sig("results", "done"), "results done while no job is active"),
         (~idle | (sig("results", "out_index") == 0), "a result index while no job is active"),
-        (idle | (sig("job", "m") != 0) & (sig("job", "m") <= params.m_max), "an active job with an illegal m"),
-        (idle | (sig("job", "mask") != 0), "an active job without a channel"),
+        (~idle | (sig("address_gen.pass_fifo", "level") == 0), "row passes queued while no job is active"),
+        (idle | (m != 0) & (m <= params.m_max), "an active job with an illegal m"),
+        (idle | (mask != 0), "an active job without a channel"),
+        (idle | (sig("job", "n_ch") == popcount) & (grp_step == step), "job registers out of step with the mask"),
+        (idle | (sig("job", "last_cols") >= 1) & (sig("job", "last_cols") <= config.cols_per_row)
+         & (sig("job", "n_seg") >= 1), "an active job with an empty segment"),
         # The job's last beat sets done, and the index passes m with it.
-        (idle | (sig("results", "done") == (sig("results", "out_index") >= sig("job", "m"))),
+        (idle | (sig("results", "done") == (sig("results", "out_index") >= m)),
          "results done does not follow the index"),
         (~sig("results", "done") | (sig("results.fifo", "level") == 0) & (sig("results", "expect") == 0),
          "entries after the job's last result"),
     ]
+    return checks + _pim_ctrl_reads(sig, params, config, layout)
+
+
+def _pim_ctrl_reads(sig, params, config, layout):
+    """The result index against the job's accumulator reads still to come.
+
+    A block's last row pass (``block_last``) brings ``a_count`` accumulator reads (RDMAC),
+    each one result FIFO entry, each entry ``grp_step`` outputs of the index. Reads to come:
+    the address generator's blocks not yet emitted (outputs ``g_blk_base`` to the job's end),
+    the passes marked ``block_last`` in the pass FIFO (its output register and memory rows),
+    the activate unit's pass and the MAC unit's (all its reads, or those after ``idx`` in its
+    READ phase). Then the reads in flight (``expect``) and the FIFO's entries. The index plus
+    ``grp_step`` per read or entry to come is the job's final index. The result credits are
+    the FIFO's entries minus those reserved (reads past their pass's ACTAB, in flight or
+    queued), so no read meets a full FIFO.
+    """
+    n_acc, banks, channels = config.n_acc, config.banks, params.channels
+    passes = pass_layout(config, layout)
+    active, m, grp_step = sig("job", "active"), sig("job", "m"), sig("job", "grp_step")
+    final = (m + grp_step - 1) // grp_step * grp_step
+
+    agen_busy = sig("address_gen", "busy")
+    blk_base, grp_base = sig("address_gen", "g_blk_base"), sig("address_gen", "g_grp_base")
+    g_a, g_s, n_seg = sig("address_gen", "g_a"), sig("address_gen", "g_s"), sig("job", "n_seg")
+    # The loop nest starts on gen_start: from the job's start (with split-K after the
+    # division that sizes the segments) the whole job is to come.
+    starting = sig("job", "start")
+    if params.reduce_channels:
+        starting = starting | sig("job", "div_busy") | sig("job", "gen_start")
+    agen_outputs = Mux(agen_busy, final - blk_base, Mux(starting, final, 0))
+
+    def block_reads(valid, desc):
+        return Mux(valid & desc.block_last, desc.a_count, 0)
+
+    def legal(desc):
+        # A descriptor as the address generator writes it.
+        return (desc.ncols >= 1) & (desc.ncols <= config.cols_per_row) & (desc.a_count == desc.acc + 1) \
+            & (desc.a_count <= n_acc) & (~desc.job_last | desc.block_last)
+
+    held_passes = [(held, data.View(passes, entry)) for held, entry in sig.fifo_entries("address_gen.pass_fifo")]
+    queued = [block_reads(held, desc) for held, desc in held_passes]
+    act_desc = data.View(passes, sig("activate", "$signal"))
+    act_busy, act_issued = sig("activate", "busy"), sig("activate", "issued")
+    act_reads = block_reads(act_busy, act_desc)
+    mac_desc = data.View(passes, sig("mac", "$signal"))
+    mac_busy, phase, idx = sig("mac", "busy"), sig("mac", "phase"), sig("mac", "idx")
+    read, clear_after = 2, 3  # the MAC unit's phases READ and CLEAR_AFTER (accelgen.hdl.pim.mac_unit)
+    # The phase register keeps its value after a pass ends: only a held pass counts.
+    mac_reads = Mux(~mac_busy, 0, Mux(phase == read, mac_desc.a_count - idx,
+                                      Mux(phase == clear_after, 0, block_reads(mac_busy, mac_desc))))
+    expect = sig("results", "expect")
+    in_flight = _sum(expect[i] for i in range(len(expect)))
+    level = sig("results.fifo", "level")
+    to_come = _sum(queued + [act_reads, mac_reads, in_flight, level])
+    out_index, out_ch, mask = sig("results", "out_index"), sig("results", "out_ch"), sig("job", "mask")
+    # The outputs of the head entry's channels already stepped (one beat per entry with split-K).
+    partial = Const(0) if params.reduce_channels else \
+        _sum(Mux(out_ch > ch, mask[ch], 0) for ch in range(channels)) * banks
+    reserved = Mux(act_busy & act_issued, act_reads, 0) + mac_reads + in_flight + level
+    return [
+        (out_ch < (1 if params.reduce_channels else channels), "result channel counter out of range"),
+        (~active | (out_index + grp_step * to_come + agen_outputs == final + partial),
+         "the result index differs from the final index less the reads to come"),
+        (~active | ~agen_busy | (blk_base < m) & (blk_base % grp_step == 0) & (grp_base == blk_base + g_a * grp_step)
+         & (g_a < n_acc) & (g_s < n_seg), "address generator out of the job's range"),
+        (~mac_busy | (phase != read) | mac_desc.block_last & (idx < mac_desc.a_count), "MAC unit reads out of range"),
+        (~mac_busy | (phase != clear_after) | mac_desc.block_last & ~mac_desc.job_last,
+         "MAC unit clears after the job's last block"),
+        (~mac_busy | (phase == read) | (phase == clear_after) | (idx == 0) | (phase == 0), "MAC unit index out of step"),
+        (sig("results", "credit") + reserved == result_depth(config), "result credits differ from the entries reserved"),
+        (~act_issued | act_busy, "activate unit issued without a pass"),
+        (~mac_busy | (phase != 1) | (sig("mac", "col") < mac_desc.ncols), "MAC unit column past the pass"),
+        (~mac_busy | (phase == 1) | (sig("mac", "col") == 0) | (phase != 0), "MAC unit clears after a column"),
+        (_all([~held | legal(desc) for held, desc in held_passes] + [~act_busy | legal(act_desc),
+                                                                     ~mac_busy | legal(mac_desc)]),
+         "an illegal row pass descriptor"),
+    ]
+
+
+def _all(values):
+    total = Const(1)
+    for value in values:
+        total = total & value
+    return total
 
 
 def _sum(values):
@@ -431,17 +606,111 @@ def _gemm_occupancy(sig, params, owed, position):
         (owed == (active & ~final_sent), "jobs owed differ from the job whose last row is to come")]
 
 
+def _systolic_ws_markers(sig, params):
+    # The result marker line's stages (valid, last), input side first.
+    marked = data.StructLayout({"valid": 1, "last": 1})
+    return [data.View(marked, sig("result_marker", f"stage{k}")) for k in range(params.rows + params.cols - 1)]
+
+
 def _systolic_ws_occupancy(sig, params, owed, position):
     # A result row is owed per accepted activation row: the row's marker is in the input
     # register (in_valid), in the result marker line, or the row is in the result FIFO. The
     # admission credits (`reserved`) count the same rows.
-    stages = params.rows + params.cols - 1
-    marked = data.StructLayout({"valid": 1, "last": 1})
-    held = _sum([sig("", "in_valid")] + [data.View(marked, sig("result_marker", f"stage{k}")).valid
-                                         for k in range(stages)]) + sig("result_rows.result_fifo", "level")
-    return [(owed == held, "rows owed differ from the rows inside"),
-            (sig("", "reserved") == held, "credits differ from the rows inside")] + \
+    held = _sum([sig("", "in_valid")] + [stage.valid for stage in _systolic_ws_markers(sig, params)]) \
+        + sig("result_rows.result_fifo", "level")
+    checks = [(sig("", "reserved") == held, "credits differ from the rows inside")] + \
         _fifo_invariants(sig, "result_rows.result_fifo")
+    if owed is not None:
+        checks.insert(0, (owed == held, "rows owed differ from the rows inside"))
+    return checks
+
+
+def _systolic_ws_last(sig, params, owed):
+    # Output jobs (rows with last) owed = the rows with last inside: a marker with valid and
+    # last in the input register or the marker line, or an entry with its last bit (the top
+    # bit: Cat(row, last)) in the result FIFO, in its output register or in a memory row
+    # between the read pointer and the level. With the credits of the beat count, so that no
+    # write meets a full FIFO.
+    fifo = "result_rows.result_fifo"
+    markers = [sig("", "in_valid") & sig("", "in_last")] + [stage.valid & stage.last
+                                                            for stage in _systolic_ws_markers(sig, params)]
+    stored = [held & entry[-1] for held, entry in sig.fifo_entries(fifo)]
+    return _systolic_ws_occupancy(sig, params, None, None) + \
+        [(owed == _sum(markers + stored), "row ends owed differ from the row ends inside")]
+
+
+def _pim_ctrl_occupancy(sig, params, owed, position):
+    # One output job (the beat with last) is owed while a job is active and its last beat
+    # has not gone out (results done). With the handshake's job invariants: a beat is valid
+    # only with its index below m, so never after done.
+    active, done = sig("job", "active"), sig("results", "done")
+    return _pim_ctrl_invariants(sig, params) + [(owed == (active & ~done), "jobs owed differ from the job "
+                                                                           "whose last beat is to come")]
+
+
+def _two_register_invariants(sig, path):
+    # A TwoRegisterFIFO writes and reads its registers in turn: the write pointer is the read
+    # pointer plus the level.
+    # The write pointer is built in a tuple assignment, so Amaranth does not name it: it is
+    # the one unnamed signal the queue drives.
+    level = sig(path, "level")
+    return [((level <= 2) & ((sig(path, "$signal") == sig(path, "read_next")) == (level != 1)),
+             f"{path}: pointers out of step with the level")]
+
+
+def _softmax_occupancy(sig, params, owed, position):
+    # Row ends owed = the beats with last inside: in the row buffer (block-RAM part, memory
+    # rows included, and head), in stage B's side line (b1 when d is registered, the exp
+    # line, e_side after a table), in the exp buffer, in stage C's operand and product
+    # registers and in the output buffer (a SyncFIFO: its memory rows). Stages B and C write
+    # their buffers without a handshake, by credit: the credits count the same beats, so no
+    # write meets a full buffer. The spec's beat counter is stage A's (a row of n_max
+    # elements ends without last).
+    if params.multiply_latency > 1:
+        return []  # written for the one-cycle multiply (the piece products add a stage)
+    layouts = _BeatLayouts(params)
+    side = data.StructLayout({"valid": 1, "last": 1, "active": unsigned(params.lanes)})
+    b_line = [data.View(side, sig("exp_sum.b_side", f"stage{k}")) for k in range(params.exp_latency)]
+    if params.d_register:
+        b_line.insert(0, data.View(side, sig("exp_sum", "b1")))
+    if params.exp_spec.kind == "table":
+        b_line.append(data.View(side, sig("exp_sum", "e_side")))
+    # The product register's valid bit drives y.valid (its own name is lost in a tuple
+    # assignment).
+    c_line = [(sig("normalize", "c0_valid"), data.View(layouts.e, sig("normalize", "c0")).last),
+              (sig("normalize", "y__valid"), sig("normalize", "c1_last"))]
+
+    def ends(entries, layout):
+        return [held & data.View(layout, entry).last for held, entry in entries]
+
+    # The memories' row ends are ghost counters (each equal to its rows, asserted): one sum
+    # over every memory row makes the step too hard for the solver.
+    def last_of(layout):
+        return lambda row: data.View(layout, row).last
+
+    x_count, x_checks = sig.memory_count("row_buffer.ram", last_of(layouts.x))
+    e_count, e_checks = sig.memory_count("exp_buffer.ram", last_of(layouts.e))
+    y_count, y_checks = sig.memory_count("out_buffer", last_of(layouts.y), read=sig("", "y_taken"))
+    x_entries = sig.fifo_entries("row_buffer.ram")[:1] + sig.two_register_entries("row_buffer.head")
+    e_entries = sig.fifo_entries("exp_buffer.ram")[:1] + sig.two_register_entries("exp_buffer.head")
+    inside = _sum(ends(x_entries, layouts.x) + [stage.valid & stage.last for stage in b_line]
+                  + ends(e_entries, layouts.e) + [valid & last for valid, last in c_line]
+                  + [x_count, e_count, y_count])
+    e_level = sig("exp_buffer.ram", "level") + sig("exp_buffer.head", "level")
+    checks = x_checks + e_checks + y_checks + [
+        (owed == inside, "rows owed differ from the row ends inside"),
+        (sig("exp_sum", "e_reserved") == _sum([stage.valid for stage in b_line]) + e_level,
+         "exp-buffer credits differ from the beats in stage B and the buffer"),
+        (sig("normalize", "y_reserved") == _sum([valid for valid, _ in c_line]) + sig("out_buffer", "level"),
+         "output-buffer credits differ from the beats in stage C and the buffer"),
+    ]
+    checks += [(sig("exp_sum", "e_reserved") <= params.e_buffer_beats, "exp-buffer credits past the buffer"),
+               (sig("normalize", "y_reserved") <= OUT_BUFFER_BEATS, "output-buffer credits past the buffer")]
+    if params.row_beats > 1:
+        checks.append((sig.spec["unit_beat"] == sig("row_max", "beat"), "row beat counters differ"))
+    for path in ("row_buffer", "exp_buffer"):
+        checks += _fifo_invariants(sig, f"{path}.ram") + _two_register_invariants(sig, f"{path}.head")
+    return checks
 
 
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
@@ -459,6 +728,17 @@ OCCUPANCY_INVARIANTS = {
     "systolic": _systolic_occupancy,
     "systolic_ws": _systolic_ws_occupancy,
     "gemm": _gemm_occupancy,
+    "pim_ctrl": _pim_ctrl_occupancy,
+    "softmax": _softmax_occupancy,
+}
+
+
+#: Invariants of the ``last`` proofs (output ``last`` against input ``last``), per family:
+#: ``f(sig, params, owed) -> [(check, message)]``, ``owed`` the spec's counter of output jobs
+#: owed. They count the ``last`` bits held in a FIFO's memory rows (``sig.fifo_entries``);
+#: asserted, never assumed.
+LAST_INVARIANTS = {
+    "systolic_ws": _systolic_ws_last,
 }
 
 
@@ -480,10 +760,19 @@ def _gemm_legal(dut, params):
                       & (desc.k >= 1) & (desc.k <= params.k_max))
 
 
+def _pim_ctrl_legal(dut, params):
+    # The controller takes a job with m or k out of range or an empty mask and drops it
+    # (sticky error, no output): a run of them owes output jobs without bound.
+    job = dut.job.payload
+    return dut.job, ((job.m >= 1) & (job.m <= params.m_max) & (job.k >= 1) & (job.k <= params.k_max)
+                     & (job.ch_mask != 0))
+
+
 #: Legal inputs a family's beat-count proof assumes (the input's legal behaviour, never a
 #: property of the design): ``f(dut, params) -> (stream, condition while valid)``.
 LEGAL_INPUTS = {
     "gemm": _gemm_legal,
+    "pim_ctrl": _pim_ctrl_legal,
 }
 
 
@@ -533,6 +822,7 @@ class FormalSpec(Elaboratable):
         self.sync = ClockDomain("sync")
         #: 1 from the second cycle after the last reset: properties are checked then.
         self.armed = Signal(name="armed")
+        self._spec_signals = {}
 
     def ports(self) -> list:
         """The ports of the exported top: ``clk`` and ``rst``."""
@@ -591,6 +881,7 @@ class FormalSpec(Elaboratable):
             if ratio.max_beats is not None:
                 longest = getattr(self.params, ratio.max_beats)
                 beat = Signal(range(max(longest, 2)), name=f"{ratio.unit_in}_beat")
+                self._spec_signals["unit_beat"] = beat
                 ends = unit.payload.last | (beat == longest - 1)
                 with m.If(fire):
                     m.d.sync += beat.eq(Mux(ends, 0, beat + 1))
@@ -624,7 +915,7 @@ class FormalSpec(Elaboratable):
 
     def _invariants(self, m, fragment):
         """The family's strengthening invariants (:data:`FAMILY_INVARIANTS`, asserted)."""
-        sig = _Internals(fragment)
+        sig = _Internals(fragment, spec=self._spec_signals, module=m)
         checks = []
         counted = "counts" in self.groups and self.design in OCCUPANCY_INVARIANTS
         handshake = FAMILY_INVARIANTS.get(self.design)
@@ -634,6 +925,8 @@ class FormalSpec(Elaboratable):
         if counted:
             checks += OCCUPANCY_INVARIANTS[self.design](sig, self.params, m.submodules.counts.owed,
                                                          m.submodules.counts.position)
+        if "last" in self.groups and self.design in LAST_INVARIANTS:
+            checks += LAST_INVARIANTS[self.design](sig, self.params, m.submodules.job_counts.owed)
         for index, (check, message) in enumerate(checks):
             # A named signal per invariant: a counterexample trace shows which one broke.
             holds = Signal(name=f"invariant_{index}")
@@ -789,14 +1082,22 @@ def _gate_counter_name(rule, key) -> str:
     return f"wait_{rule.name}_{rule.scope}{instance}"
 
 
-def _fragment_signals(fragment, path, prefix: str) -> dict:
-    """``{name: signal}`` of the signals driven in the subfragment at ``path`` whose name
-    starts with ``prefix`` (empty if there is no such subfragment)."""
+def _subfragment(fragment, path):
+    """The subfragment at ``path`` (submodule names), or ``None``."""
     for name in path:
         found = [sub for sub, sub_name, _ in fragment.subfragments if sub_name == name]
         if not found:
-            return {}
+            return None
         fragment = found[0]
+    return fragment
+
+
+def _fragment_signals(fragment, path, prefix: str) -> dict:
+    """``{name: signal}`` of the signals driven in the subfragment at ``path`` whose name
+    starts with ``prefix`` (empty if there is no such subfragment)."""
+    fragment = _subfragment(fragment, path)
+    if fragment is None:
+        return {}
     signals = {}
     for statements in fragment.statements.values():
         for statement in statements:
