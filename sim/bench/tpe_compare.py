@@ -84,9 +84,12 @@ def anchor_configs(root: Path, quick: bool = False) -> list[dict]:
             dict(name=f"os_mac{n}", top="top", defines=defines,
                  files=_files(root, f"{os_dir}/array_mac_based", ["pe.v", "top.v"]), dw02=False,
                  accelgen=[make_point("systolic", f"OS {n}x{n}", "baseline", **shape)]),
+            # Further row: the result buffer sized to one tile (no stalls for K >= stall_free_k).
             dict(name=f"os_opt1_{n}", top="top", defines=defines,
                  files=_files(root, f"{os_dir}/array_opt1_based", opt1_files), dw02=True,
-                 accelgen=[make_point("systolic", f"OS {n}x{n}", "carry_save", **shape)]),
+                 accelgen=[make_point("systolic", f"OS {n}x{n}", "carry_save", **shape),
+                           make_point("systolic", f"OS {n}x{n} one-tile result buffer", "carry_save",
+                                      out_fifo_depth=n, **shape)]),
         ]
 
     def tree_config(n):
@@ -102,7 +105,9 @@ def anchor_configs(root: Path, quick: bool = False) -> list[dict]:
                     files=_files(root, "OPT3_OPT4C/pe", ["pe.v", "sparse_encoder.v"])
                     + _files(root, "OPT3_OPT4C/array", ["top_pe_column.v"]), dw02=True,
                     accelgen=[make_point("matrix2d", f"2D column 1x{n}", mac, **shape)
-                              for mac in ("booth_serial", "carry_save")])
+                              for mac in ("booth_serial", "carry_save")]
+                    + [make_point("matrix2d", f"2D column 1x{n} one-tile result buffer", "booth_serial",
+                                  out_fifo_depth=1, **shape)])
 
     pes = [
         dict(name="mac_pe", top="mac", defines={}, files=_files(root, f"{os_dir}/mac_pe", ["mac.v"]), dw02=False,
