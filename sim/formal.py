@@ -285,8 +285,15 @@ def _stream_proofs() -> list[Proof]:
 
             proofs.append(Proof(f"{family}_handshake", family, text, deep(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
-            proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
-                                depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
+            if family in OCCUPANCY_INVARIANTS:
+                legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
+                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="prove",
+                                    depth=COUNTS_DEPTHS.get(family, 8), mutant_depth=cover_depth,
+                                    note=f"with the occupancy invariant (jobs owed = job ends to come and on "
+                                         f"their way){legal}{COUNTS_NOTES.get(family, '')}; {DEEP_OUTPUT[family]}"))
+            else:
+                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
+                                    depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
             proofs.append(cover)
             continue
         if family in HANDSHAKE_BMC:
