@@ -380,7 +380,7 @@ PROOFS: dict[str, Proof] = {proof.name: proof for proof in _mac_proofs() + _stre
 
 #: The subset CI runs (``tests/test_formal.py``), a few seconds each.
 FAST = ("mac_equiv_w4", "gelu_handshake", "tree_handshake", "exp_counts", "exp_cover", "pim_hbm2_pim_timing",
-        "systolic_handshake", "gemm_handshake", "systolic_ws_last")
+        "systolic_handshake", "gemm_handshake", "systolic_ws_last", "attention_counts")
 
 
 def _verdict(mode: str, depth: int, status: str) -> str:
