@@ -151,9 +151,9 @@ class PhaseScheduler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        qk_left, pv_left = Signal(), Signal()
+        qk_left, pv_left = Signal(name="qk_left"), Signal(name="pv_left")
         outstanding = Signal(range(3))      # tiles through QK but not yet through PV
-        in_phase, phase_pv = Signal(), Signal()
+        in_phase, phase_pv = Signal(name="in_phase"), Signal(name="phase_pv")
         e = Signal.like(self.e)
         pv_ready = Signal(range(4))         # tiles with a finished softmax and no PV yet
         since_pv = Signal(range(self.rmw + 1))

@@ -285,8 +285,15 @@ def _stream_proofs() -> list[Proof]:
 
             proofs.append(Proof(f"{family}_handshake", family, text, deep(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
-            proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
-                                depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
+            if family in OCCUPANCY_INVARIANTS:
+                legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
+                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="prove",
+                                    depth=COUNTS_DEPTHS.get(family, 8), mutant_depth=cover_depth,
+                                    note=f"with the occupancy invariant (jobs owed = job ends to come and on "
+                                         f"their way){legal}{COUNTS_NOTES.get(family, '')}; {DEEP_OUTPUT[family]}"))
+            else:
+                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
+                                    depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
             proofs.append(cover)
             continue
         if family in HANDSHAKE_BMC:
@@ -373,7 +380,7 @@ PROOFS: dict[str, Proof] = {proof.name: proof for proof in _mac_proofs() + _stre
 
 #: The subset CI runs (``tests/test_formal.py``), a few seconds each.
 FAST = ("mac_equiv_w4", "gelu_handshake", "tree_handshake", "exp_counts", "exp_cover", "pim_hbm2_pim_timing",
-        "systolic_handshake", "gemm_handshake", "systolic_ws_last")
+        "systolic_handshake", "gemm_handshake", "systolic_ws_last", "attention_counts")
 
 
 def _verdict(mode: str, depth: int, status: str) -> str:

@@ -52,6 +52,8 @@ from amaranth.utils import ceil_log2
 from ..generators import get_design
 # The softmax stages' beat layouts (row, exp and output buffer entries) and output buffer size.
 from ..generators.softmax import OUT_BUFFER_BEATS, _BeatLayouts
+from ..hdl.attention_control import walker_layout
+from ..hdl.attention_rows import RowUnits, row_tag_layout
 from ..hdl.exp_unit import exp_latency
 from ..hdl.pe import OutputStationaryPE
 from ..hdl.pim.interfaces import pass_layout, result_depth
@@ -713,6 +715,95 @@ def _softmax_occupancy(sig, params, owed, position):
     return checks
 
 
+def _attention_stages(sig, params):
+    """The tags of the PV beats on their way to the output FIFO, youngest first: the feed's
+    tag register, the tag delay line (the array's PV latency), the row units' tag line
+    (``tag1``..``tag7``). Each is a :func:`row_tag_layout` view."""
+    layout = row_tag_layout(params.d_max)
+    delay = _fragment_signals(sig.fragment, ("tag_delay",), "stage")
+    if not delay:
+        raise LookupError("no signal 'stage0' driven in submodule 'tag_delay' of the design")
+    paths = [("", "tag")] + [("tag_delay", f"stage{k}") for k in range(len(delay))] + \
+        [("rows", f"tag{k}") for k in range(1, 8)]
+    return [data.View(layout, sig(path, name)) for path, name in paths]
+
+
+def _attention_occupancy(sig, params, owed, position):
+    # One output job (the beat with last) is owed while a job is active. Ends on their way
+    # (the PV beat that ends the job's final phase carries job_last): in the feed's tag, the
+    # tag delay line, the row units' tags (valid & last & job_last), their output register
+    # (out_valid & out_last) and the output FIFO (last bit, its memory rows included); the
+    # one to come is the scheduler's pv_left (cleared by that same phase end), so a job has
+    # at most one. Output beats: the scheduler reserves d per PV phase of a block's last tile
+    # and frees one per beat taken, so the reservation = the FIFO's level + the beats on
+    # their way + those of the running phase; with `room` it keeps the FIFO from overflowing
+    # (it is written without a handshake). The job's end beat is its youngest beat: nothing
+    # behind it in the pipeline, and in the FIFO it is the newest entry, so the job ends
+    # with nothing inside. pv_left bounds the ends to come to one, so the PV walker's
+    # counters need no invariant (that its last tile comes is liveness, not counted here),
+    # and no descriptor is assumed legal: one whose d the phase counter cannot end (below)
+    # keeps its job in its first phase for ever, owing its end.
+    sched = lambda name: sig("scheduler", name)  # noqa: E731
+    active, d = sig("", "active"), sig("", "job_d")
+    pv_left, in_phase, phase_pv = sched("pv_left"), sched("in_phase"), sched("phase_pv")
+    # "e": the phase's beat index (the register, or the port it drives: equal).
+    e, final_beat, reserved = sched("e"), sched("final_beat"), sched("reserved")
+    room, since_pv = sched("room"), sched("since_pv")
+    pv = data.View(walker_layout(params.n_bits), sig("pv_walker", "tile"))
+    beats_cap = params.o_fifo_beats
+    tags = _attention_stages(sig, params)
+    # The pipeline, youngest first: (beat, job end) per stage.
+    stages = [(tag.valid & tag.last, tag.valid & tag.last & tag.job_last) for tag in tags]
+    out_valid = sig("rows", "out_valid")
+    stages.append((out_valid, out_valid & sig("rows", "out_last")))
+    fifo = "o_fifo"
+    entries = sig.fifo_entries(fifo)
+    fifo_ends = [held & entry[-1] for held, entry in entries]
+    ends = _sum([end for _, end in stages] + fifo_ends)
+    pipeline_beats = _sum([beat for beat, _ in stages])
+    pv_phase = in_phase & phase_pv
+    # The phase's beat index e wraps at span = 2 ** len(e): a phase of d beats ends when
+    # e + 2 == d, or on its first beat with d == 1, so d = span + 1 (past d_max) still
+    # ends (its last beat at e = 0 with final_beat set) and d = 0 or d > span + 1 never does:
+    # the job then stays in its first phase, a QK phase, and owes its end for ever.
+    span = 1 << len(e)
+    hang = (d == 0) | (d > span + 1)
+    running = Mux(pv_phase & pv.last, Mux(final_beat, 1, d - e), 0)
+    index_ok = Mux(final_beat, (e + 1 == d) | (d == span + 1) & (e == 0), e + 1 < d) \
+        & (in_phase | (e == 0) & (final_beat == (d == 1)))
+    hung = ~final_beat & sched("qk_left") & (sched("outstanding") == 0) & ~pv_phase & (reserved == 0)
+    checks = [
+        (owed == active, "jobs owed differ from the active job"),
+        (active == pv_left + ends, "an active job differs from its end to come plus the ends on their way"),
+        (~pv_phase | pv_left, "a PV phase runs with no PV phase left"),
+        (~active | Mux(hang, hung, index_ok), "the phase's beat index out of step with the job's d"),
+        (active | (reserved == 0), "output beats reserved while no job is active"),
+        (reserved == sig(fifo, "level") + pipeline_beats + running,
+         "output beats reserved differ from the beats in the FIFO, on their way and to come in the phase"),
+        (reserved <= beats_cap, "output beats reserved past the FIFO"),
+        ((since_pv < RowUnits.rmw) | ~room | (reserved + d <= beats_cap),
+         "room for a block's beats that the FIFO does not have"),
+    ]
+    # The job's end is its youngest beat.
+    for index, (_, end) in enumerate(stages):
+        if index:
+            checks.append((~end | (_sum([beat for beat, _ in stages[:index]]) == 0),
+                           f"a beat behind the job's end (pipeline stage {index})"))
+    inner_level = sig(fifo, "inner_level")
+    depth = len(entries) - 1
+    consume = sig(fifo, "consume")
+    newest = [inner_level == 0]
+    for row in range(depth):
+        offset = Mux(consume <= row, row - consume, row + depth - consume)
+        newest.append(offset + 1 == inner_level)
+    checks += [
+        (~_any_of(fifo_ends) | (pipeline_beats == 0), "a beat on its way behind the job's end in the FIFO"),
+        (_all([~end | is_newest for end, is_newest in zip(fifo_ends, newest)]),
+         "the job's end is not the FIFO's newest entry"),
+    ]
+    return checks + _fifo_invariants(sig, fifo)
+
+
 #: Occupancy invariants of the beat-count proofs, per family: ``f(sig, params, owed, position)
 #: -> [(check, message)]``; ``owed`` is the spec's counter of output beats (jobs) owed,
 #: ``position`` its output beat position within a unit (``last`` check). The
@@ -730,6 +821,7 @@ OCCUPANCY_INVARIANTS = {
     "gemm": _gemm_occupancy,
     "pim_ctrl": _pim_ctrl_occupancy,
     "softmax": _softmax_occupancy,
+    "attention": _attention_occupancy,
 }
 
 
