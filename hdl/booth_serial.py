@@ -94,6 +94,11 @@ def _booth_codes(operand, positions: int, a_signed: bool) -> list:
     return codes
 
 
+def _at_most_one(bits):
+    """Whether at most one bit of ``bits`` is set."""
+    return ~(bits & (bits - 1)[:len(bits)]).any()
+
+
 class BoothSerialGrid(wiring.Component):
     """``rows x cols`` dot products of ``depth`` products, accumulated over beats, one nonzero
     Booth digit position of the beat's A operands per cycle (see the module docstring).
@@ -183,17 +188,23 @@ class BoothSerialGrid(wiring.Component):
         # so the sequencer's next-step logic does not start with an OR over the whole beat.
         incoming = [_booth_codes(self.a[i][d], positions, a_signed) for i in range(rows) for d in range(depth)]
         nonzero = Signal(positions)
+        incoming_nonzero = Cat(_any(one | two for (one, two, _) in (codes[p] for codes in incoming))
+                               for p in range(positions))
         with m.If(self.load):
-            m.d.sync += [nonzero[p].eq(_any(one | two for (one, two, _) in (codes[p] for codes in incoming)))
-                         for p in range(positions)]
+            m.d.sync += nonzero.eq(incoming_nonzero)
         pending = Signal(positions)
         lowest = Signal(positions)  # one-hot: the position added this cycle (0 for an all-zero beat)
+        # ``at_most_one``: the beat has at most one position left, i.e. this cycle is its final
+        # one. A register, set from the positions the next cycle will see, so that ``ready``
+        # (and the handshake logic behind it) starts at flip-flops rather than after a count
+        # of the pending positions.
+        at_most_one = Signal()
         final = Signal()  # this cycle is the beat's final one
         m.d.comb += [
             pending.eq(nonzero & ~visited),
             lowest.eq(pending & (~pending + 1)),
-            final.eq(busy & ~(pending & ~lowest).any()),
-            self.ready.eq(~busy | final),
+            final.eq(busy & at_most_one),
+            self.ready.eq(~busy | at_most_one),
             self.tile_end.eq(final & in_last),
         ]
         with m.If(self.load):
@@ -203,11 +214,15 @@ class BoothSerialGrid(wiring.Component):
                 in_a.eq(self.a),
                 in_b.eq(self.b),
                 visited.eq(0),
+                at_most_one.eq(_at_most_one(incoming_nonzero)),
             ]
         with m.Elif(final):
             m.d.sync += busy.eq(0)
         with m.Elif(busy):
-            m.d.sync += visited.eq(visited | lowest)
+            m.d.sync += [
+                visited.eq(visited | lowest),
+                at_most_one.eq(_at_most_one(pending & ~lowest)),
+            ]
 
         # -- the digit of every A operand at the current position (registered: the selection
         #    and the accumulation are separate pipeline stages) --------------------------------
