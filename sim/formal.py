@@ -255,6 +255,18 @@ def _config_text(assignments: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in assignments.items())
 
 
+
+def _counts_proof(family, text, build, *, bounded, mutant_depth, owed, bounded_note, suffix=""):
+    """A family's beat-count proof: k-induction with its occupancy invariant (``owed``: what
+    the invariant equates) where it has one, else bounded."""
+    if family in OCCUPANCY_INVARIANTS:
+        legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
+        return Proof(f"{family}_counts", family, text, build, mode="prove", depth=COUNTS_DEPTHS.get(family, 8),
+                     mutant_depth=mutant_depth,
+                     note=f"with the occupancy invariant ({owed}){legal}{COUNTS_NOTES.get(family, '')}{suffix}")
+    return Proof(f"{family}_counts", family, text, build, mode="bmc", depth=bounded, mutant_depth=mutant_depth,
+                 note=bounded_note)
+
 def _stream_proofs() -> list[Proof]:
     proofs = []
     for family, config in STREAM_CONFIGS.items():
@@ -285,15 +297,9 @@ def _stream_proofs() -> list[Proof]:
 
             proofs.append(Proof(f"{family}_handshake", family, text, deep(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
-            if family in OCCUPANCY_INVARIANTS:
-                legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
-                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="prove",
-                                    depth=COUNTS_DEPTHS.get(family, 8), mutant_depth=cover_depth,
-                                    note=f"with the occupancy invariant (jobs owed = job ends to come and on "
-                                         f"their way){legal}{COUNTS_NOTES.get(family, '')}; {DEEP_OUTPUT[family]}"))
-            else:
-                proofs.append(Proof(f"{family}_counts", family, text, deep(("counts",), "counts"), mode="bmc",
-                                    depth=bounded, mutant_depth=cover_depth, note=DEEP_OUTPUT[family]))
+            proofs.append(_counts_proof(family, text, deep(("counts",), "counts"), bounded=bounded,
+                                        mutant_depth=cover_depth, owed="jobs owed = job ends to come and on their way",
+                                        suffix=f"; {DEEP_OUTPUT[family]}", bounded_note=DEEP_OUTPUT[family]))
             proofs.append(cover)
             continue
         if family in HANDSHAKE_BMC:
@@ -302,16 +308,9 @@ def _stream_proofs() -> list[Proof]:
         else:
             proofs.append(Proof(f"{family}_handshake", family, text, build(("handshake",), "ready"), mode="prove",
                                 depth=8, mutant_depth=bounded, note=HANDSHAKE_NOTES.get(family, "")))
-        if family in OCCUPANCY_INVARIANTS:
-            legal = "; inputs assumed legal (LEGAL_INPUTS)" if family in LEGAL_INPUTS else ""
-            proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="prove",
-                                depth=COUNTS_DEPTHS.get(family, 8), mutant_depth=bounded,
-                                note=f"with the occupancy invariant (beats owed = beats held inside){legal}"
-                                     f"{COUNTS_NOTES.get(family, '')}"))
-        else:
-            proofs.append(Proof(f"{family}_counts", family, text, build(("counts",), "counts"), mode="bmc",
-                                depth=bounded, mutant_depth=bounded,
-                                note="beat counts against the design's occupancy: no inductive invariant yet"))
+        proofs.append(_counts_proof(family, text, build(("counts",), "counts"), bounded=bounded, mutant_depth=bounded,
+                                    owed="beats owed = beats held inside",
+                                    bounded_note="beat counts against the design's occupancy: no inductive invariant yet"))
         if FAMILY_RATIOS[family].last_follows and family in LAST_INVARIANTS:
             proofs.append(Proof(f"{family}_last", family, text, build(("last",), "counts"), mode="prove",
                                 depth=8, mutant_depth=bounded,
