@@ -99,6 +99,11 @@ def _at_most_one(bits):
     return ~(bits & (bits - 1)[:len(bits)]).any()
 
 
+def _lowest(bits):
+    """The lowest set bit of ``bits``, one-hot (0 if none)."""
+    return (bits & (~bits + 1))[:len(bits)]
+
+
 class BoothSerialGrid(wiring.Component):
     """``rows x cols`` dot products of ``depth`` products, accumulated over beats, one nonzero
     Booth digit position of the beat's A operands per cycle (see the module docstring).
@@ -180,49 +185,41 @@ class BoothSerialGrid(wiring.Component):
         in_last = Signal()
         in_a = Signal.like(self.a, name="in_a")
         in_b = Signal.like(self.b, name="in_b")
-        visited = Signal(positions)  # positions already added for this beat
 
         # -- Booth recoding of every A operand (the same for all columns) -----------------------
         digits = {(i, d): _booth_codes(in_a[i][d], positions, a_signed) for i in range(rows) for d in range(depth)}
         # The positions to visit are found when the beat is loaded (from the incoming operands),
         # so the sequencer's next-step logic does not start with an OR over the whole beat.
         incoming = [_booth_codes(self.a[i][d], positions, a_signed) for i in range(rows) for d in range(depth)]
-        nonzero = Signal(positions)
         incoming_nonzero = Cat(_any(one | two for (one, two, _) in (codes[p] for codes in incoming))
                                for p in range(positions))
-        with m.If(self.load):
-            m.d.sync += nonzero.eq(incoming_nonzero)
-        pending = Signal(positions)
+        # The sequencer's state is registered a cycle ahead, from the positions the next cycle
+        # will see, so that neither ``ready`` (and the handshake logic behind it) nor the digit
+        # selection starts with a search over the pending positions.
+        pending = Signal(positions)  # positions still to add, this cycle's included
         lowest = Signal(positions)  # one-hot: the position added this cycle (0 for an all-zero beat)
-        # ``at_most_one``: the beat has at most one position left, i.e. this cycle is its final
-        # one. A register, set from the positions the next cycle will see, so that ``ready``
-        # (and the handshake logic behind it) starts at flip-flops rather than after a count
-        # of the pending positions.
-        at_most_one = Signal()
+        at_most_one = Signal()  # at most one position left: this cycle is the beat's final one
         final = Signal()  # this cycle is the beat's final one
         m.d.comb += [
-            pending.eq(nonzero & ~visited),
-            lowest.eq(pending & (~pending + 1)),
             final.eq(busy & at_most_one),
             self.ready.eq(~busy | at_most_one),
             self.tile_end.eq(final & in_last),
         ]
+        rest = pending & ~lowest
         with m.If(self.load):
             m.d.sync += [
                 busy.eq(1),
                 in_last.eq(self.last),
                 in_a.eq(self.a),
                 in_b.eq(self.b),
-                visited.eq(0),
+                pending.eq(incoming_nonzero),
+                lowest.eq(_lowest(incoming_nonzero)),
                 at_most_one.eq(_at_most_one(incoming_nonzero)),
             ]
         with m.Elif(final):
             m.d.sync += busy.eq(0)
         with m.Elif(busy):
-            m.d.sync += [
-                visited.eq(visited | lowest),
-                at_most_one.eq(_at_most_one(pending & ~lowest)),
-            ]
+            m.d.sync += [pending.eq(rest), lowest.eq(_lowest(rest)), at_most_one.eq(_at_most_one(rest))]
 
         # -- the digit of every A operand at the current position (registered: the selection
         #    and the accumulation are separate pipeline stages) --------------------------------
