@@ -410,10 +410,13 @@ class TileEngineParams(MacArrayParams):
         if tiles < 1 or k < 1:
             raise ValueError(f"tiles={tiles}, k={k}: both must be at least 1")
         hold, rows, depth = self.skew + self.result_latency, self.rows, self.out_fifo_depth
+        # Final beats are >= rows cycles apart, so a tile more than this many tiles back has
+        # every row gone: only the recent ones can hold rows.
+        recent = ceil_div(hold + rows, rows) + 1
         ends = [k - 1]
         for _ in range(tiles - 1):
             cycle = ends[-1] + max(k, rows)
-            while sum(rows - min(rows, max(0, cycle - end - hold)) for end in ends) > depth - rows:
+            while sum(rows - min(rows, max(0, cycle - end - hold)) for end in ends[-recent:]) > depth - rows:
                 cycle += 1  # the final beat waits for a row to leave
             ends.append(cycle)
         return ends
