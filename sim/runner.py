@@ -11,6 +11,9 @@
   ``dump.vcd`` where the lz4 headers that Verilator's FST writer needs are missing) in the
   run's folder; ``waves=WaveOptions(depth, start, stop)`` limits the traced module levels
   and keeps a window of clock cycles (``dump_window.vcd``, :mod:`accelgen.sim.waves`).
+- ``ACCELGEN_SIM_CXX_OPT`` (e.g. ``-O0``) sets the C++ optimization of the model (default:
+  Verilator's ``-Os``). The test suite uses ``-O0``: its runs are short, and compiling the
+  model took most of their time (a carry-save tree: 115 s at ``-Os``, 31 s at ``-O0``).
 """
 
 import contextlib
@@ -19,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import xml.etree.ElementTree as ElementTree
@@ -33,13 +37,29 @@ from ..verif import plan_for
 from .toolchain import WAIVER_FILE, fst_supported, prepare_verilator_env
 from .waves import WaveOptions, window_vcd
 
-__all__ = ["Build", "SimulationError", "build", "simulate", "build_root", "BUILD_ARGS"]
+__all__ = ["Build", "SimulationError", "build", "simulate", "build_root", "BUILD_ARGS", "cxx_opt_args"]
 
 #: Verilator flags of every build (the waiver file is added as a source).
 BUILD_ARGS = ("-O2", "--x-assign", "fast", "--x-initial", "fast")
 #: Extra flags when waveforms are requested (FST when the lz4 headers exist, else VCD).
 FST_ARGS = ("--trace-fst", "--trace-structs")
 VCD_ARGS = ("--trace-structs",)
+#: Legal values of ``ACCELGEN_SIM_CXX_OPT``: a C++ compiler optimization flag.
+CXX_OPT_RE = re.compile(r"-O[0-3sgz]?|-Ofast")
+
+
+def cxx_opt_args(env=None) -> list[str]:
+    """The Verilator flags that set the model's C++ optimization from ``ACCELGEN_SIM_CXX_OPT``
+    (none when unset: Verilator's own ``-Os``). They are build flags, so part of the build's hash.
+    """
+    value = (os.environ if env is None else env).get("ACCELGEN_SIM_CXX_OPT", "").strip()
+    if not value:
+        return []
+    if not CXX_OPT_RE.fullmatch(value):
+        raise ValueError(f"ACCELGEN_SIM_CXX_OPT={value!r} is not legal: must be a C++ optimization flag "
+                         "(-O0, -O1, -O2, -O3, -Os, -Og, -Oz or -Ofast)")
+    # -CFLAGS land after Verilator's OPT_FAST/OPT_SLOW in every compile rule, so they win.
+    return ["-CFLAGS", value]
 
 
 class SimulationError(AssertionError):
@@ -93,7 +113,7 @@ def build(design: Design, params: DesignParams, *, waves: bool | WaveOptions | N
     options = _waves_requested(waves)
     waves = options is not None
     module, text = to_verilog(design, params)
-    args = list(BUILD_ARGS)
+    args = list(BUILD_ARGS) + cxx_opt_args()
     if waves:
         # A window is cut from a VCD (text); otherwise FST where Verilator can write it.
         args += FST_ARGS if fst_supported() and not options.windowed else VCD_ARGS

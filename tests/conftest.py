@@ -5,6 +5,10 @@ import random
 
 import pytest
 
+# The suite's simulations are short: compiling the model dominates them, so build without C++
+# optimization (a user's runs and the benchmarks keep Verilator's -Os). See accelgen.sim.runner.
+os.environ.setdefault("ACCELGEN_SIM_CXX_OPT", "-O0")
+
 
 def pytest_addoption(parser):
     parser.addoption("--seed", type=int, default=None, help="seed for random stimulus (default: random, printed)")

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from accelgen.sim.cli import main
+from accelgen.sim.runner import cxx_opt_args
 from accelgen.sim.waves import WaveOptions, window_vcd
 
 
@@ -103,3 +104,15 @@ def test_sim_records_a_shallow_window(capsys, tmp_path, monkeypatch):
     assert header.count("$scope module") <= 2
     assert not list((tmp_path / "build").rglob("dump.vcd"))  # the whole trace is not kept
     assert main(["sim", "exp", "--waves-from", "9", "--waves-to", "3"]) == 2
+
+
+def test_cxx_optimization_is_a_checked_build_flag():
+    """``ACCELGEN_SIM_CXX_OPT`` becomes a ``-CFLAGS`` build flag (so part of the build hash);
+    anything but an optimization flag is refused with its name and the legal values."""
+    assert cxx_opt_args({}) == []
+    assert cxx_opt_args({"ACCELGEN_SIM_CXX_OPT": " -O0 "}) == ["-CFLAGS", "-O0"]
+    for value in ("-O2", "-Os", "-Ofast"):
+        assert cxx_opt_args({"ACCELGEN_SIM_CXX_OPT": value}) == ["-CFLAGS", value]
+    for bad in ("O2", "-O9", "-O0 -g", "-march=native"):
+        with pytest.raises(ValueError, match=r"ACCELGEN_SIM_CXX_OPT=.*-O0, -O1"):
+            cxx_opt_args({"ACCELGEN_SIM_CXX_OPT": bad})
