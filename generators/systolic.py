@@ -65,6 +65,11 @@ class SystolicParams(TileEngineParams):
         of the accumulate loop (higher Fmax; on FPGAs the register goes into the DSP) for one
         more cycle of latency and no loss of throughput. With ``mac="carry_save"`` the
         cell registers its operands instead (same latency).
+    register_partials : bool
+        ``mac="carry_save"`` only: each cell compresses its Booth partial products to a pair
+        and registers it, so the accumulate loop is a 4:2 compression (two full-adder levels)
+        rather than the whole tree. One more cycle of latency (``result_latency``), same
+        throughput; about 50 more flip-flops per cell.
     mac : str
         ``"baseline"`` (multiplier + binary accumulator) or ``"carry_save"`` (radix-4 Booth
         partial products and a carry-save accumulator pair in one compressor tree per cell;
@@ -79,6 +84,10 @@ class SystolicParams(TileEngineParams):
     cols: int = param(4, "columns of MAC cells (output tile columns)", min=1, max=64)
     k_max: int = param(256, "longest reduction (beats per tile) the accumulator is sized for", min=1, max=65536)
     pipeline_product: bool = param(True, "register the product before the accumulator (higher Fmax, +1 cycle latency)")
+    register_partials: bool = param(False, "carry_save: register each cell's compressed partial products before "
+                                    "the accumulate loop (higher Fmax, +1 cycle latency)")
+
+    digest_neutral = {**TileEngineParams.digest_neutral, "register_partials": False}
 
     @property
     def depth(self) -> int:
@@ -94,9 +103,16 @@ class SystolicParams(TileEngineParams):
     def result_latency(self) -> int:
         """Cycles from the beat that ends a tile to row 0 of its results on ``c``, less the
         ``cols`` cycles of skew: the input register, the MAC (two cycles with
-        ``pipeline_product``), the two stages of the column result FIFO, and with
-        ``mac="carry_save"`` the register between the row select and the final adder."""
-        return 3 + self.pipeline_product + (self.mac == "carry_save")
+        ``pipeline_product``, three with ``register_partials`` too), the two stages of the
+        column result FIFO, and with ``mac="carry_save"`` the register between the row select
+        and the final adder."""
+        return 3 + self.pipeline_product + (self.mac == "carry_save") + self.register_partials
+
+    def check(self):
+        super().check()
+        if self.register_partials and self.mac != "carry_save":
+            raise ValueError(f"register_partials=True is not legal with mac={self.mac!r}: it registers the "
+                             "carry-save cells' compressed partial products; legal with mac='carry_save' only")
 
     def mac_rejection(self):
         if self.mac == "booth_serial":
@@ -165,6 +181,7 @@ class SystolicArray(TileEngine):
                 pe = m.submodules[f"pe_{i}_{j}"] = OutputStationaryPE(
                     a_shape=p.a_shape, b_shape=p.b_shape, acc_shape=p.acc_shape, overflow=p.overflow,
                     pipeline_product=p.pipeline_product, forward_a=j < cols - 1, forward_b=i < rows - 1, mac=p.mac,
+                    register_partials=p.register_partials,
                 )
                 pes[i][j] = pe
                 if j == 0:

@@ -5,9 +5,16 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import OVERFLOW_MODES, clamp
-from .mac import compress, partial_products
+from .mac import compress, compress_stages, partial_products
 
-__all__ = ["OutputStationaryPE"]
+__all__ = ["OutputStationaryPE", "KEEP"]
+
+#: Attributes of a PE's control flip-flops (markers, ``fresh``, ``done``). The cells of an
+#: anti-diagonal hold equal markers; without ``keep`` synthesis merges them into one
+#: flip-flop that drives every cell of the diagonal, and its routing sets the clock. Yosys
+#: honours ``keep`` on the flip-flop cell, not on its wire: :func:`accelgen.synth` flows copy
+#: it across (other tools read it from the register).
+KEEP = {"keep": 1}
 
 
 class OutputStationaryPE(wiring.Component):
@@ -42,6 +49,11 @@ class OutputStationaryPE(wiring.Component):
         compressor tree (:func:`accelgen.hdl.mac.compress`), and no carry-propagate adder is
         in the loop. The caller adds the pair when the result leaves (``acc`` is then not
         present). Only ``overflow="wrap"`` is possible (a carry-save sum cannot be clamped).
+    register_partials : bool
+        ``mac="carry_save"`` only: compress the Booth partial products to a pair and register
+        it before the accumulate loop, so the loop is the 4:2 compression of that pair with
+        the accumulator pair (two full-adder levels) instead of the whole tree. One more cycle
+        of latency, same throughput.
     forward_a, forward_b : bool
         Generate the forwarding registers (cells on the array's right / bottom edge need none).
 
@@ -66,14 +78,17 @@ class OutputStationaryPE(wiring.Component):
     """
 
     def __init__(self, *, a_shape, b_shape, acc_shape, overflow="wrap", pipeline_product=False,
-                 forward_a=True, forward_b=True, mac="baseline"):
+                 forward_a=True, forward_b=True, mac="baseline", register_partials=False):
         if overflow not in OVERFLOW_MODES:
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {overflow!r}")
         if mac not in ("baseline", "carry_save"):
             raise ValueError(f"mac={mac!r} is not legal for a PE: must be 'baseline' or 'carry_save'")
         if mac == "carry_save" and overflow != "wrap":
             raise ValueError("mac='carry_save' accumulates in carry-save form and cannot saturate: overflow must be 'wrap'")
+        if register_partials and mac != "carry_save":
+            raise ValueError(f"register_partials=True needs mac='carry_save', not mac={mac!r}")
         self._mac = mac
+        self._register_partials = register_partials
         self._acc_shape = acc_shape
         self._overflow = overflow
         self._pipeline_product = pipeline_product
@@ -95,61 +110,70 @@ class OutputStationaryPE(wiring.Component):
         if forward_b:
             members |= {"b_out": Out(b_shape)}
         super().__init__(members)
-        self.fresh = Signal(init=1, name="fresh")
+        self.fresh = Signal(init=1, name="fresh", attrs=KEEP)
 
     def elaborate(self, platform):
         m = Module()
         if self._forward_a:
-            m.d.sync += [
-                self.a_out.eq(self.a_in),
-                self.valid_out.eq(self.valid_in),
-                self.last_out.eq(self.last_in),
-            ]
+            valid_out = Signal(name="valid_fwd", attrs=KEEP)
+            last_out = Signal(name="last_fwd", attrs=KEEP)
+            m.d.sync += [self.a_out.eq(self.a_in), valid_out.eq(self.valid_in), last_out.eq(self.last_in)]
+            m.d.comb += [self.valid_out.eq(valid_out), self.last_out.eq(last_out)]
+        done = Signal(name="done_flag", attrs=KEEP)
+        m.d.comb += self.done.eq(done)
         if self._forward_b:
             m.d.sync += self.b_out.eq(self.b_in)
 
         # Set after a finished sum, so the next product replaces rather than adds.
         fresh = self.fresh
         if self._mac == "carry_save":
-            return self._elaborate_carry_save(m, fresh)
+            return self._elaborate_carry_save(m, fresh, done)
         product = Signal((self.a_in * self.b_in).shape(), name="product")
-        valid = Signal(name="product_valid")
-        last = Signal(name="product_last")
+        valid = Signal(name="product_valid", attrs=KEEP)
+        last = Signal(name="product_last", attrs=KEEP)
         domain = m.d.sync if self._pipeline_product else m.d.comb
         domain += [product.eq(self.a_in * self.b_in), valid.eq(self.valid_in), last.eq(self.last_in)]
 
         total = Mux(fresh, 0, self.acc) + product
         new_acc = clamp(total, self._acc_shape) if self._overflow == "saturate" else total
-        m.d.sync += self.done.eq(0)
+        m.d.sync += done.eq(0)
         with m.If(valid):
             m.d.sync += [
                 self.acc.eq(new_acc),
                 fresh.eq(last),
-                self.done.eq(last),
+                done.eq(last),
             ]
         return m
 
-    def _elaborate_carry_save(self, m, fresh):
+    def _elaborate_carry_save(self, m, fresh, done):
         width = self._acc_shape.width
         a = Signal.like(self.a_in, name="mul_a")
         b = Signal.like(self.b_in, name="mul_b")
-        valid = Signal(name="mul_valid")
-        last = Signal(name="mul_last")
+        valid = Signal(name="mul_valid", attrs=KEEP)
+        last = Signal(name="mul_last", attrs=KEEP)
         domain = m.d.sync if self._pipeline_product else m.d.comb
         domain += [a.eq(self.a_in), b.eq(self.b_in), valid.eq(self.valid_in), last.eq(self.last_in)]
 
+        partials = partial_products(a, b, width)
+        if self._register_partials:
+            partials = list(compress(partials, width, m=m, name="pp",
+                                     register_after={compress_stages(partials, width)}))
+            pair_valid = Signal(name="pair_valid", attrs=KEEP)
+            pair_last = Signal(name="pair_last", attrs=KEEP)
+            m.d.sync += [pair_valid.eq(valid), pair_last.eq(last)]
+            valid, last = pair_valid, pair_last
         # A fresh sum starts from zero: gate the stored pair instead of clearing it.
-        rows = partial_products(a, b, width) + [
+        rows = partials + [
             Mux(fresh, 0, self.acc_sum),
             Mux(fresh, 0, self.acc_carry),
         ]
         new_sum, new_carry = compress(rows, width, m=m, name="csa")
-        m.d.sync += self.done.eq(0)
+        m.d.sync += done.eq(0)
         with m.If(valid):
             m.d.sync += [
                 self.acc_sum.eq(new_sum),
                 self.acc_carry.eq(new_carry),
                 fresh.eq(last),
-                self.done.eq(last),
+                done.eq(last),
             ]
         return m

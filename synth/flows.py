@@ -266,6 +266,10 @@ def _read_stat(stat_json: Path, top: str) -> tuple[int, dict[str, int], str | No
     return total, by_type, match.group(1) if match else None
 
 
+#: Yosys flip-flop cells after ``proc`` (with enables and resets once ``opt_dff`` has run).
+_FLIP_FLOPS = "$dff,$adff,$dffe,$adffe,$sdff,$sdffe,$sdffce,$aldff,$dffsr"
+
+
 def _frontend(verilog_name: str, top: str) -> list[str]:
     # `proc; opt_clean -purge` before the real synthesis removes Amaranth's
     # public alias wires (e.g. `\a[0]` for an ArrayLayout element), which
@@ -275,6 +279,9 @@ def _frontend(verilog_name: str, top: str) -> list[str]:
         f"read_verilog {_quote(verilog_name)}",
         f"hierarchy -check -top {top}",
         "proc",
+        # A register marked `keep` keeps its flip-flop: Yosys reads the attribute from the
+        # cell, Verilog puts it on the reg, so copy it to the flip-flop driving the wire.
+        f"setattr -set keep 1 w:* a:keep %i %ci1:+{_FLIP_FLOPS}[Q] c:* %i",
         "opt_clean -purge",
     ]
 

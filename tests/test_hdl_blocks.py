@@ -189,18 +189,21 @@ def test_round_shift_expr_matches_round_shift_on_every_code(mode, is_signed):
         run(dut, testbench, clocked=False)
 
 
-@pytest.mark.parametrize("pipeline_product", [False, True])
+@pytest.mark.parametrize("pipeline_product,register_partials", [(False, False), (True, False), (True, True),
+                                                                (False, True)])
 @pytest.mark.parametrize("a_signed,b_signed", [(True, True), (False, False), (False, True)])
-def test_carry_save_pe_accumulates_like_the_golden_model(a_signed, b_signed, pipeline_product, seed):
+def test_carry_save_pe_accumulates_like_the_golden_model(a_signed, b_signed, pipeline_product, register_partials,
+                                                          seed):
     """Random dot products with bubbles into a narrow wrapping carry-save accumulator: the
-    pair's sum, wrapped, is the golden result."""
+    pair's sum, wrapped, is the golden result (also with the partial products' pair registered
+    before the loop)."""
     rng = np.random.default_rng(seed)
     a_shape = signed(7) if a_signed else unsigned(7)
     b_shape = signed(5) if b_signed else unsigned(5)
     width = 11
     acc_signed = a_signed or b_signed
     dut = OutputStationaryPE(a_shape=a_shape, b_shape=b_shape, acc_shape=signed(width) if acc_signed else unsigned(width),
-                             pipeline_product=pipeline_product, mac="carry_save")
+                             pipeline_product=pipeline_product, mac="carry_save", register_partials=register_partials)
     lengths = [1, 5, 2, 17, 1, 8, 40]
     a_lo, a_hi = shape_range(a_shape)
     b_lo, b_hi = shape_range(b_shape)
@@ -348,3 +351,5 @@ def test_queue_latencies():
     assert log["r_cycle"][0] - log["w_cycle"][0] == BlockRamFIFO.latency
     log = _drive_queue(TwoRegisterFIFO(8), [3, 4, 5], lambda cycle: cycle >= 4, 12)
     assert log["read"] == [3, 4, 5] and log["w_cycle"] == [0, 1, 5] and log["r_cycle"] == [4, 5, 6]
+    with pytest.raises(ValueError, match="register_partials=True needs mac='carry_save', not mac='baseline'"):
+        OutputStationaryPE(a_shape=signed(8), b_shape=signed(8), acc_shape=signed(12), register_partials=True)

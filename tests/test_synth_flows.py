@@ -180,3 +180,22 @@ def test_stat_by_module_counts_each_submodule_with_its_children(tmp_path):
     assert report["submodules"] == {"a": {"cells": 3 + 2 * 4, "ff": 8}, "b": {"cells": 2 * 2, "ff": 2}}
     assert report["own"] == {"cells": 3, "ff": 1}
     assert report["cells"] == 3 + 11 + 4
+
+
+@pytest.mark.parametrize("flow", ["generic", "ecp5"])
+def test_registers_marked_keep_keep_their_flip_flops(flow, tmp_path):
+    """Two registers marked ``keep`` load one bit and stay two flip-flops; two plain ones load
+    another bit and merge into one (the PE's control flags rely on this)."""
+    source = tmp_path / "dup.v"
+    source.write_text(
+        "module dup(input clk, input d, input [3:0] x, output [3:0] y);\n"
+        "  (* keep = 32'd1 *) reg a; (* keep = 32'd1 *) reg b; reg c; reg e;\n"
+        "  always @(posedge clk) begin a <= d; b <= d; c <= ~d; e <= ~d; end\n"
+        "  assign y = {a & x[0], b & x[1], c & x[2], e & x[3]};\n"
+        "endmodule\n")
+    if flow == "generic":
+        result = synth_generic(source, "dup", tmp_path / flow)
+        flip_flops = sum(v for k, v in result["cells_by_type"].items() if "DFF" in k)
+    else:
+        flip_flops = synth_ecp5(source, "dup", tmp_path / flow, place=False)["ff"]
+    assert flip_flops == 3

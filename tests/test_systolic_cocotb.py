@@ -32,6 +32,8 @@ CONFIGS = {
     "3x5_s8u8_carry_save": dict(rows=3, cols=5, a_signed=True, b_signed=False, k_max=32, mac="carry_save"),
     "2x3_u5s7_wrap9_comb_carry_save": dict(rows=2, cols=3, a_width=5, a_signed=False, b_width=7, acc_width=9,
                                            overflow="wrap", k_max=16, pipeline_product=False, mac="carry_save"),
+    "2x3_s8u6_carry_save_registered_partials": dict(rows=2, cols=3, b_width=6, b_signed=False, k_max=16,
+                                                    mac="carry_save", register_partials=True),
 }
 
 

@@ -25,12 +25,13 @@ def test_random_tiles_with_stalls_and_backpressure(mac, seed):
     assert counters["macs"] == len(beats["last"]) * 6
 
 
-@pytest.mark.parametrize("mac", ["baseline", "carry_save"])
+@pytest.mark.parametrize("mac,register_partials", [("baseline", False), ("carry_save", False), ("carry_save", True)])
 @pytest.mark.parametrize("pipeline_product", [False, True])
-def test_cycle_counter_matches_analytic_model(pipeline_product, mac, seed):
+def test_cycle_counter_matches_analytic_model(pipeline_product, mac, register_partials, seed):
     rng = np.random.default_rng(seed)
     for k in (1, 2, 4, 9):
-        params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product, mac=mac)
+        params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product, mac=mac,
+                                register_partials=register_partials)
         beats = random_beats(params, rng, [k] * 5)
         rows, _, counters = simulate(params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))

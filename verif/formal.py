@@ -529,6 +529,8 @@ def _systolic_occupancy(sig, params, owed=None, position=None):
             cell = f"pe_{i}_{j}"
             if params.pipeline_product:
                 markers.append(sig(cell, "product_valid") & sig(cell, "product_last"))
+            if getattr(params, "register_partials", False):
+                markers.append(sig(cell, "pair_valid") & sig(cell, "pair_last"))
             markers.append(sig(cell, "done"))
             unwritten = unwritten + _sum(markers)
         fifo = f"result_rows.result_fifo_{j}"
