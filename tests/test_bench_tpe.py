@@ -124,6 +124,30 @@ def test_compare_measures_the_chosen_side_and_keeps_the_other_cached(tmp_path, m
         tpe_compare.run_compare(tmp_path / "hpte", out, only=["os_mac99"])
 
 
+def test_compare_runs_in_the_order_named_and_leaves_the_largest_unplaced(tmp_path, monkeypatch):
+    """``only`` sets the order; tree K16xN16 runs the generic flow alone on both sides and its
+    table cells say why it has no Fmax."""
+    _fake_checkout(tmp_path / "hpte")
+    calls = []
+
+    def fake_flows(verilog, top, workdir, *, flows, **kwargs):
+        calls.append((Path(workdir).parts[-1] if "paper" in Path(workdir).parts else "accelgen", tuple(flows)))
+        return {"generic": {"gates": 10, "ff": 1, "logic_depth": 2, "critical_path": None}}
+
+    monkeypatch.setattr(tpe_compare, "mac_style_flows", fake_flows)
+    monkeypatch.setattr(tpe_compare, "export_point", lambda point, out: (Path(out) / "x.v", "top"))
+    out = tmp_path / "out"
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="paper", only=["opt2_n16", "os_mac4"])
+    assert calls == [("opt2_n16", ("generic",)), ("os_mac4", tpe_compare.FLOWS)]
+    tpe_compare.run_compare(tmp_path / "hpte", out, side="accelgen", only=["opt2_n16"])
+    assert calls[2:] == [("accelgen", ("generic",))] * 2  # same_weight_tree and carry_save
+    rows = {row["name"]: row for row in json.loads((out / "tpe_compare.json").read_text())["rows"]}
+    note = rows["opt2_n16"]["paper"]["ecp5_nodsp"]["note"]
+    assert note.startswith("not placed") and all(r["ecp5_nodsp"]["note"] == note for r in rows["opt2_n16"]["accelgen"])
+    assert "ecp5_nodsp" not in rows["os_mac4"]["paper"]
+    assert note in (out / "tpe_compare.md").read_text()
+
+
 def test_compare_table_shows_both_sides_fmax_seeds_and_failures():
     path = {"start": "a_reg[3]", "end": "$abc$1$new_n9", "end_ff": "acc[31]", "length": 20}
     compare = {"seeds": [1, 2, 3], "rows": [{"name": "opt2_n16", "paper": {

@@ -18,7 +18,8 @@ Each side's results are kept in its own cache, ``DIR/tpe_compare_paper.json`` an
 the flows, the seeds and the tool versions (and, for the paper, a digest of its sources).
 ``--side accelgen`` re-measures accelgen's side only and takes the paper's from its cache;
 the paper's side reuses a cached entry with the same key unless ``--refresh``. ``--only``
-measures some configurations and keeps the others' cached results. ``DIR/tpe_compare.json``
+measures some configurations, in the order named, and keeps the others' cached results.
+The largest (tree K16xN16) run the generic flow only, their table cells say why. ``DIR/tpe_compare.json``
 and ``DIR/tpe_compare.md`` (default ``bench/``) hold both sides of every configuration
 measured so far; the ``tpe`` section's report includes the table when
 ``bench/tpe_compare.json`` exists.
@@ -47,8 +48,10 @@ SEEDS = (1, 2, 3)
 #: nextpnr's clock constraint (``--freq``), the reference measurements' value: it steers the
 #: timing-driven placement, and the achieved Fmax is reported whether or not it is met.
 FREQ_MHZ = 200.0
-#: The flows of both sides.
+#: The flows of both sides (a configuration may name fewer: its ``flows``, with a ``note``).
 FLOWS = ("generic", "ecp5_nodsp")
+#: Why the largest configurations run the generic flow only.
+UNPLACED_NOTE = "over an hour per seed and side on a 2-core machine"
 
 
 def _files(root: Path, folder: str, names=None, suffixes=(".v", ".sv")) -> list[Path]:
@@ -88,15 +91,21 @@ def anchor_configs(root: Path, quick: bool = False) -> list[dict]:
             dict(name=f"os_opt1_{n}", top="top", defines=defines,
                  files=_files(root, f"{os_dir}/array_opt1_based", opt1_files), dw02=True,
                  accelgen=[make_point("systolic", f"OS {n}x{n}", "carry_save", **shape),
-                           make_point("systolic", f"OS {n}x{n} one-tile result buffer", "carry_save",
-                                      out_fifo_depth=n, **shape)]),
+                           make_point("systolic", f"OS {n}x{n} register_partials", "carry_save",
+                                      register_partials=True, **shape)]
+                 + [make_point("systolic", f"OS {n}x{n} one-tile result buffer", "carry_save",
+                               out_fifo_depth=n, **shape)] * (n <= 4)),
         ]
 
     def tree_config(n):
         shape = dict(depth=16, cols=n, k_max=1, counter_width=16)
-        return dict(name=f"opt2_n{n}", top="top_tpe", defines={"N": n}, files=_files(root, "OPT2", opt2_files),
-                    dw02=True, accelgen=[make_point("tree", f"tree K16xN{n}", mac, **shape)
-                                         for mac in ("same_weight_tree", "carry_save")])
+        config = dict(name=f"opt2_n{n}", top="top_tpe", defines={"N": n}, files=_files(root, "OPT2", opt2_files),
+                      dw02=True, accelgen=[make_point("tree", f"tree K16xN{n}", mac, **shape)
+                                           for mac in ("same_weight_tree", "carry_save")])
+        if n > 4:
+            # About 45k LUT4 a side: one placement takes over an hour on a small machine.
+            config |= dict(flows=("generic",), note=f"not placed (generic flow only: {UNPLACED_NOTE})")
+        return config
 
     def column_config(n):
         # booth_serial is the digit-serial counterpart of OPT4C; carry_save the parallel one.
@@ -154,9 +163,21 @@ def _sources_digest(config: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+def _settings(config: dict, settings: dict) -> dict:
+    """The run settings of one configuration: its own ``flows`` where it names them."""
+    return dict(settings, flows=list(config.get("flows", settings["flows"])))
+
+
+def _unplaced(config: dict, result: dict) -> dict:
+    """A result of a configuration that skips the placed flow, with the reason in its place."""
+    if "ecp5_nodsp" in config.get("flows", FLOWS) or "error" in result:
+        return result
+    return result | {"ecp5_nodsp": {"note": config.get("note", "not placed")}}
+
+
 def _cache_key(side: str, config: dict, settings: dict) -> str:
     """One configuration's key in its side's cache: configuration, flows, seeds and tools."""
-    fields = dict(settings, name=config["name"])
+    fields = dict(_settings(config, settings), name=config["name"])
     if side == "paper":
         fields |= {"top": config["top"], "defines": config["defines"], "sources": _sources_digest(config)}
     else:
@@ -176,8 +197,9 @@ def _anchor_row(config: dict, root: Path, workdir: Path, settings: dict) -> dict
     names = " ".join(path.name for path in files)
     frontend = [f"read_slang --threads 1 --top {config['top']} {defines} {names}"]
     try:
-        return mac_style_flows(files, config["top"], workdir, frontend=frontend, flows=settings["flows"],
-                               seeds=settings["seeds"], freq_mhz=settings["freq_mhz"])
+        return _unplaced(config, mac_style_flows(files, config["top"], workdir, frontend=frontend,
+                                                 flows=_settings(config, settings)["flows"],
+                                                 seeds=settings["seeds"], freq_mhz=settings["freq_mhz"]))
     except (RuntimeError, ValueError) as error:
         return {"error": str(error).splitlines()[0]}
 
@@ -195,8 +217,8 @@ def _accelgen_rows(config: dict, workdir: Path, settings: dict) -> list[dict]:
                 target.design, target.mac
         row = {"label": label, "design": design, "mac": mac}
         try:
-            row |= mac_style_flows(verilog, top, folder, flows=settings["flows"], seeds=settings["seeds"],
-                                   freq_mhz=settings["freq_mhz"])
+            row |= _unplaced(config, mac_style_flows(verilog, top, folder, flows=_settings(config, settings)["flows"],
+                                                     seeds=settings["seeds"], freq_mhz=settings["freq_mhz"]))
         except (RuntimeError, ValueError) as error:
             row["error"] = str(error).splitlines()[0]
         rows.append(row)
@@ -234,7 +256,9 @@ def run_compare(hpte: Path, out_dir: Path, *, quick: bool = False, workers: int 
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
         raise ValueError(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    selected = [config for config in configs if not only or config["name"] in only]
+    # In the order named (the most wanted first, should the run be cut short).
+    by_name = {config["name"]: config for config in configs}
+    selected = [by_name[name] for name in dict.fromkeys(only)] if only else configs
     settings = {"flows": list(FLOWS), "seeds": list(SEEDS), "freq_mhz": FREQ_MHZ, "abc_gates": ABC_GATES,
                 "tools": tool_versions()}
     out_dir = Path(out_dir)
