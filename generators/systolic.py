@@ -69,7 +69,7 @@ class SystolicParams(TileEngineParams):
         ``mac="carry_save"`` only: each cell compresses its Booth partial products to a pair
         and registers it, so the accumulate loop is a 4:2 compression (two full-adder levels)
         rather than the whole tree. One more cycle of latency (``result_latency``), same
-        throughput; about 50 more flip-flops per cell.
+        throughput; about 30 more flip-flops per cell (int8).
     mac : str
         ``"baseline"`` (multiplier + binary accumulator) or ``"carry_save"`` (radix-4 Booth
         partial products and a carry-save accumulator pair in one compressor tree per cell;
