@@ -140,7 +140,7 @@ def test_compare_runs_in_the_order_named_and_leaves_the_largest_unplaced(tmp_pat
     tpe_compare.run_compare(tmp_path / "hpte", out, side="paper", only=["opt2_n16", "os_mac4"])
     assert calls == [("opt2_n16", ("generic",)), ("os_mac4", tpe_compare.FLOWS)]
     tpe_compare.run_compare(tmp_path / "hpte", out, side="accelgen", only=["opt2_n16"])
-    assert calls[2:] == [("accelgen", ("generic",))] * 2  # same_weight_tree and carry_save
+    assert calls[2:] == [("accelgen", ("generic",))] * 3  # same_weight_tree, carry_save, pipeline=3
     rows = {row["name"]: row for row in json.loads((out / "tpe_compare.json").read_text())["rows"]}
     note = rows["opt2_n16"]["paper"]["ecp5_nodsp"]["note"]
     assert note.startswith("not placed") and all(r["ecp5_nodsp"]["note"] == note for r in rows["opt2_n16"]["accelgen"])
