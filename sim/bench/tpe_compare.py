@@ -101,9 +101,9 @@ def anchor_configs(root: Path, quick: bool = False) -> list[dict]:
         shape = dict(depth=16, cols=n, k_max=1, counter_width=16)
         # Further row: three register stages in each reduction (the timing section's choice).
         config = dict(name=f"opt2_n{n}", top="top_tpe", defines={"N": n}, files=_files(root, "OPT2", opt2_files),
-                      dw02=True, accelgen=[make_point("tree", f"tree K16xN{n}", mac, **shape)
+                      dw02=True, accelgen=[make_point("tree", f"K16xN{n}", mac, **shape)
                                            for mac in ("same_weight_tree", "carry_save")]
-                      + [make_point("tree", f"tree K16xN{n} pipeline=3", "same_weight_tree", pipeline=3, **shape)])
+                      + [make_point("tree", f"K16xN{n} pipeline=3", "same_weight_tree", pipeline=3, **shape)])
         if n > 4:
             # About 45k LUT4 a side: one placement takes over an hour on a small machine.
             config |= dict(flows=("generic",), note=f"not placed (generic flow only: {UNPLACED_NOTE})")
