@@ -255,7 +255,6 @@ def _config_text(assignments: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in assignments.items())
 
 
-
 def _counts_proof(family, text, build, *, bounded, mutant_depth, owed, bounded_note, suffix=""):
     """A family's beat-count proof: k-induction with its occupancy invariant (``owed``: what
     the invariant equates) where it has one, else bounded."""
@@ -266,6 +265,7 @@ def _counts_proof(family, text, build, *, bounded, mutant_depth, owed, bounded_n
                      note=f"with the occupancy invariant ({owed}){legal}{COUNTS_NOTES.get(family, '')}{suffix}")
     return Proof(f"{family}_counts", family, text, build, mode="bmc", depth=bounded, mutant_depth=mutant_depth,
                  note=bounded_note)
+
 
 def _stream_proofs() -> list[Proof]:
     proofs = []

@@ -529,7 +529,7 @@ def _systolic_occupancy(sig, params, owed=None, position=None):
             cell = f"pe_{i}_{j}"
             if params.pipeline_product:
                 markers.append(sig(cell, "product_valid") & sig(cell, "product_last"))
-            if getattr(params, "register_partials", False):
+            if params.register_partials:
                 markers.append(sig(cell, "pair_valid") & sig(cell, "pair_last"))
             markers.append(sig(cell, "done"))
             unwritten = unwritten + _sum(markers)
