@@ -58,3 +58,10 @@ def test_carry_save_and_baseline_agree_on_wrapping_sums(seed):
         np.testing.assert_array_equal(rows, expected_rows(params, beats))
         results.append(rows)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_register_partials_needs_carry_save():
+    with pytest.raises(ValueError, match=r"register_partials=True is not legal with mac='baseline'.*carry_save"):
+        SystolicParams(register_partials=True)
+    assert SystolicParams(mac="carry_save", register_partials=True).result_latency == \
+        SystolicParams(mac="carry_save").result_latency + 1
