@@ -9,7 +9,8 @@ same three things, each a component here:
   the result rows of the tile have room (credits) and the previous tile ended at least
   ``rows`` cycles ago, so that rows can leave one per cycle;
 - :class:`ResultRows` takes finished results out of the grid one row per cycle (a one-hot
-  row select per column), adds carry-save pairs with one log-depth adder per column when the
+  row select per column; a skewed grid's is encoded into a multiplexer tree,
+  :func:`encoded_select`), adds carry-save pairs with one log-depth adder per column when the
   grid keeps them, buffers the rows and sends them on ``c``; :class:`RowDrain` sequences the
   row select of a grid that finishes all rows of a tile in the same cycle;
 - :class:`BusyCounters` counts busy cycles and multiply-accumulates, so that utilization is
@@ -26,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from .layouts import TileStreamSignature
 from .mac import FINAL_ADDERS, final_add
 
-__all__ = ["engine_outputs", "TileAdmission", "RowDrain", "ResultRows", "BusyCounters"]
+__all__ = ["engine_outputs", "TileAdmission", "RowDrain", "encoded_select", "ResultRows", "BusyCounters"]
 
 
 def engine_outputs(acc_shape, cols: int, counter_width: int) -> dict:
@@ -175,11 +176,32 @@ class RowDrain(wiring.Component):
         return m
 
 
+def encoded_select(selects, values):
+    """``values[i]`` for the one high ``selects[i]`` (at most one is high; with none high the
+    result is one of the values).
+
+    The one-hot selects are encoded into a row index (each index bit an OR of half the
+    selects), which steers a tree of two-input multiplexers: ``len(values) - 1`` gates per
+    result bit, where gating every value and OR-ing them takes ``2 * len(values) - 1``.
+    """
+    if len(selects) != len(values) or not values:
+        raise ValueError(f"selects and values must be non-empty lists of equal length, not "
+                         f"{len(selects)} and {len(values)}")
+    level = list(values)
+    bit = 0
+    while len(level) > 1:
+        index_bit = functools.reduce(operator.or_, (sel for i, sel in enumerate(selects) if (i >> bit) & 1))
+        level = [Mux(index_bit, level[t + 1], level[t]) if t + 1 < len(level) else level[t]
+                 for t in range(0, len(level), 2)]
+        bit += 1
+    return level[0]
+
+
 class ResultRows(wiring.Component):
     """Finished results out of a grid, one row per cycle, into a buffer and onto ``c``.
 
     Each column selects the row that leaves this cycle among the grid's held results (at most
-    one select of a column is high). With carry-save results the selected sum/carry pair is
+    one select of a column is high; with ``per_column`` through :func:`encoded_select`). With carry-save results the selected sum/carry pair is
     registered and added by one log-depth adder per column (:func:`~accelgen.hdl.mac.prefix_add`,
     modulo ``2**acc_width``), so neither the select nor the adder is on the longest path.
 
@@ -250,10 +272,16 @@ class ResultRows(wiring.Component):
         super().__init__(members)
 
     def _selected(self, j, field=None):
+        # The value of a column's selected row; only read while the column writes.
+        values = [(self.results[i][j] if field is None else self.results[i][j][field]).as_unsigned()
+                  for i in range(self._rows or 1)]
+        selects = [self.select[i][j] for i in range(len(values))]
+        if self._per_column:
+            return encoded_select(selects, values)
         # At most one select of a column is high, so OR-ing the gated values selects it.
-        values = [self.results[i][j] if field is None else self.results[i][j][field] for i in range(self._rows or 1)]
-        return functools.reduce(operator.or_, (Mux(self.select[i][j], value.as_unsigned(), 0)
-                                               for i, value in enumerate(values)))
+        # (Grids that drain together keep this form: their benchmarked clocks were measured
+        # with it.)
+        return functools.reduce(operator.or_, (Mux(sel, value, 0) for sel, value in zip(selects, values)))
 
     def elaborate(self, platform):
         m = Module()

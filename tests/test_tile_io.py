@@ -7,12 +7,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.sim import Simulator
 
 from accelgen.hdl.layouts import TileStreamSignature, payload_fields
-from accelgen.hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission
+from accelgen.hdl.tile_io import BusyCounters, ResultRows, RowDrain, TileAdmission, encoded_select
 from accelgen.verif.packing import pack_beats, stream_layouts, unpack_beats
 
 
@@ -227,9 +227,38 @@ def test_row_drain_selects_one_row_per_cycle(rows, seed):
 
 # -- ResultRows --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("count", range(1, 10))
+def test_encoded_select_picks_the_selected_value(count, seed):
+    """For every one-hot select of ``count`` values (power of two or not), the multiplexer
+    tree returns the selected value, under random values."""
+    rng = random.Random(seed)
+    selects = [Signal(name=f"sel_{i}") for i in range(count)]
+    values = [Signal(6, name=f"value_{i}") for i in range(count)]
+    out = Signal(6)
+    m = Module()
+    m.d.comb += out.eq(encoded_select(selects, values))
+
+    async def testbench(ctx):
+        for chosen in range(count):
+            for _ in range(8):
+                drawn = [rng.randrange(64) for _ in range(count)]
+                for i in range(count):
+                    ctx.set(values[i], drawn[i])
+                    ctx.set(selects[i], int(i == chosen))
+                assert ctx.get(out) == drawn[chosen], (chosen, drawn)
+
+    run(m, testbench)
+
+
+def test_encoded_select_checks_its_arguments():
+    with pytest.raises(ValueError, match=r"^selects and values must be non-empty lists of equal length, not 2 and 3$"):
+        encoded_select([Signal(), Signal()], [Signal(), Signal(), Signal()])
+
+
 @pytest.mark.parametrize("rows,cols,depth,carry_save,per_column", [
     (3, 2, 3, False, False), (1, 3, 2, False, False), (4, 2, 6, True, False),
     (3, 3, 4, False, True), (2, 2, 2, True, True), (None, 3, 3, False, False),
+    (5, 2, 5, True, True), (4, 3, 4, False, True),
 ])
 def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_column, seed):
     """Rows chosen by random one-hot selects among random held results (column ``j`` written
