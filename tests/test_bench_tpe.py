@@ -51,6 +51,35 @@ def test_area_delay_ratios_against_the_baseline():
     assert tpe.failures(result) == []
 
 
+def test_engines_measured_again_replace_their_rows_and_are_named(tmp_path, monkeypatch):
+    """``--engines systolic,pe`` re-measures those rows alone: they replace their old rows, the
+    ratios are recomputed, the others keep their figures, and the report names the new ones."""
+    def row(point_or_design, label, mac, gates):
+        return {"design": point_or_design, "label": label, "mac": mac, "generic": {"gates": gates, "logic_depth": 10}}
+
+    stored = [row("systolic", "OS 8x8", "baseline", 100), row("systolic", "OS 8x8", "carry_save", 90),
+              row("tree", "tree K16xN4", "baseline", 70)]
+    bench = tmp_path / "tpe.json"
+    bench.write_text(json.dumps({"result": {"quick": False, "synthesis": stored, "pe": [], "throughput": []}}))
+    monkeypatch.setattr(tpe, "synthesize_point", lambda point, out: row(point.design, point.label, point.mac, 50))
+    monkeypatch.setattr(tpe, "pe_rows", lambda out: [row("pe", "OS PE", "baseline", 9)])
+    monkeypatch.setattr(tpe, "brief", lambda row: "")
+    result = tpe.update_engines(bench, tmp_path, ["systolic", "pe"])["result"]
+    assert json.loads(bench.read_text())["result"] == result
+    systolic = [r for r in result["synthesis"] if r["design"] == "systolic"]
+    assert {(r["label"], r["mac"]) for r in systolic} == {(p.label, p.mac) for p in tpe.engine_points(False)
+                                                          if p.design == "systolic"}
+    assert all(r["generic"]["gates"] == 50 and r["measured_at"] for r in systolic)
+    tree = result["synthesis"][2]  # untouched
+    assert tree["generic"] == stored[2]["generic"] and "measured_at" not in tree
+    assert result["synthesis"][1]["generic_area_delay_vs_baseline"] == 1.0
+    assert result["pe"][0]["generic"]["gates"] == 9
+    text = "\n".join(tpe.render_markdown(result))
+    assert "OS 8x8 carry_save" in text and "the others with the whole section" in text
+    with pytest.raises(ValueError, match=r"designs=\['gemm'\] is not legal"):
+        tpe.update_engines(bench, tmp_path, ["gemm"])
+
+
 def _fake_checkout(root):
     """Empty files where the paper's repository keeps its RTL (layout only)."""
     for config in tpe_compare.anchor_configs(root):

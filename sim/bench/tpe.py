@@ -36,6 +36,7 @@ includes that table when the file exists. :mod:`accelgen.sim.bench.tpe_sweep`
 import argparse
 import functools
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ from . import BenchContext, BenchSection
 from ._common import ABC_GATES, INT8, Point, brief, export_point, logic_cells, mac_style_flows, make_point, num, \
     run_parallel
 
-__all__ = ["ENGINE_MACS", "engine_points", "scale_points", "scale_rows", "update_scale", "synthesize_point", "export_pe", "pe_rows", "add_ratios", "run_bench", "render_markdown",
+__all__ = ["ENGINE_MACS", "engine_points", "scale_points", "scale_rows", "update_scale", "update_engines", "synthesize_point", "export_pe", "pe_rows", "add_ratios", "run_bench", "render_markdown",
            "render_compare", "path_text", "failures", "SECTION"]
 
 #: MAC styles per engine.
@@ -221,9 +222,51 @@ def update_scale(bench_json: Path, out_dir: Path) -> dict:
     """Measure :func:`scale_rows` and store them in the ``tpe`` section's results file
     ``bench_json`` (``result.scale``), keeping its other figures; the updated file's content."""
     stored = json.loads(Path(bench_json).read_text())
-    stored["result"]["scale"] = scale_rows(out_dir)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stored["result"]["scale"] = [row | {"measured_at": now} for row in scale_rows(out_dir)]
     Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
     return stored
+
+
+def update_engines(bench_json: Path, out_dir: Path, designs: list[str]) -> dict:
+    """Measure the full run's :func:`engine_points` of ``designs`` again (``"pe"``: the MAC
+    cell rows) and store them in ``bench_json`` in place of their old rows, each with its
+    ``measured_at``; the other rows keep their figures. The updated file's content."""
+    unknown = sorted(set(designs) - set(ENGINE_MACS) - {"pe"})
+    if unknown or not designs:
+        raise ValueError(f"designs={designs!r} is not legal: must name one or more of "
+                         f"{', '.join(sorted(ENGINE_MACS))}, pe")
+    stored = json.loads(Path(bench_json).read_text())
+    result = stored["result"]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for point in engine_points(quick=False):
+        if point.design not in designs:
+            continue
+        row = synthesize_point(point, out_dir) | {"measured_at": now}
+        print(brief(row), flush=True)
+        matches = [i for i, old in enumerate(result["synthesis"])
+                   if (old["design"], old["label"], old["mac"]) == (point.design, point.label, point.mac)]
+        if matches:
+            result["synthesis"][matches[0]] = row
+        else:
+            result["synthesis"].append(row)
+    if "pe" in designs:
+        result["pe"] = [row | {"measured_at": now} for row in pe_rows(out_dir)]
+        add_ratios(result["pe"])
+    add_ratios(result["synthesis"])
+    Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
+    return stored
+
+
+def _vintage(rows: list[dict], option: str) -> list[str]:
+    """A note naming the rows measured again after the rest of the section, if any."""
+    later = [row for row in rows if row.get("measured_at")]
+    if not later:
+        return []
+    dates = ", ".join(sorted({row["measured_at"][:10] for row in later}))
+    names = ", ".join(dict.fromkeys(f"{row['label']} {row['mac']}" for row in later))
+    rest = "; the others with the whole section" if len(later) < len(rows) else ""
+    return [f"*Measured again alone ({dates}, `python -m accelgen.sim.bench.tpe {option}`): {names}{rest}.*", ""]
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -335,11 +378,13 @@ def render_markdown(results: dict) -> list[str]:
         "",
         *_synth_table(results["synthesis"]),
         "",
+        *_vintage(results["synthesis"], "--engines"),
         "MAC cell alone (int8, 32-bit accumulator, registered operands or product, no forwarding), the "
         "like-for-like counterpart of the paper's `mac.v` / `opt1_mac.v` PEs:",
         "",
         *_synth_table(results["pe"]),
         "",
+        *_vintage(results["pe"], "--engines pe"),
     ]
     if results.get("scale"):
         lines += ["OS 16 × 16 int8 (generic flow only: ECP5 synthesis of 256 multipliers takes about half an hour in "
@@ -353,6 +398,7 @@ def render_markdown(results: dict) -> list[str]:
                          f"| {num(g.get('logic_depth'))} | {num(row.get('generic_area_delay'))} "
                          f"| {_ratio(row.get('generic_area_delay_vs_baseline'))} | {path_text(g.get('critical_path'))} |")
         lines.append("")
+        lines += _vintage(results["scale"], "--scale")
     if results.get("throughput"):
         lines += ["Throughput (RTL measured, 16 back-to-back tiles of K = 64, no stalls):", "",
                   "| engine | RTL cycles | analytic | ideal | utilization | RTL vs analytic |",
@@ -404,15 +450,24 @@ SECTION = BenchSection(name="tpe", order=30, run=run_bench, render=render_markdo
 
 
 def main(argv=None) -> int:
-    """``python -m accelgen.sim.bench.tpe --scale [--bench bench/tpe.json]``: measure the OS
-    16 x 16 rows alone into the stored results (then ``python -m accelgen.sim.bench --render``)."""
+    """``python -m accelgen.sim.bench.tpe (--scale | --engines DESIGN[,DESIGN]) [--bench
+    bench/tpe.json]``: measure the OS 16 x 16 rows, or the named engines' rows (``pe``: the MAC
+    cell), alone into the stored results (then ``python -m accelgen.sim.bench --render``)."""
 
     parser = argparse.ArgumentParser(prog="python -m accelgen.sim.bench.tpe", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--scale", action="store_true", required=True, help="measure the OS 16x16 rows")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--scale", action="store_true", help="measure the OS 16x16 rows")
+    which.add_argument("--engines", help=f"comma-separated engines to measure again: {', '.join(ENGINE_MACS)}, pe")
     parser.add_argument("--bench", default="bench/tpe.json", help="the tpe section's results file")
     parser.add_argument("--out", default="bench/tpe/synth", help="folder of the synthesis artefacts")
     args = parser.parse_args(argv)
-    update_scale(Path(args.bench), Path(args.out))
+    if args.scale:
+        update_scale(Path(args.bench), Path(args.out))
+    else:
+        try:
+            update_engines(Path(args.bench), Path(args.out), [name.strip() for name in args.engines.split(",") if name.strip()])
+        except ValueError as error:
+            parser.error(str(error))
     print(f"updated {args.bench}; re-render with `python -m accelgen.sim.bench --render`")
     return 0
 
