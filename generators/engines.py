@@ -306,7 +306,7 @@ class TileEngine(DesignComponent):
 
         rows_out = m.submodules.result_rows = ResultRows(
             p.acc_shape, rows=p.rows, cols=p.cols, depth=p.out_fifo_depth, carry_save=self.carry_save_results(),
-            per_column=self.skewed, final_adder=p.final_adder)
+            per_column=self.skewed, final_adder=p.final_adder, row_select=self.row_select())
         for i in range(p.rows):
             for j in range(p.cols):
                 result = grid.results[i][j]
@@ -340,6 +340,10 @@ class TileEngine(DesignComponent):
     def carry_save_results(self) -> bool:
         """Whether the grid hands out carry-save pairs (added once, on the way out)."""
         return self.params.mac == "carry_save"
+
+    def row_select(self) -> str:
+        """Circuit of the result rows' select (:data:`~accelgen.hdl.tile_io.ROW_SELECTS`)."""
+        return "and_or"
 
 
 class BroadcastEngine(TileEngine):

@@ -39,6 +39,7 @@ from amaranth.lib import data
 from ..hdl.delay import DelayLine
 from ..hdl.layouts import TileStreamSignature
 from ..hdl.pe import OutputStationaryPE
+from ..hdl.tile_io import ROW_SELECTS
 from . import param, register
 from .engines import GridResults, TileEngine
 from .params import TileEngineParams
@@ -70,6 +71,14 @@ class SystolicParams(TileEngineParams):
         and registers it, so the accumulate loop is a 4:2 compression (two full-adder levels)
         rather than the whole tree. One more cycle of latency (``result_latency``), same
         throughput; about 30 more flip-flops per cell (int8).
+    row_select : str
+        How each column picks the finished row that leaves: ``"and_or"`` gates every row's
+        result with the cell's ``done`` and ORs them (``2 * rows - 1`` two-input gates per
+        result bit; on ECP5 a LUT4 takes two rows); ``"mux_tree"`` encodes the ``done`` flags
+        into a row index that steers a tree of multiplexers (``rows - 1`` gates per bit: fewer
+        gates for an ASIC; on ECP5 the encoder and the index bits' fan-out come before the
+        multiplexers and cost the 8x8 array about a fifth of its clock). Same results,
+        latency and cycles.
     mac : str
         ``"baseline"`` (multiplier + binary accumulator) or ``"carry_save"`` (radix-4 Booth
         partial products and a carry-save accumulator pair in one compressor tree per cell;
@@ -86,8 +95,10 @@ class SystolicParams(TileEngineParams):
     pipeline_product: bool = param(True, "register the product before the accumulator (higher Fmax, +1 cycle latency)")
     register_partials: bool = param(False, "carry_save: register each cell's compressed partial products before "
                                     "the accumulate loop (higher Fmax, +1 cycle latency)")
+    row_select: str = param("and_or", "each column's row select: and_or (FPGAs) or mux_tree (an encoded "
+                            "multiplexer tree: fewer gates for ASICs)", choices=ROW_SELECTS)
 
-    digest_neutral = {**TileEngineParams.digest_neutral, "register_partials": False}
+    digest_neutral = {**TileEngineParams.digest_neutral, "register_partials": False, "row_select": "and_or"}
 
     @property
     def depth(self) -> int:
@@ -141,6 +152,9 @@ class SystolicArray(TileEngine):
 
     params_class = SystolicParams
     skewed = True
+
+    def row_select(self) -> str:
+        return self.params.row_select
 
     @classmethod
     def operand_signatures(cls, params):

@@ -9,8 +9,8 @@ same three things, each a component here:
   the result rows of the tile have room (credits) and the previous tile ended at least
   ``rows`` cycles ago, so that rows can leave one per cycle;
 - :class:`ResultRows` takes finished results out of the grid one row per cycle (a one-hot
-  row select per column; a skewed grid's is encoded into a multiplexer tree,
-  :func:`encoded_select`), adds carry-save pairs with one log-depth adder per column when the
+  row select per column, gated and OR-ed or an encoded multiplexer tree:
+  :data:`ROW_SELECTS`), adds carry-save pairs with one log-depth adder per column when the
   grid keeps them, buffers the rows and sends them on ``c``; :class:`RowDrain` sequences the
   row select of a grid that finishes all rows of a tile in the same cycle;
 - :class:`BusyCounters` counts busy cycles and multiply-accumulates, so that utilization is
@@ -20,14 +20,22 @@ same three things, each a component here:
 import functools
 import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .layouts import TileStreamSignature
 from .mac import FINAL_ADDERS, final_add
 
-__all__ = ["engine_outputs", "TileAdmission", "RowDrain", "encoded_select", "ResultRows", "BusyCounters"]
+__all__ = ["engine_outputs", "TileAdmission", "RowDrain", "ROW_SELECTS", "encoded_select", "ResultRows", "BusyCounters"]
+
+#: How a column of :class:`ResultRows` picks the row that leaves: ``"and_or"`` gates every
+#: row's result with its select and ORs them (``2 * rows - 1`` two-input gates per result
+#: bit; on ECP5 a LUT4 takes two gated rows, and each select drives one LUT per bit);
+#: ``"mux_tree"`` encodes the selects into a row index that steers a tree of two-input
+#: multiplexers (:func:`encoded_select`: ``rows - 1`` gates per bit, fewer gates for an ASIC;
+#: on ECP5 the index bits' fan-out and the encoder come before the multiplexers).
+ROW_SELECTS = ("and_or", "mux_tree")
 
 
 def engine_outputs(acc_shape, cols: int, counter_width: int) -> dict:
@@ -177,12 +185,13 @@ class RowDrain(wiring.Component):
 
 
 def encoded_select(selects, values):
-    """``values[i]`` for the one high ``selects[i]`` (at most one is high; with none high the
-    result is one of the values).
+    """``values[i]`` for the one high ``selects[i]`` (at most one is high; with none, the
+    result is ``values[0]``).
 
-    The one-hot selects are encoded into a row index (each index bit an OR of half the
-    selects), which steers a tree of two-input multiplexers: ``len(values) - 1`` gates per
-    result bit, where gating every value and OR-ing them takes ``2 * len(values) - 1``.
+    The one-hot selects are encoded into a row index (bit ``k`` the OR of the selects whose
+    row has bit ``k`` set), which steers a balanced tree of two-input multiplexers:
+    ``len(values) - 1`` gates per result bit, where gating every value and OR-ing them takes
+    ``2 * len(values) - 1``. Each index bit drives every multiplexer of its level.
     """
     if len(selects) != len(values) or not values:
         raise ValueError(f"selects and values must be non-empty lists of equal length, not "
@@ -201,9 +210,10 @@ class ResultRows(wiring.Component):
     """Finished results out of a grid, one row per cycle, into a buffer and onto ``c``.
 
     Each column selects the row that leaves this cycle among the grid's held results (at most
-    one select of a column is high; with ``per_column`` through :func:`encoded_select`). With carry-save results the selected sum/carry pair is
-    registered and added by one log-depth adder per column (:func:`~accelgen.hdl.mac.prefix_add`,
-    modulo ``2**acc_width``), so neither the select nor the adder is on the longest path.
+    one select of a column is high; ``row_select`` chooses the circuit). With carry-save
+    results the selected sum/carry pair is registered and added by one log-depth adder per
+    column (:func:`~accelgen.hdl.mac.prefix_add`, modulo ``2**acc_width``), so neither the
+    select nor the adder is on the longest path.
 
     Parameters
     ----------
@@ -224,6 +234,8 @@ class ResultRows(wiring.Component):
         Otherwise all columns write a row together into one buffer.
     final_adder : str
         Architecture of the carry-save results' adders (:data:`~accelgen.hdl.mac.FINAL_ADDERS`).
+    row_select : str
+        Circuit of each column's row select (:data:`ROW_SELECTS`).
 
     Members
     -------
@@ -243,11 +255,15 @@ class ResultRows(wiring.Component):
     """
 
     def __init__(self, acc_shape, *, rows: int, cols: int, depth: int, carry_save: bool = False,
-                 per_column: bool = False, final_adder: str = "prefix"):
+                 per_column: bool = False, final_adder: str = "prefix", row_select: str = "and_or"):
         if final_adder not in FINAL_ADDERS:
             raise ValueError(f"final_adder={final_adder!r} is not legal: must be one of "
                              f"{', '.join(map(repr, FINAL_ADDERS))}")
+        if row_select not in ROW_SELECTS:
+            raise ValueError(f"row_select={row_select!r} is not legal: must be one of "
+                             f"{', '.join(map(repr, ROW_SELECTS))}")
         self._final_adder = final_adder
+        self._row_select = row_select
         for name, value in (("rows", rows or 1), ("cols", cols), ("depth", depth)):
             _positive(name, value)
         if depth < (rows or 1):
@@ -271,17 +287,17 @@ class ResultRows(wiring.Component):
             members["last"] = In(1)
         super().__init__(members)
 
+    def _tree_selected(self, j):
+        # All bits of the row (a carry-save pair: sum, then carry) through one tree.
+        rows = self._rows or 1
+        values = [Value.cast(self.results[i][j]).as_unsigned() for i in range(rows)]
+        return encoded_select([self.select[i][j] for i in range(rows)], values)
+
     def _selected(self, j, field=None):
-        # The value of a column's selected row; only read while the column writes.
-        values = [(self.results[i][j] if field is None else self.results[i][j][field]).as_unsigned()
-                  for i in range(self._rows or 1)]
-        selects = [self.select[i][j] for i in range(len(values))]
-        if self._per_column:
-            return encoded_select(selects, values)
         # At most one select of a column is high, so OR-ing the gated values selects it.
-        # (Grids that drain together keep this form: their benchmarked clocks were measured
-        # with it.)
-        return functools.reduce(operator.or_, (Mux(sel, value, 0) for sel, value in zip(selects, values)))
+        values = [self.results[i][j] if field is None else self.results[i][j][field] for i in range(self._rows or 1)]
+        return functools.reduce(operator.or_, (Mux(self.select[i][j], value.as_unsigned(), 0)
+                                               for i, value in enumerate(values)))
 
     def elaborate(self, platform):
         m = Module()
@@ -293,11 +309,16 @@ class ResultRows(wiring.Component):
             for j in range(cols):
                 pair_sum = Signal(width, name=f"pair_sum_{j}")
                 pair_carry = Signal(width, name=f"pair_carry_{j}")
-                m.d.sync += [pair_sum.eq(self._selected(j, "sum")), pair_carry.eq(self._selected(j, "carry"))]
+                if self._row_select == "mux_tree":
+                    pair = self._tree_selected(j)
+                    m.d.sync += [pair_sum.eq(pair[:width]), pair_carry.eq(pair[width:])]
+                else:
+                    m.d.sync += [pair_sum.eq(self._selected(j, "sum")), pair_carry.eq(self._selected(j, "carry"))]
                 words.append(final_add(m, pair_sum, pair_carry, width, style=self._final_adder, name=f"cpa_{j}"))
         else:
             write = self.write
-            words = [self._selected(j) for j in range(cols)]
+            words = [self._tree_selected(j) if self._row_select == "mux_tree" else self._selected(j)
+                     for j in range(cols)]
 
         # SyncFIFOBuffered(depth=2) can refuse a write while its output register is still
         # empty; the credits assume every entry usable, so it gets one spare entry. Depth 1

@@ -22,6 +22,7 @@ def test_default_configuration_is_lint_clean(name):
         dict(rows=2, cols=2, acc_width=9, overflow="saturate", a_signed=False),
         dict(rows=5, cols=3, out_fifo_depth=5),
         dict(rows=3, cols=2, k_max=16, mac="carry_save", register_partials=True),
+        dict(rows=5, cols=2, k_max=16, mac="carry_save", row_select="mux_tree"),
     ],
 )
 def test_corner_configurations_are_lint_clean(overrides):

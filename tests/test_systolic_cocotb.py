@@ -34,6 +34,10 @@ CONFIGS = {
                                            overflow="wrap", k_max=16, pipeline_product=False, mac="carry_save"),
     "2x3_s8u6_carry_save_registered_partials": dict(rows=2, cols=3, b_width=6, b_signed=False, k_max=16,
                                                     mac="carry_save", register_partials=True),
+    # Register-steered row multiplexers: 5 rows (not a power of two), both MAC styles.
+    "5x2_s8_mux_tree": dict(rows=5, cols=2, k_max=16, row_select="mux_tree"),
+    "5x3_s8u8_carry_save_mux_tree": dict(rows=5, cols=3, b_signed=False, k_max=16, mac="carry_save",
+                                         row_select="mux_tree"),
 }
 
 

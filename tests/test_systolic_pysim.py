@@ -14,9 +14,10 @@ def simulate(params, beats, *, stall, backpressure, rng):
     return run_tile_beats(SystolicArray(params), beats, rng=rng, stall=stall, backpressure=backpressure)
 
 
+@pytest.mark.parametrize("row_select", ["and_or", "mux_tree"])
 @pytest.mark.parametrize("mac", ["baseline", "carry_save"])
-def test_random_tiles_with_stalls_and_backpressure(mac, seed):
-    params = SystolicParams(rows=3, cols=2, k_max=16, mac=mac)
+def test_random_tiles_with_stalls_and_backpressure(mac, row_select, seed):
+    params = SystolicParams(rows=3, cols=2, k_max=16, mac=mac, row_select=row_select)
     rng = np.random.default_rng(seed)
     beats = random_beats(params, rng, [1, 16, 2, 1, 3, 5])
     rows, flags, counters = simulate(params, beats, stall=0.3, backpressure=0.4, rng=rng)
@@ -25,13 +26,15 @@ def test_random_tiles_with_stalls_and_backpressure(mac, seed):
     assert counters["macs"] == len(beats["last"]) * 6
 
 
-@pytest.mark.parametrize("mac,register_partials", [("baseline", False), ("carry_save", False), ("carry_save", True)])
+@pytest.mark.parametrize("mac,register_partials,row_select", [
+    ("baseline", False, "and_or"), ("carry_save", False, "and_or"), ("carry_save", True, "and_or"),
+    ("baseline", False, "mux_tree"), ("carry_save", True, "mux_tree")])
 @pytest.mark.parametrize("pipeline_product", [False, True])
-def test_cycle_counter_matches_analytic_model(pipeline_product, mac, register_partials, seed):
+def test_cycle_counter_matches_analytic_model(pipeline_product, mac, register_partials, row_select, seed):
     rng = np.random.default_rng(seed)
     for k in (1, 2, 4, 9):
         params = SystolicParams(rows=4, cols=3, k_max=16, pipeline_product=pipeline_product, mac=mac,
-                                register_partials=register_partials)
+                                register_partials=register_partials, row_select=row_select)
         beats = random_beats(params, rng, [k] * 5)
         rows, _, counters = simulate(params, beats, stall=0.0, backpressure=0.0, rng=rng)
         np.testing.assert_array_equal(rows, expected_rows(params, beats))

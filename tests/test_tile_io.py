@@ -230,7 +230,7 @@ def test_row_drain_selects_one_row_per_cycle(rows, seed):
 @pytest.mark.parametrize("count", range(1, 10))
 def test_encoded_select_picks_the_selected_value(count, seed):
     """For every one-hot select of ``count`` values (power of two or not), the multiplexer
-    tree returns the selected value, under random values."""
+    tree returns the selected value, under random values; with none high, the first."""
     rng = random.Random(seed)
     selects = [Signal(name=f"sel_{i}") for i in range(count)]
     values = [Signal(6, name=f"value_{i}") for i in range(count)]
@@ -239,13 +239,13 @@ def test_encoded_select_picks_the_selected_value(count, seed):
     m.d.comb += out.eq(encoded_select(selects, values))
 
     async def testbench(ctx):
-        for chosen in range(count):
+        for chosen in [*range(count), None]:
             for _ in range(8):
                 drawn = [rng.randrange(64) for _ in range(count)]
                 for i in range(count):
                     ctx.set(values[i], drawn[i])
                     ctx.set(selects[i], int(i == chosen))
-                assert ctx.get(out) == drawn[chosen], (chosen, drawn)
+                assert ctx.get(out) == drawn[0 if chosen is None else chosen], (chosen, drawn)
 
     run(m, testbench)
 
@@ -255,19 +255,21 @@ def test_encoded_select_checks_its_arguments():
         encoded_select([Signal(), Signal()], [Signal(), Signal(), Signal()])
 
 
-@pytest.mark.parametrize("rows,cols,depth,carry_save,per_column", [
-    (3, 2, 3, False, False), (1, 3, 2, False, False), (4, 2, 6, True, False),
-    (3, 3, 4, False, True), (2, 2, 2, True, True), (None, 3, 3, False, False),
-    (5, 2, 5, True, True), (4, 3, 4, False, True),
+@pytest.mark.parametrize("rows,cols,depth,carry_save,per_column,row_select", [
+    (3, 2, 3, False, False, "and_or"), (1, 3, 2, False, False, "and_or"), (4, 2, 6, True, False, "and_or"),
+    (3, 3, 4, False, True, "and_or"), (2, 2, 2, True, True, "and_or"), (None, 3, 3, False, False, "and_or"),
+    (5, 2, 5, True, True, "mux_tree"), (4, 3, 4, False, True, "mux_tree"), (1, 2, 2, True, True, "mux_tree"),
+    (3, 2, 3, True, False, "mux_tree"),
 ])
-def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_column, seed):
+def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_column, row_select, seed):
     """Rows chosen by random one-hot selects among random held results (column ``j`` written
     ``j`` cycles after column 0 with ``per_column``) leave on ``c`` in order, carry-save pairs
     added modulo 2**width, ``last`` on each tile's final row (or as written, with
     ``rows=None``), under random backpressure: nothing lost, duplicated or reordered."""
     rng = random.Random(seed)
     width = 7
-    dut = ResultRows(signed(width), rows=rows, cols=cols, depth=depth, carry_save=carry_save, per_column=per_column)
+    dut = ResultRows(signed(width), rows=rows, cols=cols, depth=depth, carry_save=carry_save, per_column=per_column,
+                     row_select=row_select)
     grid_rows = rows or 1
 
     def as_signed(word):
@@ -275,7 +277,7 @@ def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_colum
 
     async def testbench(ctx):
         written = []  # per row: [value per column], last
-        schedule = {}  # cycle -> [(row, column)] writes due
+        schedule = {}  # cycle -> [(row, column, grid row)] writes due
         received = []
         in_flight = 0
         for cycle in range(1500):
@@ -284,7 +286,8 @@ def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_colum
                 written.append([[None] * cols, rng.random() < 0.3])
                 in_flight += 1
                 for j in range(cols):
-                    schedule.setdefault(cycle + (j if per_column else 0), []).append((row, j))
+                    schedule.setdefault(cycle + (j if per_column else 0), []).append(
+                        (row, j, rng.randrange(grid_rows)))
             # Every held result is random; the selects pick the one that leaves.
             for i in range(grid_rows):
                 for j in range(cols):
@@ -295,8 +298,7 @@ def test_result_rows_in_order_with_last(rows, cols, depth, carry_save, per_colum
                         ctx.set(dut.results[i][j], rng.randrange(-(1 << (width - 1)), 1 << (width - 1)))
                     ctx.set(dut.select[i][j], 0)
             strobes = 0
-            for row, j in schedule.pop(cycle, []):
-                i = rng.randrange(grid_rows)
+            for row, j, i in schedule.pop(cycle, []):
                 ctx.set(dut.select[i][j], 1)
                 if carry_save:
                     value = as_signed((ctx.get(dut.results[i][j].sum) + ctx.get(dut.results[i][j].carry)) % (1 << width))
@@ -351,3 +353,8 @@ def test_busy_counters_count_busy_cycles_and_macs(seed):
             assert (ctx.get(dut.cycle_count), ctx.get(dut.mac_count)) == (busy_cycles % 65536, macs % 65536)
 
     run(dut, testbench)
+
+
+def test_result_rows_refuses_an_unknown_row_select():
+    with pytest.raises(ValueError, match=r"^row_select='gated' is not legal: must be one of 'and_or', 'mux_tree'$"):
+        ResultRows(signed(8), rows=4, cols=2, depth=4, per_column=True, row_select="gated")

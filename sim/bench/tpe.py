@@ -89,15 +89,18 @@ def engine_points(quick: bool) -> list[Point]:
 
 
 def scale_points() -> list[Point]:
-    """OS 16 x 16 int8, ``baseline`` and ``carry_save``: the generic flow only (about ten
-    minutes each in WebAssembly), measured in full runs and by ``python -m
-    accelgen.sim.bench.tpe --scale``."""
+    """OS 16 x 16 int8, ``baseline`` and ``carry_save`` (and with a one-tile result buffer,
+    also with ``row_select="mux_tree"``): the generic flow only (about ten minutes each in
+    WebAssembly), measured in full runs and by ``python -m accelgen.sim.bench.tpe --scale``."""
     shape = dict(rows=16, cols=16, k_max=256, acc_width=32, counter_width=16)
     # The default result buffer (three tiles of rows) never stalls the array, even for tiles
     # of 16 beats back to back; one tile of rows is enough for tiles of stall_free_k = 37
     # beats and more, e.g. K = 256.
+    # And the register-steered row multiplexers, which take fewer gates than AND-OR selects.
     return [make_point("systolic", "OS 16x16", mac, **shape) for mac in ENGINE_MACS["systolic"]] + [
-        make_point("systolic", "OS 16x16, one-tile result buffer", "carry_save", out_fifo_depth=16, **shape)]
+        make_point("systolic", "OS 16x16, one-tile result buffer", "carry_save", out_fifo_depth=16, **shape),
+        make_point("systolic", "OS 16x16, one-tile result buffer, mux_tree", "carry_save", out_fifo_depth=16,
+                   row_select="mux_tree", **shape)]
 
 
 #: Multipliers up to which a configuration gets every flow (ECP5 with DSPs, -nodsp placed);
@@ -465,7 +468,8 @@ def main(argv=None) -> int:
         update_scale(Path(args.bench), Path(args.out))
     else:
         try:
-            update_engines(Path(args.bench), Path(args.out), [name.strip() for name in args.engines.split(",") if name.strip()])
+            names = [name.strip() for name in args.engines.split(",") if name.strip()]
+            update_engines(Path(args.bench), Path(args.out), names)
         except ValueError as error:
             parser.error(str(error))
     print(f"updated {args.bench}; re-render with `python -m accelgen.sim.bench --render`")
