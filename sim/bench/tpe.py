@@ -224,9 +224,11 @@ def scale_rows(out_dir: Path, workers: int = 1) -> list[dict]:
 def update_scale(bench_json: Path, out_dir: Path) -> dict:
     """Measure :func:`scale_rows` and store them in the ``tpe`` section's results file
     ``bench_json`` (``result.scale``), keeping its other figures; the updated file's content."""
-    stored = json.loads(Path(bench_json).read_text())
+    rows = scale_rows(out_dir)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    stored["result"]["scale"] = [row | {"measured_at": now} for row in scale_rows(out_dir)]
+    # Read after measuring: another update may have written the file meanwhile.
+    stored = json.loads(Path(bench_json).read_text())
+    stored["result"]["scale"] = [row | {"measured_at": now} for row in rows]
     Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
     return stored
 
@@ -239,22 +241,26 @@ def update_engines(bench_json: Path, out_dir: Path, designs: list[str]) -> dict:
     if unknown or not designs:
         raise ValueError(f"designs={designs!r} is not legal: must name one or more of "
                          f"{', '.join(sorted(ENGINE_MACS))}, pe")
+    measured = []
+    for point in engine_points(quick=False):
+        if point.design in designs:
+            measured.append((point, synthesize_point(point, out_dir)))
+            print(brief(measured[-1][1]), flush=True)
+    pe = pe_rows(out_dir) if "pe" in designs else None
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    # Read after measuring: another update (e.g. --scale) may have written the file meanwhile.
     stored = json.loads(Path(bench_json).read_text())
     result = stored["result"]
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for point in engine_points(quick=False):
-        if point.design not in designs:
-            continue
-        row = synthesize_point(point, out_dir) | {"measured_at": now}
-        print(brief(row), flush=True)
+    for point, row in measured:
+        row = row | {"measured_at": now}
         matches = [i for i, old in enumerate(result["synthesis"])
                    if (old["design"], old["label"], old["mac"]) == (point.design, point.label, point.mac)]
         if matches:
             result["synthesis"][matches[0]] = row
         else:
             result["synthesis"].append(row)
-    if "pe" in designs:
-        result["pe"] = [row | {"measured_at": now} for row in pe_rows(out_dir)]
+    if pe is not None:
+        result["pe"] = [row | {"measured_at": now} for row in pe]
         add_ratios(result["pe"])
     add_ratios(result["synthesis"])
     Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
