@@ -54,8 +54,8 @@ def test_area_delay_ratios_against_the_baseline():
 def test_engines_measured_again_replace_their_rows_and_are_named(tmp_path, monkeypatch):
     """``--engines systolic,pe`` re-measures those rows alone: they replace their old rows, the
     ratios are recomputed, the others keep their figures, and the report names the new ones."""
-    def row(point_or_design, label, mac, gates):
-        return {"design": point_or_design, "label": label, "mac": mac, "generic": {"gates": gates, "logic_depth": 10}}
+    def row(design, label, mac, gates):
+        return {"design": design, "label": label, "mac": mac, "generic": {"gates": gates, "logic_depth": 10}}
 
     stored = [row("systolic", "OS 8x8", "baseline", 100), row("systolic", "OS 8x8", "carry_save", 90),
               row("tree", "tree K16xN4", "baseline", 70)]

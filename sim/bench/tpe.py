@@ -96,7 +96,7 @@ def scale_points() -> list[Point]:
     # The default result buffer (three tiles of rows) never stalls the array, even for tiles
     # of 16 beats back to back; one tile of rows is enough for tiles of stall_free_k = 37
     # beats and more, e.g. K = 256.
-    # And the register-steered row multiplexers, which take fewer gates than AND-OR selects.
+    # And the encoded row multiplexers (row_select="mux_tree"), which take fewer gates.
     return [make_point("systolic", "OS 16x16", mac, **shape) for mac in ENGINE_MACS["systolic"]] + [
         make_point("systolic", "OS 16x16, one-tile result buffer", "carry_save", out_fifo_depth=16, **shape),
         make_point("systolic", "OS 16x16, one-tile result buffer, mux_tree", "carry_save", out_fifo_depth=16,
@@ -225,10 +225,20 @@ def update_scale(bench_json: Path, out_dir: Path) -> dict:
     """Measure :func:`scale_rows` and store them in the ``tpe`` section's results file
     ``bench_json`` (``result.scale``), keeping its other figures; the updated file's content."""
     rows = scale_rows(out_dir)
+
+    def store(result, stamped):
+        result["scale"] = stamped(rows)
+
+    return _store_measured(bench_json, store)
+
+
+def _store_measured(bench_json: Path, store) -> dict:
+    """Read ``bench_json`` (after measuring: another update may have written it meanwhile), let
+    ``store(result, stamped)`` put the new rows into its ``result`` (``stamped(rows)``: the rows
+    with this moment as their ``measured_at``), write it back; its content."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    # Read after measuring: another update may have written the file meanwhile.
     stored = json.loads(Path(bench_json).read_text())
-    stored["result"]["scale"] = [row | {"measured_at": now} for row in rows]
+    store(stored["result"], lambda rows: [row | {"measured_at": now} for row in rows])
     Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
     return stored
 
@@ -244,27 +254,21 @@ def update_engines(bench_json: Path, out_dir: Path, designs: list[str]) -> dict:
     measured = []
     for point in engine_points(quick=False):
         if point.design in designs:
-            measured.append((point, synthesize_point(point, out_dir)))
-            print(brief(measured[-1][1]), flush=True)
+            measured.append(synthesize_point(point, out_dir))
+            print(brief(measured[-1]), flush=True)
     pe = pe_rows(out_dir) if "pe" in designs else None
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    # Read after measuring: another update (e.g. --scale) may have written the file meanwhile.
-    stored = json.loads(Path(bench_json).read_text())
-    result = stored["result"]
-    for point, row in measured:
-        row = row | {"measured_at": now}
-        matches = [i for i, old in enumerate(result["synthesis"])
-                   if (old["design"], old["label"], old["mac"]) == (point.design, point.label, point.mac)]
-        if matches:
-            result["synthesis"][matches[0]] = row
-        else:
-            result["synthesis"].append(row)
-    if pe is not None:
-        result["pe"] = [row | {"measured_at": now} for row in pe]
-        add_ratios(result["pe"])
-    add_ratios(result["synthesis"])
-    Path(bench_json).write_text(json.dumps(stored, indent=2) + "\n")
-    return stored
+
+    def store(result, stamped):
+        def key(row):
+            return row["design"], row["label"], row["mac"]
+        new = {key(row): row for row in stamped(measured)}
+        result["synthesis"] = [new.pop(key(row), row) for row in result["synthesis"]] + list(new.values())
+        add_ratios(result["synthesis"])
+        if pe is not None:
+            result["pe"] = stamped(pe)
+            add_ratios(result["pe"])
+
+    return _store_measured(bench_json, store)
 
 
 def _vintage(rows: list[dict], option: str) -> list[str]:
